@@ -1,6 +1,6 @@
 """bnnotes: normalization in deep learning, with every derivation backed by tested code.
 
-The package is organised one module per concept. :mod:`bnnotes.batchnorm` holds a
+The package is organised one module per concept. `bnnotes.batchnorm` holds a
 from-scratch NumPy implementation of batch normalization (Ioffe & Szegedy, 2015) with
 PyTorch's semantics for running statistics and evaluation mode.
 """

@@ -4,15 +4,15 @@ The functions here follow the paper's notation. For an input of shape ``(N, C)``
 ``(N, C, *spatial)`` every channel ``c`` is normalized with statistics taken over all
 axes but axis 1, that is over $m = N \cdot \prod \text{spatial}$ values.
 
-The layer :class:`BatchNorm` adds PyTorch's conventions on top: the momentum of the
+The layer [`BatchNorm`][bnnotes.batchnorm.BatchNorm] adds PyTorch's conventions on top: the momentum of the
 running averages weights the *new* value, the running variance is the unbiased
 estimate, ``momentum=None`` gives a cumulative average, and evaluation mode uses the
 running statistics unless they are not tracked.
 
 References
 ----------
-.. [1] S. Ioffe and C. Szegedy, "Batch Normalization: Accelerating Deep Network Training
-   by Reducing Internal Covariate Shift", ICML 2015, arXiv:1502.03167.
+- S. Ioffe and C. Szegedy, "Batch Normalization: Accelerating Deep Network Training
+  by Reducing Internal Covariate Shift", ICML 2015, arXiv:1502.03167.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ __all__ = [
     "population_statistics",
 ]
 
-#: The default $\epsilon$ of every function in this module; it equals PyTorch's default.
 DEFAULT_EPS = 1e-5
+r"""The default $\epsilon$ of every function and of the layer in this module; it equals PyTorch's."""
 
 
 # --------------------------------------------------------------------------- validation
@@ -153,7 +153,7 @@ def batch_norm_forward(
     y : numpy.ndarray
         The output $y_i = \gamma \hat x_i + \beta$, same shape and dtype as ``x``.
     cache : BatchNormCache
-        The quantities :func:`batch_norm_backward` needs.
+        The quantities [`batch_norm_backward`][bnnotes.batchnorm.batch_norm_backward] needs.
 
     Raises
     ------
@@ -178,7 +178,7 @@ def batch_norm_forward(
 
     References
     ----------
-    .. [1] Ioffe & Szegedy (2015), Algorithm 1.
+    Ioffe & Szegedy (2015), Algorithm 1.
 
     Examples
     --------
@@ -257,7 +257,7 @@ def batch_norm_backward(
     dy : numpy.ndarray
         Upstream gradient $\partial\ell/\partial y$, same shape as the forward input.
     cache : BatchNormCache
-        The cache returned by :func:`batch_norm_forward`.
+        The cache returned by [`batch_norm_forward`][bnnotes.batchnorm.batch_norm_forward].
     form : {"compact", "paper"}, optional
         ``"paper"`` evaluates the chain rule step by step as printed in the paper (through
         $\partial\ell/\partial\sigma^2_\mathcal{B}$ and $\partial\ell/\partial\mu_\mathcal{B}$);
@@ -395,7 +395,7 @@ def batch_norm_inference(
     Raises
     ------
     TypeError, ValueError
-        On the same kinds of bad input as :func:`batch_norm_forward`, and on a negative variance.
+        On the same kinds of bad input as [`batch_norm_forward`][bnnotes.batchnorm.batch_norm_forward], and on a negative variance.
 
     Notes
     -----
@@ -630,9 +630,9 @@ class BatchNorm:
     num_batches_tracked : int or None
         Number of training batches that updated the running statistics.
     training : bool
-        True in training mode (the default), False after :meth:`eval`.
+        True in training mode (the default), False after [`eval`][bnnotes.batchnorm.BatchNorm.eval].
     weight_grad, bias_grad : numpy.ndarray or None
-        Gradients from the last :meth:`backward` call.
+        Gradients from the last [`backward`][bnnotes.batchnorm.BatchNorm.backward] call.
 
     Notes
     -----
@@ -752,9 +752,9 @@ class BatchNorm:
         self.running_var = ((1.0 - factor) * self.running_var + factor * unbiased).astype(self.dtype)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        r"""Gradient with respect to the input of the last :meth:`forward` call.
+        r"""Gradient with respect to the input of the last [`forward`][bnnotes.batchnorm.BatchNorm.forward] call.
 
-        Sets :attr:`weight_grad` and :attr:`bias_grad` (when ``affine``) and returns
+        Sets `weight_grad` and `bias_grad` (when ``affine``) and returns
         $\partial\ell/\partial x$. In evaluation mode with running statistics the layer is
         a fixed affine map, so $\partial\ell/\partial x = \gamma\,\partial\ell/\partial y / \sqrt{\hat\sigma^2+\epsilon}$.
 
@@ -800,7 +800,7 @@ class BatchNorm:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        """Load a state saved by :meth:`state_dict` (or a torch BatchNorm's, as NumPy values).
+        """Load a state saved by [`state_dict`][bnnotes.batchnorm.BatchNorm.state_dict] (or a torch BatchNorm's, as NumPy values).
 
         Raises
         ------

@@ -1,0 +1,229 @@
+"""Render math to HTML at build time with KaTeX from ``node_modules/katex``.
+
+``pymdownx.arithmatex`` (``generic: true``) turns ``$...$`` / ``$$...$$`` into
+``<span class="arithmatex">\\(...\\)</span>`` / ``<div class="arithmatex">\\[...\\]</div>``,
+in pages and in mkdocstrings docstrings alike. ``on_post_page`` replaces each of
+them with KaTeX's HTML+MathML, so the site ships only CSS and woff2 fonts, no JS.
+
+* One persistent ``node hooks/katex_render.cjs`` process serves every page of
+  every language build (mkdocs-static-i18n rebuilds the site once per language);
+  results are cached by ``(tex, display)``.
+* A TeX error raises ``PluginError`` naming the page and the formula, so the
+  build fails. KaTeX strict-mode complaints are logged as warnings, which fail
+  ``mkdocs build --strict``.
+* ``katex.min.css`` (font ``src`` lists trimmed to woff2) and ``fonts/*.woff2``
+  are added to the build as ``assets/katex/...``; the stylesheet is appended to
+  ``extra_css``, so pages need nothing.
+"""
+
+from __future__ import annotations
+
+import atexit
+import html
+import json
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File
+
+log = logging.getLogger("mkdocs.hooks.katex")
+
+ASSET_DIR = "assets/katex"
+CSS_URI = f"{ASSET_DIR}/katex.min.css"
+RENDER_SCRIPT = Path(__file__).with_name("katex_render.cjs")
+
+ARITHMATEX_RE = re.compile(
+    r'<(?P<tag>span|div)(?P<attrs>\s[^>]*?\bclass="(?:[^"]*\s)?arithmatex(?:\s[^"]*)?"[^>]*)>'
+    r"(?P<body>.*?)</(?P=tag)>",
+    re.S,
+)
+# katex.min.css lists woff2, woff and ttf for each font; we ship woff2 only.
+FONT_FALLBACK_RE = re.compile(r',url\(fonts/[^)]+\.(?:woff|ttf)\) format\("(?:woff|truetype)"\)')
+
+
+class _Katex:
+    """A node child process speaking the JSON-lines protocol of katex_render.cjs."""
+
+    def __init__(self, node: str, katex_dir: Path) -> None:
+        self.proc = subprocess.Popen(
+            [node, str(RENDER_SCRIPT), str(katex_dir)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+        )
+
+    def render(self, items: list[tuple[str, bool]]) -> list[dict]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(json.dumps({"items": items}) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except (BrokenPipeError, OSError) as exc:
+            raise PluginError(f"katex: the node renderer died ({exc})") from exc
+        if not line:
+            raise PluginError(f"katex: the node renderer exited (code {self.proc.poll()})")
+        reply = json.loads(line)
+        if "fatal" in reply:
+            raise PluginError(f"katex: renderer error: {reply['fatal']}")
+        return reply["results"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()  # type: ignore[union-attr]
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+_renderer: _Katex | None = None
+_cache: dict[tuple[str, bool], dict] = {}
+_katex_dir: Path | None = None
+_node: str | None = None
+_tmpdir: Path | None = None
+
+
+def _shutdown() -> None:
+    global _renderer, _tmpdir
+    if _renderer is not None:
+        _renderer.close()
+        _renderer = None
+    if _tmpdir is not None:
+        shutil.rmtree(_tmpdir, ignore_errors=True)
+        _tmpdir = None
+
+
+atexit.register(_shutdown)
+
+
+def on_shutdown() -> None:
+    _shutdown()
+
+
+def on_config(config):
+    global _katex_dir, _node
+    root = Path(config.config_file_path).absolute().parent
+    katex_dir = root / "node_modules" / "katex"
+    if not (katex_dir / "dist" / "katex.min.css").is_file():
+        raise PluginError(f"katex: {katex_dir} not found; run `npm ci` in {root}")
+    wanted = json.loads((root / "package.json").read_text("utf-8"))["dependencies"]["katex"]
+    found = json.loads((katex_dir / "package.json").read_text("utf-8"))["version"]
+    if found != wanted:
+        raise PluginError(
+            f"katex: node_modules has katex {found}, package.json pins {wanted}; run `npm ci`"
+        )
+    node = shutil.which("node")
+    if node is None:
+        raise PluginError("katex: `node` is not on PATH (Node.js 20+ is needed to render math)")
+    _katex_dir, _node = katex_dir, node
+    if CSS_URI not in config.extra_css:
+        config.extra_css.append(CSS_URI)
+    return config
+
+
+def _trimmed_css() -> Path:
+    """Write katex.min.css with woff2-only font sources to a per-process temp dir."""
+    global _tmpdir
+    assert _katex_dir is not None
+    if _tmpdir is None:
+        _tmpdir = Path(tempfile.mkdtemp(prefix="bnnotes-katex-"))
+    out = _tmpdir / "katex.min.css"
+    if not out.exists():
+        css = (_katex_dir / "dist" / "katex.min.css").read_text("utf-8")
+        css = FONT_FALLBACK_RE.sub("", css)
+        if re.search(r"\.(?:woff|ttf)\)", css):
+            raise PluginError("katex: could not trim woff/ttf fallbacks from katex.min.css")
+        out.write_text(css, "utf-8")
+    return out
+
+
+def on_files(files, config):
+    assert _katex_dir is not None
+    generated = [(CSS_URI, _trimmed_css())]
+    for font in sorted((_katex_dir / "dist" / "fonts").glob("*.woff2")):
+        generated.append((f"{ASSET_DIR}/fonts/{font.name}", font))
+    for uri, src in generated:
+        if files.get_file_from_path(uri) is None:
+            # abs_src_path, never content=: mkdocs-static-i18n 1.3.1 crashes on in-memory files.
+            files.append(File.generated(config, uri, abs_src_path=str(src)))
+    return files
+
+
+def _render_all(items: list[tuple[str, bool]]) -> None:
+    """Fill the cache for every (tex, display) in items that is not cached yet."""
+    global _renderer
+    todo = list(dict.fromkeys(k for k in items if k not in _cache))
+    if not todo:
+        return
+    if _renderer is None or _renderer.proc.poll() is not None:
+        assert _node is not None and _katex_dir is not None
+        _renderer = _Katex(_node, _katex_dir)
+    try:
+        results = _renderer.render(todo)
+    except PluginError:
+        _renderer.close()
+        _renderer = None
+        raise
+    _cache.update(zip(todo, results))
+
+
+def _tex_of(tag: str, body: str) -> tuple[str, bool]:
+    tex = html.unescape(body).strip()
+    if tag == "span" and tex.startswith("\\(") and tex.endswith("\\)"):
+        return tex[2:-2].strip(), False
+    if tex.startswith("\\[") and tex.endswith("\\]"):
+        return tex[2:-2].strip(), True
+    return tex, tag == "div"
+
+
+def _toc_titles(items):
+    for item in items:
+        yield item.title
+        yield from _toc_titles(item.children)
+
+
+def on_page_content(html_, page, config, files):
+    # The TOC sidebar shows heading text, not HTML: math there would stay raw TeX.
+    for title in _toc_titles(page.toc):
+        if "\\(" in title or "\\[" in title:
+            log.warning(
+                f"katex: on page '{page.file.src_uri}': math in heading {title!r} shows as raw TeX "
+                'in the table of contents; add a plain label: ## ... { data-toc-label="..." }'
+            )
+    return html_
+
+
+def on_post_page(output, page, config):
+    matches = list(ARITHMATEX_RE.finditer(output))
+    if not matches:
+        return output
+    keys = [_tex_of(m["tag"], m["body"]) for m in matches]
+    _render_all(keys)
+
+    src = page.file.src_uri
+    for tex, display in dict.fromkeys(keys):
+        result = _cache[(tex, display)]
+        if "error" in result:
+            raise PluginError(
+                f"katex: TeX error on page '{src}': {result['error']}\n  formula: {tex}"
+            )
+        for warning in result.get("warnings", ()):
+            log.warning(f"katex: on page '{src}': {warning}\n  formula: {tex}")
+
+    rendered = iter(keys)
+
+    def replace(m: re.Match) -> str:
+        html_ = _cache[next(rendered)]["html"]
+        return f"<{m['tag']}{m['attrs']}>{html_}</{m['tag']}>"
+
+    return ARITHMATEX_RE.sub(replace, output)
