@@ -1,0 +1,153 @@
+r"""The experiment harness: every reproduced figure comes from a registered experiment.
+
+An experiment is a function from a [`RunConfig`][bnnotes.experiments.RunConfig] to a
+JSON-serializable dict of results, and a function from those results to SVG figures.
+Full runs write ``docs/assets/results/NAME.json`` and ``docs/assets/figures/NAME-*.svg``,
+which the site shows; ``--quick`` runs write under ``quick/`` subfolders that git ignores.
+
+Command line::
+
+    python -m bnnotes.experiments list
+    python -m bnnotes.experiments NAME [--quick] [--seed S] [--device cpu|cuda] [--data-dir DIR]
+    python -m bnnotes.experiments figures
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+__all__ = [
+    "FIGURES_DIR",
+    "RESULTS_DIR",
+    "Experiment",
+    "RunConfig",
+    "get",
+    "names",
+    "render_figures",
+    "run_experiment",
+]
+
+_DOCS_ASSETS = Path(__file__).resolve().parents[2] / "docs" / "assets"
+RESULTS_DIR = _DOCS_ASSETS / "results"
+"""Where full-run results are stored (committed; the site reads them)."""
+FIGURES_DIR = _DOCS_ASSETS / "figures"
+"""Where figures rendered from the stored results are written (committed)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How to run an experiment.
+
+    Attributes
+    ----------
+    quick : bool
+        A short configuration that finishes in about a minute on 2 CPU cores.
+    seed : int
+        Seed of every random choice (initialization, batch order).
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+    data_dir : pathlib.Path or None
+        Folder with the real data set's files; None uses the offline default.
+    progress : bool
+        Whether to draw a progress bar on standard error.
+    overrides : dict
+        Experiment-specific settings that replace the defaults (used by the tests for tiny runs).
+    """
+
+    quick: bool = False
+    seed: int = 0
+    device: str = "cpu"
+    data_dir: Path | None = None
+    progress: bool = True
+    overrides: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment: a name, a one-line summary, a runner and a figure renderer."""
+
+    name: str
+    summary: str
+    run: Callable[[RunConfig], dict]
+    figures: Callable[[dict], dict[str, str]]
+
+
+def _registry() -> dict[str, Experiment]:
+    from bnnotes.experiments import mnist_sigmoid
+
+    return {e.name: e for e in (mnist_sigmoid.EXPERIMENT,)}
+
+
+def names() -> list[str]:
+    """Names of the registered experiments, sorted."""
+    return sorted(_registry())
+
+
+def get(name: str) -> Experiment:
+    """The experiment called ``name``; KeyError with the known names otherwise."""
+    registry = _registry()
+    if name not in registry:
+        raise KeyError(f"unknown experiment {name!r}; known: {', '.join(sorted(registry))}")
+    return registry[name]
+
+
+def _dump(obj: dict) -> str:
+    return json.dumps(obj, indent=1, sort_keys=True) + "\n"
+
+
+def run_experiment(
+    name: str,
+    config: RunConfig,
+    results_dir: Path | None = None,
+    figures_dir: Path | None = None,
+) -> dict:
+    """Run an experiment, store its results as JSON and its figures as SVG.
+
+    Quick runs go to ``quick/`` below the default folders unless folders are given.
+    Returns the results dict (with a ``meta`` entry: name, seed, quick, device, wall time).
+    """
+    experiment = get(name)
+    if results_dir is None:
+        results_dir = RESULTS_DIR / "quick" if config.quick else RESULTS_DIR
+    if figures_dir is None:
+        figures_dir = FIGURES_DIR / "quick" if config.quick else FIGURES_DIR
+    start = time.perf_counter()
+    results = experiment.run(config)
+    results["meta"] = {
+        "name": name,
+        "seed": config.seed,
+        "quick": config.quick,
+        "device": config.device,
+        "wall_time_s": round(time.perf_counter() - start, 1),
+    }
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / f"{name}.json").write_text(_dump(results), encoding="utf-8")
+    _write_figures(experiment, results, figures_dir)
+    return results
+
+
+def _write_figures(experiment: Experiment, results: dict, figures_dir: Path) -> list[Path]:
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for filename, svg in experiment.figures(results).items():
+        path = figures_dir / filename
+        path.write_text(svg, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def render_figures(results_dir: Path | None = None, figures_dir: Path | None = None) -> list[Path]:
+    """Re-render the figures of every stored result, without training. Returns the files written."""
+    results_dir = RESULTS_DIR if results_dir is None else results_dir
+    figures_dir = FIGURES_DIR if figures_dir is None else figures_dir
+    written = []
+    for name in names():
+        path = results_dir / f"{name}.json"
+        if path.is_file():
+            results = json.loads(path.read_text(encoding="utf-8"))
+            written += _write_figures(get(name), results, figures_dir)
+    return written
