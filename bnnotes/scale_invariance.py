@@ -9,7 +9,7 @@ $$\mathrm{BN}((aW)u) = \mathrm{BN}(Wu), \qquad
 
 for every $a > 0$, exactly when $\epsilon = 0$. With $\epsilon > 0$ the identity becomes
 $\mathrm{BN}_\epsilon((aW)u) = \mathrm{BN}_{\epsilon/a^2}(Wu)$. The functions here evaluate
-both sides with :func:`bnnotes.batchnorm.batch_norm_forward` and its backward pass.
+both sides with [`batch_norm_forward`][bnnotes.batchnorm.batch_norm_forward] and its backward pass.
 """
 
 from __future__ import annotations
