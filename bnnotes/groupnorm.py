@@ -1,0 +1,412 @@
+r"""Group normalization and instance normalization in NumPy (Wu & He, 2018; Ulyanov et al., 2016).
+
+All four common normalizations compute $\hat x_i = (x_i - \mu_i)/\sigma_i$ with
+
+$$\mu_i = \frac1m \sum_{k \in S_i} x_k, \qquad
+\sigma_i = \sqrt{\frac1m \sum_{k \in S_i} (x_k - \mu_i)^2 + \epsilon}$$
+
+and differ only in the set $S_i$ of $m$ elements that element $i$ is normalized with. For
+an ``(N, C, H, W)`` tensor and an index $i = (i_N, i_C, i_H, i_W)$:
+
+| Method | $S_i$ | statistics over |
+|---|---|---|
+| batch norm | $\{k : k_C = i_C\}$ | (N, H, W), per channel |
+| layer norm | $\{k : k_N = i_N\}$ | (C, H, W), per example |
+| instance norm | $\{k : k_N = i_N,\ k_C = i_C\}$ | (H, W), per example and channel |
+| group norm | $\{k : k_N = i_N,\ \lfloor k_C / (C/G) \rfloor = \lfloor i_C / (C/G) \rfloor\}$ | (C/G, H, W), per example and group |
+
+[`normalization_mask`][bnnotes.groupnorm.normalization_mask] returns $S_i$ as a boolean
+array, which is what a figure of the four methods draws. Group norm with $G = 1$ is layer
+norm over (C, H, W) and with $G = C$ it is instance norm; both are checked in the tests.
+Group and instance norm follow the layer with a per-channel scale $\gamma$ and shift $\beta$.
+
+References
+----------
+- Y. Wu and K. He, "Group Normalization", ECCV 2018, arXiv:1803.08494.
+- D. Ulyanov, A. Vedaldi and V. Lempitsky, "Instance Normalization: The Missing
+  Ingredient for Fast Stylization", arXiv:1607.08022, 2016.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bnnotes import _validation as check
+from bnnotes.batchnorm import DEFAULT_EPS
+from bnnotes.layernorm import _normalize_rows, _rows_input_grad
+
+__all__ = [
+    "DEFAULT_EPS",
+    "METHODS",
+    "GroupNormCache",
+    "group_norm_backward",
+    "group_norm_forward",
+    "instance_norm_backward",
+    "instance_norm_forward",
+    "normalization_mask",
+    "normalization_set",
+]
+
+METHODS = ("batch", "layer", "instance", "group")
+"""The method names [`normalization_mask`][bnnotes.groupnorm.normalization_mask] accepts."""
+
+
+def _check_input(x) -> np.ndarray:
+    x = check.finite_floating(x, "input")
+    if x.ndim < 2:
+        raise ValueError(f"expected an input with at least 2 dimensions (N, C, *spatial), got shape {x.shape}")
+    return x
+
+
+def _check_groups(num_groups, num_channels: int) -> int:
+    num_groups = check.positive_int(num_groups, "num_groups")
+    if num_channels % num_groups:
+        raise ValueError(f"num_groups ({num_groups}) must divide the number of channels ({num_channels})")
+    return num_groups
+
+
+def _bshape(ndim: int) -> tuple[int, ...]:
+    return (1, -1) + (1,) * (ndim - 2)
+
+
+@dataclass(frozen=True)
+class GroupNormCache:
+    r"""What [`group_norm_forward`][bnnotes.groupnorm.group_norm_forward] keeps for the backward pass.
+
+    Attributes
+    ----------
+    x_hat : numpy.ndarray
+        The normalized input, shape of the input.
+    mean : numpy.ndarray
+        $\mu$ per example and group, shape ``(N, G)``.
+    var : numpy.ndarray
+        The biased (1/m) variance per example and group, shape ``(N, G)``.
+    inv_std : numpy.ndarray
+        $1/\sqrt{\sigma^2 + \epsilon}$, shape ``(N, G)``.
+    gamma : numpy.ndarray or None
+        The per-channel scale used in the forward pass (None means 1).
+    eps : float
+        The $\epsilon$ used in the forward pass.
+    num_groups : int
+        $G$.
+    """
+
+    x_hat: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+    inv_std: np.ndarray
+    gamma: np.ndarray | None
+    eps: float
+    num_groups: int
+
+
+def group_norm_forward(
+    x: np.ndarray,
+    num_groups: int,
+    gamma: np.ndarray | None = None,
+    beta: np.ndarray | None = None,
+    eps: float = DEFAULT_EPS,
+) -> tuple[np.ndarray, GroupNormCache]:
+    r"""Group normalization: statistics per example over groups of $C/G$ channels.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Input of shape ``(N, C)`` or ``(N, C, *spatial)`` with a floating dtype.
+    num_groups : int
+        $G$, a divisor of $C$. Channels $c$ and $c'$ share statistics when
+        $\lfloor c/(C/G) \rfloor = \lfloor c'/(C/G) \rfloor$ (consecutive channels, as in PyTorch).
+    gamma, beta : numpy.ndarray or None, optional
+        Per-channel scale and shift of shape ``(C,)``; None means 1 and 0.
+    eps : float, optional
+        $\epsilon > 0$ added to the variance, default ``1e-5``.
+
+    Returns
+    -------
+    y : numpy.ndarray
+        $y = \gamma_c \hat x + \beta_c$, same shape and dtype as ``x``.
+    cache : GroupNormCache
+        What [`group_norm_backward`][bnnotes.groupnorm.group_norm_backward] needs.
+
+    Raises
+    ------
+    TypeError
+        If ``x``, ``gamma`` or ``beta`` does not have a floating dtype.
+    ValueError
+        If ``x`` has fewer than 2 dimensions, ``num_groups`` is not a positive divisor of
+        $C$, a channel vector has the wrong shape, ``eps <= 0``, or a value is not finite.
+
+    Notes
+    -----
+    Each group of an example holds $m = (C/G)\prod\text{spatial}$ values. A group of one
+    value has variance 0 and normalizes to 0; this is allowed, as in PyTorch.
+    ``num_groups=1`` is layer normalization over ``(C, *spatial)`` followed by a per-channel
+    affine map, and ``num_groups=C`` is instance normalization.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.groupnorm import group_norm_forward
+    >>> x = np.random.default_rng(0).normal(1.0, 3.0, size=(2, 6, 4, 4))
+    >>> y, cache = group_norm_forward(x, num_groups=3)
+    >>> cache.mean.shape
+    (2, 3)
+    >>> groups = y.reshape(2, 3, -1)   # 2 channels x 16 positions per group
+    >>> bool(np.allclose(groups.mean(axis=2), 0.0)), bool(np.allclose(groups.var(axis=2), 1.0, atol=1e-4))
+    (True, True)
+    """
+    x = _check_input(x)
+    n, c = x.shape[:2]
+    num_groups = _check_groups(num_groups, c)
+    gamma = check.optional_vector(gamma, (c,), "gamma")
+    beta = check.optional_vector(beta, (c,), "beta")
+    eps = check.eps_value(eps)
+
+    rows = x.reshape(n * num_groups, -1)
+    x_hat, mean, var, inv_std = _normalize_rows(rows, eps)
+    x_hat = x_hat.reshape(x.shape)
+    y = x_hat
+    bshape = _bshape(x.ndim)
+    if gamma is not None:
+        y = y * gamma.astype(x.dtype, copy=False).reshape(bshape)
+    if beta is not None:
+        y = y + beta.astype(x.dtype, copy=False).reshape(bshape)
+    grid = (n, num_groups)
+    cache = GroupNormCache(
+        x_hat=x_hat,
+        mean=mean.reshape(grid),
+        var=var.reshape(grid),
+        inv_std=inv_std.reshape(grid),
+        gamma=gamma,
+        eps=eps,
+        num_groups=num_groups,
+    )
+    return y, cache
+
+
+def group_norm_backward(dy: np.ndarray, cache: GroupNormCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Gradients of group normalization.
+
+    Parameters
+    ----------
+    dy : numpy.ndarray
+        Upstream gradient, same shape as the forward input.
+    cache : GroupNormCache
+        The cache returned by [`group_norm_forward`][bnnotes.groupnorm.group_norm_forward]
+        or [`instance_norm_forward`][bnnotes.groupnorm.instance_norm_forward].
+
+    Returns
+    -------
+    dx : numpy.ndarray
+        $\partial\ell/\partial x$, same shape as ``dy``.
+    dgamma, dbeta : numpy.ndarray
+        $\sum \frac{\partial\ell}{\partial y}\hat x$ and $\sum \frac{\partial\ell}{\partial y}$
+        over every axis but 1, shape ``(C,)``.
+
+    Raises
+    ------
+    TypeError
+        If ``dy`` does not have a floating dtype.
+    ValueError
+        If ``dy`` does not have the input's shape or is not finite.
+
+    Notes
+    -----
+    Within each group of $m$ values, with $\delta = \gamma_c\,\partial\ell/\partial y$,
+    $\partial\ell/\partial x_i = \big(\delta_i - \bar\delta - \hat x_i\,\overline{\delta\hat x}\big)/\sqrt{\sigma^2+\epsilon}$,
+    the same formula as for batch and layer normalization over a different set $S_i$.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.groupnorm import group_norm_backward, group_norm_forward
+    >>> rng = np.random.default_rng(1)
+    >>> x, dy = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 3))
+    >>> _, cache = group_norm_forward(x, 2, gamma=rng.normal(size=4))
+    >>> dx, dgamma, dbeta = group_norm_backward(dy, cache)
+    >>> bool(np.allclose(dx.reshape(2, 2, -1).sum(axis=2), 0.0))   # each group's gradient sums to 0
+    True
+    """
+    dy = check.same_shape(dy, cache.x_hat.shape)
+    n = dy.shape[0]
+    axes = (0,) + tuple(range(2, dy.ndim))
+    dgamma = (dy * cache.x_hat).sum(axis=axes)
+    dbeta = dy.sum(axis=axes)
+    dx_hat = dy if cache.gamma is None else dy * cache.gamma.astype(dy.dtype, copy=False).reshape(_bshape(dy.ndim))
+    rows = n * cache.num_groups
+    dx = _rows_input_grad(dx_hat.reshape(rows, -1), cache.x_hat.reshape(rows, -1), cache.inv_std.reshape(-1))
+    return dx.reshape(dy.shape), dgamma, dbeta
+
+
+def instance_norm_forward(
+    x: np.ndarray,
+    gamma: np.ndarray | None = None,
+    beta: np.ndarray | None = None,
+    eps: float = DEFAULT_EPS,
+) -> tuple[np.ndarray, GroupNormCache]:
+    r"""Instance normalization: statistics per example and channel over the spatial axes.
+
+    This is [`group_norm_forward`][bnnotes.groupnorm.group_norm_forward] with one group per
+    channel, $G = C$, and equals ``torch.nn.functional.instance_norm`` with
+    ``use_input_stats=True``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Input of shape ``(N, C, *spatial)`` with more than one spatial value.
+    gamma, beta : numpy.ndarray or None, optional
+        Per-channel scale and shift of shape ``(C,)``.
+    eps : float, optional
+        $\epsilon > 0$, default ``1e-5``.
+
+    Returns
+    -------
+    y : numpy.ndarray
+        Same shape and dtype as ``x``.
+    cache : GroupNormCache
+        For [`instance_norm_backward`][bnnotes.groupnorm.instance_norm_backward]; its
+        ``mean`` and ``var`` have shape ``(N, C)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As [`group_norm_forward`][bnnotes.groupnorm.group_norm_forward], and a ValueError
+        when there is only one spatial value (PyTorch refuses it too: the output would be
+        $\beta$ whatever the input).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.groupnorm import instance_norm_forward
+    >>> x = np.random.default_rng(2).normal(size=(2, 3, 5, 5))
+    >>> y, cache = instance_norm_forward(x)
+    >>> cache.var.shape, bool(np.allclose(y.mean(axis=(2, 3)), 0.0))
+    ((2, 3), True)
+    """
+    x = _check_input(x)
+    if math.prod(x.shape[2:]) <= 1:
+        raise ValueError(f"instance norm needs more than 1 spatial value per channel, got input shape {x.shape}")
+    return group_norm_forward(x, x.shape[1], gamma, beta, eps)
+
+
+def instance_norm_backward(dy: np.ndarray, cache: GroupNormCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Gradients of instance normalization: [`group_norm_backward`][bnnotes.groupnorm.group_norm_backward] with $G = C$.
+
+    Returns
+    -------
+    dx, dgamma, dbeta : numpy.ndarray
+        As for group normalization.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.groupnorm import instance_norm_backward, instance_norm_forward
+    >>> rng = np.random.default_rng(3)
+    >>> x, dy = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4))
+    >>> dx, _, _ = instance_norm_backward(dy, instance_norm_forward(x)[1])
+    >>> bool(np.allclose(dx.sum(axis=2), 0.0))
+    True
+    """
+    return group_norm_backward(dy, cache)
+
+
+# --------------------------------------------------------------------------- the sets S_i
+
+
+def normalization_mask(
+    method: str, shape: tuple[int, ...], index: tuple[int, ...], num_groups: int | None = None
+) -> np.ndarray:
+    r"""The set $S_i$ of elements that element ``index`` is normalized with, as a boolean array.
+
+    Parameters
+    ----------
+    method : {"batch", "layer", "instance", "group"}
+        The normalization.
+    shape : tuple of int
+        Shape of the tensor, ``(N, C, *spatial)``.
+    index : tuple of int
+        The element $i$, one index per axis of ``shape`` (negative indices count from the end).
+    num_groups : int or None
+        $G$; required for ``"group"`` (a divisor of $C$), refused for the other methods.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean array of shape ``shape``, True on $S_i$. Its mean and variance over the True
+        entries are the statistics the method uses for element $i$.
+
+    Raises
+    ------
+    ValueError
+        On an unknown method, a shape with fewer than 2 axes or a non-positive size, an
+        index of the wrong length or out of range, or a missing or invalid ``num_groups``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.groupnorm import normalization_mask
+    >>> shape = (2, 4, 3, 3)
+    >>> [int(normalization_mask(m, shape, (0, 1, 0, 0), num_groups=2 if m == "group" else None).sum())
+    ...  for m in ("batch", "layer", "instance", "group")]
+    [18, 36, 9, 18]
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    shape = tuple(shape)
+    if len(shape) < 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in shape):
+        raise ValueError(f"shape must be (N, C, *spatial) with positive integer sizes, got {shape}")
+    index = tuple(index)
+    if len(index) != len(shape):
+        raise ValueError(f"index must have {len(shape)} entries for shape {shape}, got {index}")
+    if any(not -s <= i < s for i, s in zip(index, shape)):
+        raise ValueError(f"index {index} is out of range for shape {shape}")
+    index = tuple(int(i) % s for i, s in zip(index, shape))
+    if method == "group":
+        if num_groups is None:
+            raise ValueError("method 'group' needs num_groups")
+        num_groups = _check_groups(num_groups, shape[1])
+    elif num_groups is not None:
+        raise ValueError(f"num_groups applies to method 'group' only, got num_groups={num_groups!r} with {method!r}")
+
+    n_idx = np.arange(shape[0]).reshape((-1,) + (1,) * (len(shape) - 1))
+    c_idx = np.arange(shape[1]).reshape(_bshape(len(shape)))
+    same_n = n_idx == index[0]
+    same_c = c_idx == index[1]
+    if method == "batch":
+        mask = same_c
+    elif method == "layer":
+        mask = same_n
+    elif method == "instance":
+        mask = same_n & same_c
+    else:
+        per_group = shape[1] // num_groups
+        mask = same_n & (c_idx // per_group == index[1] // per_group)
+    return np.broadcast_to(mask, shape).copy()
+
+
+def normalization_set(
+    method: str, shape: tuple[int, ...], index: tuple[int, ...], num_groups: int | None = None
+) -> frozenset[tuple[int, ...]]:
+    r"""The set $S_i$ as a set of index tuples; see [`normalization_mask`][bnnotes.groupnorm.normalization_mask].
+
+    Returns
+    -------
+    frozenset of tuple of int
+        Every index $k$ with $k \in S_i$.
+
+    Raises
+    ------
+    ValueError
+        As [`normalization_mask`][bnnotes.groupnorm.normalization_mask].
+
+    Examples
+    --------
+    >>> from bnnotes.groupnorm import normalization_set
+    >>> sorted(normalization_set("instance", (2, 2, 2), (1, 0, 1)))
+    [(1, 0, 0), (1, 0, 1)]
+    """
+    mask = normalization_mask(method, shape, index, num_groups)
+    return frozenset(tuple(int(i) for i in k) for k in np.argwhere(mask))

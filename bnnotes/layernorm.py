@@ -1,0 +1,277 @@
+r"""Layer normalization in NumPy (Ba, Kiros & Hinton, 2016), with PyTorch's conventions.
+
+Layer normalization computes its statistics for each example separately, over the $H$
+values of the trailing ``normalized_shape`` axes:
+
+$$\mu = \frac1H \sum_{i=1}^H a_i, \qquad \sigma^2 = \frac1H \sum_{i=1}^H (a_i - \mu)^2, \qquad
+y_i = g_i\,\frac{a_i - \mu}{\sqrt{\sigma^2 + \epsilon}} + b_i .$$
+
+No statistic is shared between examples, so the output for one example does not depend on
+the batch it is in (a batch of one is fine), and there are no running averages: training
+and evaluation run the same computation. The gain $g$ and bias $b$ have one value per
+normalized element, as in ``torch.nn.LayerNorm(elementwise_affine=True)``.
+
+References
+----------
+- J. L. Ba, J. R. Kiros and G. E. Hinton, "Layer Normalization", arXiv:1607.06450, 2016.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+
+from bnnotes import _validation as check
+from bnnotes.batchnorm import DEFAULT_EPS, _centered
+
+__all__ = [
+    "DEFAULT_EPS",
+    "LayerNormCache",
+    "layer_norm_backward",
+    "layer_norm_forward",
+]
+
+
+# --------------------------------------------------------------------------- shared row kernels
+
+
+def _normalize_rows(rows: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Normalize each row of a 2-D array: (x_hat, mean, var, inv_std), the last three one value per row.
+
+    The variance is the mean of squared deviations from the mean (two passes); below float64
+    the mean is subtracted in two parts by bnnotes.batchnorm._centered, so a large common
+    offset does not cost accuracy.
+    """
+    mean, centered = _centered(rows, (1,), (-1, 1))
+    h = rows.shape[1]
+    var = np.einsum("ij,ij->i", centered, centered) / h
+    inv_std = 1.0 / np.sqrt(var + np.asarray(eps, dtype=rows.dtype))
+    centered *= inv_std[:, None]
+    return centered, mean, var, inv_std
+
+
+def _rows_input_grad(dx_hat: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray) -> np.ndarray:
+    r"""Gradient through row normalization: $\frac{1}{s}\big(d\hat x - \overline{d\hat x} - \hat x\,\overline{d\hat x\,\hat x}\big)$ per row."""
+    h = x_hat.shape[1]
+    mean_dx_hat = dx_hat.sum(axis=1, keepdims=True) / h
+    mean_proj = np.einsum("ij,ij->i", dx_hat, x_hat)[:, None] / h
+    dx = dx_hat - mean_dx_hat
+    dx -= x_hat * mean_proj
+    dx *= inv_std[:, None]
+    return dx
+
+
+# --------------------------------------------------------------------------- layer norm
+
+
+def _check_normalized_shape(normalized_shape) -> tuple[int, ...]:
+    if isinstance(normalized_shape, Integral) and not isinstance(normalized_shape, bool):
+        normalized_shape = (normalized_shape,)
+    try:
+        shape = tuple(normalized_shape)
+    except TypeError:
+        raise TypeError(f"normalized_shape must be an int or a tuple of ints, got {normalized_shape!r}") from None
+    if not shape or any(isinstance(n, bool) or not isinstance(n, Integral) or n < 1 for n in shape):
+        raise ValueError(f"normalized_shape must be a non-empty tuple of positive ints, got {normalized_shape!r}")
+    return tuple(int(n) for n in shape)
+
+
+@dataclass(frozen=True)
+class LayerNormCache:
+    r"""What [`layer_norm_forward`][bnnotes.layernorm.layer_norm_forward] keeps for the backward pass.
+
+    Attributes
+    ----------
+    x_hat : numpy.ndarray
+        The normalized input $\hat a = (a - \mu)/\sqrt{\sigma^2 + \epsilon}$, shape of the input.
+    mean : numpy.ndarray
+        $\mu$, one value per example: shape ``x.shape[:-k]`` for a ``normalized_shape`` of length ``k``.
+    var : numpy.ndarray
+        $\sigma^2$, the biased (1/H) variance, same shape as ``mean``.
+    inv_std : numpy.ndarray
+        $1/\sqrt{\sigma^2 + \epsilon}$, same shape as ``mean``.
+    gamma : numpy.ndarray or None
+        The gain used in the forward pass (None means a gain of 1).
+    eps : float
+        The $\epsilon$ used in the forward pass.
+    normalized_shape : tuple of int
+        The trailing axes the statistics were taken over; $H$ is their product.
+    """
+
+    x_hat: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+    inv_std: np.ndarray
+    gamma: np.ndarray | None
+    eps: float
+    normalized_shape: tuple[int, ...]
+
+
+def layer_norm_forward(
+    x: np.ndarray,
+    normalized_shape: int | tuple[int, ...],
+    gamma: np.ndarray | None = None,
+    beta: np.ndarray | None = None,
+    eps: float = DEFAULT_EPS,
+) -> tuple[np.ndarray, LayerNormCache]:
+    r"""Layer normalization over the trailing ``normalized_shape`` axes of each example.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Input whose last ``len(normalized_shape)`` axes equal ``normalized_shape``, for
+        example ``(N, H)``, ``(N, T, H)`` or ``(N, C, H, W)`` with
+        ``normalized_shape=(C, H, W)``. Floating dtype.
+    normalized_shape : int or tuple of int
+        The axes to normalize over, as in ``torch.nn.functional.layer_norm``.
+    gamma : numpy.ndarray or None, optional
+        Gain $g$ of shape ``normalized_shape``; None means $g = 1$.
+    beta : numpy.ndarray or None, optional
+        Bias $b$ of shape ``normalized_shape``; None means $b = 0$.
+    eps : float, optional
+        $\epsilon > 0$ added to the variance, default ``1e-5`` (PyTorch's).
+
+    Returns
+    -------
+    y : numpy.ndarray
+        $y = g \odot \hat a + b$, same shape and dtype as ``x``.
+    cache : LayerNormCache
+        What [`layer_norm_backward`][bnnotes.layernorm.layer_norm_backward] needs.
+
+    Raises
+    ------
+    TypeError
+        If ``x``, ``gamma`` or ``beta`` does not have a floating dtype, or
+        ``normalized_shape`` is not an int or a sequence of ints.
+    ValueError
+        If the trailing axes of ``x`` do not equal ``normalized_shape``, ``gamma`` or
+        ``beta`` has another shape, ``eps <= 0``, or a value is not finite.
+
+    Notes
+    -----
+    Rescaling an example by $\alpha \ne 0$ gives
+
+    $$\mathrm{LN}_\epsilon(\alpha a) = \operatorname{sign}(\alpha)\,\mathrm{LN}_{\epsilon/\alpha^2}(a),$$
+
+    because the mean scales by $\alpha$ and the variance by $\alpha^2$. So LN is invariant
+    to rescaling an example only for $\alpha > 0$, and only up to the change of $\epsilon$:
+    a negative $\alpha$ flips the sign of $\hat a$, and a small $|\alpha|$ lets $\epsilon$
+    dominate. The variance is computed from centered values (two passes), never as
+    $E[a^2] - E[a]^2$.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.layernorm import layer_norm_forward
+    >>> x = np.random.default_rng(0).normal(3.0, 2.0, size=(4, 6))
+    >>> y, cache = layer_norm_forward(x, 6)
+    >>> bool(np.allclose(y.mean(axis=1), 0.0)), cache.mean.shape
+    (True, (4,))
+
+    One example gives the same output alone as inside the batch:
+
+    >>> y_alone, _ = layer_norm_forward(x[2:3], 6)
+    >>> bool(np.array_equal(y_alone[0], y[2]))
+    True
+
+    A negative scale flips the sign:
+
+    >>> y_neg, _ = layer_norm_forward(-2.0 * x, 6, eps=1e-5 * 4.0)
+    >>> bool(np.allclose(y_neg, -y, rtol=1e-12, atol=1e-12))
+    True
+    """
+    shape = _check_normalized_shape(normalized_shape)
+    x = check.finite_floating(x, "input")
+    k = len(shape)
+    if x.ndim < k or x.shape[x.ndim - k :] != shape:
+        raise ValueError(
+            f"the last {k} axes of the input must equal normalized_shape {shape}, got input shape {x.shape}"
+        )
+    gamma = check.optional_vector(gamma, shape, "gamma")
+    beta = check.optional_vector(beta, shape, "beta")
+    eps = check.eps_value(eps)
+
+    lead = x.shape[: x.ndim - k]
+    rows = x.reshape(-1, math.prod(shape))
+    x_hat, mean, var, inv_std = _normalize_rows(rows, eps)
+    x_hat = x_hat.reshape(x.shape)
+    y = x_hat
+    if gamma is not None:
+        y = y * gamma.astype(x.dtype, copy=False)
+    if beta is not None:
+        y = y + beta.astype(x.dtype, copy=False)
+    cache = LayerNormCache(
+        x_hat=x_hat,
+        mean=mean.reshape(lead),
+        var=var.reshape(lead),
+        inv_std=inv_std.reshape(lead),
+        gamma=gamma,
+        eps=eps,
+        normalized_shape=shape,
+    )
+    return y, cache
+
+
+def layer_norm_backward(dy: np.ndarray, cache: LayerNormCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Gradients of layer normalization.
+
+    Parameters
+    ----------
+    dy : numpy.ndarray
+        Upstream gradient $\partial\ell/\partial y$, same shape as the forward input.
+    cache : LayerNormCache
+        The cache returned by [`layer_norm_forward`][bnnotes.layernorm.layer_norm_forward].
+
+    Returns
+    -------
+    dx : numpy.ndarray
+        $\partial\ell/\partial a$, same shape as ``dy``.
+    dgamma : numpy.ndarray
+        $\partial\ell/\partial g = \sum_{\text{examples}} \frac{\partial\ell}{\partial y}\odot\hat a$,
+        shape ``normalized_shape`` (also when the forward pass used no gain).
+    dbeta : numpy.ndarray
+        $\partial\ell/\partial b = \sum_{\text{examples}} \frac{\partial\ell}{\partial y}$,
+        shape ``normalized_shape``.
+
+    Raises
+    ------
+    TypeError
+        If ``dy`` does not have a floating dtype.
+    ValueError
+        If ``dy`` does not have the input's shape or is not finite.
+
+    Notes
+    -----
+    Per example, with $\delta = g \odot \partial\ell/\partial y$ and bars for means over the
+    $H$ normalized values,
+
+    $$\frac{\partial\ell}{\partial a_i} = \frac{1}{\sqrt{\sigma^2+\epsilon}}
+    \Big(\delta_i - \bar\delta - \hat a_i\,\overline{\delta\,\hat a}\Big).$$
+
+    This is batch normalization's backward pass with the roles of the axes exchanged: the
+    gradient of each example is orthogonal to $\mathbf 1$ and, up to $\epsilon$, to $\hat a$.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.layernorm import layer_norm_backward, layer_norm_forward
+    >>> rng = np.random.default_rng(1)
+    >>> x, dy = rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
+    >>> _, cache = layer_norm_forward(x, 5, eps=1e-12)
+    >>> dx, dgamma, dbeta = layer_norm_backward(dy, cache)
+    >>> bool(np.allclose(dx.sum(axis=1), 0.0)), bool(np.allclose((dx * cache.x_hat).sum(axis=1), 0.0))
+    (True, True)
+    """
+    shape = cache.normalized_shape
+    dy = check.same_shape(dy, cache.x_hat.shape)
+    h = math.prod(shape)
+    dy_rows = dy.reshape(-1, h)
+    x_hat_rows = cache.x_hat.reshape(-1, h)
+    dgamma = np.einsum("ij,ij->j", dy_rows, x_hat_rows).reshape(shape)
+    dbeta = dy_rows.sum(axis=0).reshape(shape)
+    dx_hat = dy_rows if cache.gamma is None else dy_rows * cache.gamma.reshape(-1).astype(dy.dtype, copy=False)
+    dx = _rows_input_grad(dx_hat, x_hat_rows, cache.inv_std.reshape(-1))
+    return dx.reshape(dy.shape), dgamma, dbeta
