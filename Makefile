@@ -1,6 +1,8 @@
 # bnnotes: two commands.
 #   make serve   set up .venv and node_modules if needed, then serve the site at http://127.0.0.1:8000
-#   make test    the same setup, then every test (unit, docstrings, page snippets in en/ko/zh, strict build)
+#   make test    the same setup, then every test (unit, docstrings, page snippets in en/ko/zh, strict build,
+#                browser checks of every page in Chromium, link check)
+# Also: make build, make translations (stale ko/zh pages), make lighthouse (speed and accessibility report).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -9,7 +11,7 @@ export NO_MKDOCS_2_WARNING := 1
 export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup serve test build clean
+.PHONY: setup serve test build clean bench translations lighthouse
 
 setup: $(VENV)/.deps-installed node_modules/.npm-installed
 
@@ -39,5 +41,23 @@ test: setup
 build: setup
 	$(VENV)/bin/mkdocs build --strict
 
+# Speed: NumPy kernels against torch, site build and rebuild, --quick experiments (never timed tests).
+# Prints a markdown table and writes it to bench-results.md (ignored by git).
+bench: setup
+	$(PY) benchmarks/bench.py
+
+# The ko/zh pages whose English page has a later commit (a report; exits 0).
+translations:
+	@$(PYTHON) tools/translations.py
+
+# Lighthouse (tools/lighthouse, kept out of the site's npm ci) with /usr/bin/chromium on the
+# home page and the heaviest page of each language; prints the scores (a report, not a gate).
+tools/lighthouse/node_modules/.npm-installed: tools/lighthouse/package.json tools/lighthouse/package-lock.json
+	cd tools/lighthouse && npm ci --no-audit --no-fund
+	touch $@
+
+lighthouse: setup tools/lighthouse/node_modules/.npm-installed
+	$(PY) tools/lighthouse/run.py
+
 clean:
-	rm -rf site .pytest_cache .hypothesis
+	rm -rf site .pytest_cache .hypothesis test-artifacts

@@ -1,4 +1,4 @@
-"""Build the MkDocs site once per session and check the built HTML.
+"""Check the built HTML of the site (built once per session, see tests/conftest.py).
 
 Needs `npm ci` (KaTeX in node_modules/) and node on PATH.
 """
@@ -6,44 +6,23 @@ Needs `npm ci` (KaTeX in node_modules/) and node on PATH.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+from sitebuild import LANGS, PAGES, ROOT
+from sitebuild import build as _build
 
-ROOT = Path(__file__).resolve().parents[1]
-LANGS = {"en": "", "ko": "ko/", "zh": "zh/"}
-# Every page of the English tree, as its directory URL ("" for the home page).
-def _page_url(md: Path) -> str:
-    rel = md.relative_to(ROOT / "docs" / "en")
-    path = rel.parent if rel.name == "index.md" else rel.with_suffix("")
-    return "" if path == Path(".") else path.as_posix() + "/"
-
-
-PAGES = sorted(_page_url(md) for md in (ROOT / "docs" / "en").rglob("*.md"))
 CDN_RE = re.compile(r"cdn|googleapis|gstatic|unpkg|jsdelivr|cloudflare", re.I)
 URL_RE = re.compile(r"""(?:https?:)?//[^\s"'<>)]+""")
 
 
-def _build(project: Path, site_dir: Path) -> SimpleNamespace:
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(project / "mkdocs.yml"),
-         "-d", str(site_dir)],
-        cwd=project, env=env, capture_output=True, text=True, timeout=600,
-    )
-    return SimpleNamespace(rc=proc.returncode, output=proc.stdout + proc.stderr, site=site_dir)
-
-
 @pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    return _build(ROOT, tmp_path_factory.mktemp("site"))
+def build(site_server):
+    """The session's strict build of the site at / (see tests/conftest.py)."""
+    return site_server.builds["/"]
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +148,7 @@ def test_tex_error_fails_build_naming_page(tmp_path):
     project.mkdir()
     shutil.copy(ROOT / "mkdocs.yml", project)
     shutil.copy(ROOT / "package.json", project)
+    shutil.copy(ROOT / "glossary.yml", project)
     shutil.copytree(ROOT / "hooks", project / "hooks", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "docs", project / "docs")
     for name in ("node_modules", "bnnotes"):

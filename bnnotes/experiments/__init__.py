@@ -68,18 +68,22 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class Experiment:
-    """A registered experiment: a name, a one-line summary, a runner and a figure renderer."""
+    """A registered experiment: a name, a one-line summary, a runner and a figure renderer.
+
+    ``accepts_data_dir`` says whether ``--data-dir`` means anything to it.
+    """
 
     name: str
     summary: str
     run: Callable[[RunConfig], dict]
     figures: Callable[[dict], dict[str, str]]
+    accepts_data_dir: bool = True
 
 
 def _registry() -> dict[str, Experiment]:
-    from bnnotes.experiments import mnist_sigmoid
+    from bnnotes.experiments import batch_size, mnist_sigmoid
 
-    return {e.name: e for e in (mnist_sigmoid.EXPERIMENT,)}
+    return {e.name: e for e in (mnist_sigmoid.EXPERIMENT, batch_size.EXPERIMENT)}
 
 
 def names() -> list[str]:

@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown experiment {args.name!r}; choose from: list, figures, {', '.join(names())}")
     if args.seed < 0:
         parser.error(f"--seed must be >= 0, got {args.seed}")
+    if args.data_dir is not None and not get(args.name).accepts_data_dir:
+        parser.error(f"{args.name} runs on bundled data only; --data-dir does not apply")
     if args.data_dir is not None and not args.data_dir.is_dir():
         parser.error(f"--data-dir {args.data_dir} is not a directory")
     if args.device == "cuda":

@@ -1,0 +1,117 @@
+"""One term per concept: glossary.yml is complete, and no page uses a variant it rejects.
+
+``glossary.yml`` maps each concept to its term in en, ko and zh; ``reject`` lists, per
+language, variants that must not appear in that language's pages (docs/ko/** for ko,
+docs/zh/** for zh). The glossary page itself is exempt: it names the rejected variants to
+explain the choices.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+LANGS = ("en", "ko", "zh")
+GLOSSARY = yaml.safe_load((ROOT / "glossary.yml").read_text("utf-8"))
+TERMS = GLOSSARY["terms"]
+EXEMPT = {"glossary.md"}
+
+
+def _hook():
+    spec = importlib.util.spec_from_file_location("glossary_hook", ROOT / "hooks" / "glossary.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rejected(lang: str) -> dict[str, str]:
+    """Rejected variant -> the term to use instead, for one language."""
+    return {variant: entry[lang] for entry in TERMS for variant in (entry.get("reject") or {}).get(lang, [])}
+
+
+def _pages(lang: str) -> list[Path]:
+    return sorted(p for p in (DOCS / lang).rglob("*.md") if p.relative_to(DOCS / lang).as_posix() not in EXEMPT)
+
+
+def test_every_entry_has_a_term_in_every_language():
+    """Each entry names its concept in en, ko and zh, with no unknown keys."""
+    assert len(TERMS) > 10
+    for entry in TERMS:
+        assert all(isinstance(entry.get(lang), str) and entry[lang].strip() for lang in LANGS), entry
+        assert set(entry) <= {*LANGS, "reject", "note"}, entry
+        assert set(entry.get("reject") or {}) <= set(LANGS), entry
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_one_term_per_concept(lang):
+    """No two concepts share a term, and no chosen term is also a rejected variant."""
+    terms = [entry[lang] for entry in TERMS]
+    assert len(terms) == len(set(terms))
+    assert set(terms) & set(_rejected(lang)) == set()
+
+
+def test_glossary_records_the_two_hard_choices():
+    """批量归一化 is the zh term for batch normalization (批量规范化 rejected); ko 규제 is regularization."""
+    by_en = {entry["en"]: entry for entry in TERMS}
+    assert by_en["batch normalization"]["zh"] == "批量归一化"
+    assert "批量规范化" in by_en["batch normalization"]["reject"]["zh"]
+    assert by_en["regularization"]["ko"] == "규제"
+    assert by_en["normalization"]["ko"] == "정규화"
+
+
+@pytest.mark.parametrize("lang", ["ko", "zh"])
+def test_pages_use_no_rejected_variant(lang):
+    """No page of docs/<lang> (glossary page aside) contains a variant the glossary rejects."""
+    rejected = _rejected(lang)
+    assert rejected, f"glossary.yml rejects no {lang} variant"
+    found = [
+        f"{page.relative_to(ROOT)}:{number}: {variant!r} (use {use!r})"
+        for page in _pages(lang)
+        for number, line in enumerate(page.read_text("utf-8").splitlines(), 1)
+        for variant, use in rejected.items()
+        if variant in line
+    ]
+    assert found == [], "rejected variants:\n" + "\n".join(found)
+
+
+def test_rejected_variant_check_catches_a_variant():
+    """The scan above finds rejected variants in a line (so a clean result means something)."""
+    assert {"批量规范化", "规范化"} <= {v for v in _rejected("zh") if v in "这里讨论批量规范化的推导。"}
+    assert [v for v in _rejected("ko") if v in "레이어 정규화를 쓴다"] == ["레이어 정규화"]
+    assert [v for v in _rejected("zh") if v in "批量归一化的推导"] == []
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_glossary_page_exists_and_has_the_marker(lang):
+    """docs/<lang>/glossary.md exists and contains the marker the hook replaces with the table."""
+    page = DOCS / lang / "glossary.md"
+    assert _hook().MARKER in page.read_text("utf-8")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_hook_renders_every_term(lang):
+    """The hook's table has a header in the page's language and one row per entry, with all three terms."""
+    hook = _hook()
+    table = hook.table(hook.load(ROOT / "glossary.yml"), lang)
+    rows = table.splitlines()
+    assert rows[0].startswith("| " + hook.HEADERS[lang][0])
+    assert len(rows) == 2 + len(TERMS)
+    for entry, row in zip(TERMS, rows[2:]):
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]]
+        assert cells[:3] == [entry["en"], entry["ko"], entry["zh"]]
+
+
+def test_hook_rejects_an_incomplete_entry(tmp_path):
+    """An entry without a zh term fails the build with a message naming it."""
+    from mkdocs.exceptions import PluginError
+
+    bad = tmp_path / "glossary.yml"
+    bad.write_text("terms:\n  - en: batch normalization\n    ko: 배치 정규화\n", "utf-8")
+    with pytest.raises(PluginError, match="lacks zh"):
+        _hook().load(bad)
