@@ -99,6 +99,18 @@ def _check_eps(eps: float) -> float:
     return float(eps)
 
 
+def _check_layer_args(num_features, eps, momentum) -> tuple[int, float, float | None]:
+    """Validate the constructor arguments shared by the BN layers; return them normalized."""
+    if isinstance(num_features, bool) or not isinstance(num_features, Integral) or num_features < 1:
+        raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
+    eps = _check_eps(eps)
+    if momentum is not None and (
+        not isinstance(momentum, Real) or not np.isfinite(momentum) or not 0.0 <= momentum <= 1.0
+    ):
+        raise ValueError(f"momentum must be None or a number in [0, 1], got {momentum!r}")
+    return int(num_features), eps, None if momentum is None else float(momentum)
+
+
 def _check_channel_vector(v, num_channels: int, name: str) -> np.ndarray | None:
     if v is None:
         return None
@@ -772,18 +784,12 @@ class BatchNorm:
         track_running_stats: bool = True,
         dtype=np.float64,
     ) -> None:
-        if isinstance(num_features, bool) or not isinstance(num_features, Integral) or num_features < 1:
-            raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
-        self.eps = _check_eps(eps)
-        if momentum is not None and (
-            not isinstance(momentum, Real) or not np.isfinite(momentum) or not 0.0 <= momentum <= 1.0
-        ):
-            raise ValueError(f"momentum must be None or a number in [0, 1], got {momentum!r}")
+        num_features, self.eps, momentum = _check_layer_args(num_features, eps, momentum)
         dtype = np.dtype(dtype)
         if not np.issubdtype(dtype, np.floating):
             raise TypeError(f"dtype must be a floating dtype, got {dtype}")
-        self.num_features = int(num_features)
-        self.momentum = None if momentum is None else float(momentum)
+        self.num_features = num_features
+        self.momentum = momentum
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         self.dtype = dtype

@@ -54,6 +54,7 @@ from bnnotes.batchnorm import (
     _centered,
     _centered_sum_of_squares,
     _check_eps,
+    _check_layer_args,
     _check_input,
     _reduce_axes,
     _values_per_channel,
@@ -412,18 +413,13 @@ class SyncBatchNorm(torch.nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, Integral) or num_features < 1:
-            raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
-        eps = _check_eps(eps)
-        if momentum is not None and (
-            isinstance(momentum, bool) or not isinstance(momentum, Real)
-            or not np.isfinite(momentum) or not 0.0 <= momentum <= 1.0
-        ):
+        if isinstance(momentum, bool):
             raise ValueError(f"momentum must be None or a number in [0, 1], got {momentum!r}")
+        num_features, eps, momentum = _check_layer_args(num_features, eps, momentum)
         factory = {"device": device, "dtype": dtype}
-        self.num_features = int(num_features)
+        self.num_features = num_features
         self.eps = eps
-        self.momentum = None if momentum is None else float(momentum)
+        self.momentum = momentum
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         self.process_group = process_group
