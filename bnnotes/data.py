@@ -2,19 +2,20 @@ r"""Datasets for the experiments: offline by default, the real files when given.
 
 No function here downloads anything. By default the experiments use scikit-learn's
 bundled handwritten digits (1797 images of 8x8 pixels), which ship with the package;
-with a data directory they read the real MNIST IDX files.
+with a data directory they read the real MNIST IDX files or the CIFAR-10 python batches.
 """
 
 from __future__ import annotations
 
 import gzip
+import pickle
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Dataset", "load_digits", "load_mnist", "read_idx"]
+__all__ = ["Dataset", "load_cifar10", "load_digits", "load_mnist", "read_idx"]
 
 _IDX_DTYPES = {
     0x08: np.uint8,
@@ -186,3 +187,118 @@ def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
         x, y, test_size=test_fraction, random_state=seed, stratify=y
     )
     return Dataset(x_train, y_train, x_test, y_test, name="scikit-learn digits (8x8)")
+
+
+CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_TEST_BATCH = "test_batch"
+_CIFAR10_FEATURES = 3 * 32 * 32
+
+# The globals a CIFAR-10 python batch may name: what NumPy needs to rebuild an array
+# (in protocol-2 pickles written by Python 3, _codecs.encode for bytes; with protocol 5,
+# numpy's _frombuffer).
+_CIFAR10_PICKLE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("copy_reg", "_reconstructor"),
+    ("copyreg", "_reconstructor"),
+    ("__builtin__", "object"),
+    ("builtins", "object"),
+    ("_codecs", "encode"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+}
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """An unpickler that rebuilds dicts, lists, bytes and NumPy arrays, and refuses any other class."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _CIFAR10_PICKLE_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR-10 batch holds only arrays")
+        return super().find_class(module, name)
+
+
+def _read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path.parent}: no {path.name} (a CIFAR-10 python batch)")
+    with path.open("rb") as f:
+        try:
+            batch = _ArrayOnlyUnpickler(f, encoding="bytes").load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
+            raise ValueError(f"{path}: not a CIFAR-10 python batch ({error})") from None
+    if not isinstance(batch, dict):
+        raise ValueError(f"{path}: expected a dict, got {type(batch).__name__}")  # noqa: TRY004 (a malformed file)
+    batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    if "data" not in batch or "labels" not in batch:
+        raise ValueError(f"{path}: a CIFAR-10 batch needs the keys 'data' and 'labels', has {sorted(map(str, batch))}")
+    data = np.asarray(batch["data"])
+    labels = np.asarray(batch["labels"])
+    if data.ndim != 2 or data.shape[1] != _CIFAR10_FEATURES or data.dtype != np.uint8:
+        raise ValueError(f"{path}: data must be uint8 of shape (n, {_CIFAR10_FEATURES}), got {data.dtype} {data.shape}")
+    if labels.ndim != 1 or len(labels) != len(data):
+        raise ValueError(f"{path}: {len(data)} images but labels of shape {labels.shape}: they do not match")
+    if not np.issubdtype(labels.dtype, np.integer) or (labels.size and (labels.min() < 0 or labels.max() > 9)):
+        raise ValueError(f"{path}: labels must be integers in 0..9")
+    return data, labels
+
+
+def load_cifar10(data_dir: str | Path) -> Dataset:
+    r"""Load CIFAR-10 from its python batches (``data_batch_1`` ... ``data_batch_5``, ``test_batch``).
+
+    Parameters
+    ----------
+    data_dir : str or pathlib.Path
+        The folder with the six batch files, or its parent holding ``cifar-10-batches-py/``
+        (the folder the CIFAR-10 python archive unpacks to). Nothing is downloaded.
+
+    Returns
+    -------
+    Dataset
+        50,000 training and 10,000 test images (for the real files) as float32 rows of
+        3072 values in $[0, 1]$ (the bytes divided by 255), channel-major as CIFAR-10
+        stores them: red $32 \times 32$, then green, then blue. Labels are int64 in 0..9.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a batch file is missing.
+    ValueError
+        If a file is not a pickled dict with ``data`` (uint8, shape ``(n, 3072)``) and
+        ``labels`` (``n`` integers in 0..9).
+
+    Notes
+    -----
+    The batches are pickles. They are read with an unpickler that rebuilds only dicts,
+    lists, bytes and NumPy arrays and refuses every other class, so a foreign file cannot
+    run code on loading.
+
+    Examples
+    --------
+    >>> import pickle, tempfile, pathlib, numpy as np
+    >>> from bnnotes.data import load_cifar10
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+    ...     batch = {b"data": np.full((2, 3072), 255, dtype=np.uint8), b"labels": [3, 7]}
+    ...     _ = (folder / name).write_bytes(pickle.dumps(batch))
+    >>> data = load_cifar10(folder)
+    >>> data.x_train.shape, data.x_test.shape, float(data.x_train.max()), data.y_test.tolist()
+    ((10, 3072), (2, 3072), 1.0, [3, 7])
+    """
+    data_dir = Path(data_dir)
+    if not (data_dir / CIFAR10_TEST_BATCH).is_file() and (data_dir / "cifar-10-batches-py").is_dir():
+        data_dir = data_dir / "cifar-10-batches-py"
+    train = [_read_cifar10_batch(data_dir / name) for name in CIFAR10_TRAIN_BATCHES]
+    x_test, y_test = _read_cifar10_batch(data_dir / CIFAR10_TEST_BATCH)
+    x_train = np.concatenate([x for x, _ in train])
+    y_train = np.concatenate([y for _, y in train])
+    return Dataset(
+        x_train.astype(np.float32) / np.float32(255.0),
+        y_train.astype(np.int64),
+        x_test.astype(np.float32) / np.float32(255.0),
+        y_test.astype(np.int64),
+        name=f"CIFAR-10 ({data_dir})",
+    )

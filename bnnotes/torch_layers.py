@@ -1,4 +1,7 @@
-r"""PyTorch layers that ``torch.nn`` does not have: weight standardization and mean-only batch normalization.
+r"""PyTorch layers that ``torch.nn`` does not have.
+
+Weight standardization, mean-only batch normalization, and the two layers of Santurkar et
+al. (2018): noisy batch normalization (§2.1) and ℓp normalization of activations (§3.3).
 
 Layer, group and instance normalization and weight normalization are in PyTorch already
 (``torch.nn.LayerNorm``, ``GroupNorm``, ``InstanceNorm2d``,
@@ -10,6 +13,10 @@ against them. What is here follows the NumPy reference implementations
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from numbers import Real
+
 import torch
 from torch import nn
 
@@ -17,7 +24,11 @@ from bnnotes import _validation as check
 from bnnotes.weight_standardization import DEFAULT_CORRECTION, DEFAULT_WS_EPS
 
 __all__ = [
+    "LpNorm",
     "MeanOnlyBatchNorm",
+    "NoiseDraw",
+    "NoisyBatchNorm",
+    "SanturkarNoise",
     "WSConv2d",
     "WeightStandardization",
     "weight_norm_data_init_",
@@ -230,3 +241,394 @@ def weight_norm_data_init_(layer: nn.Module, x: torch.Tensor) -> nn.Module:
     g.copy_(g / std.reshape(g.shape))
     bias.copy_(-mean / std)
     return layer
+
+
+# --------------------------------------------------------------------------------------
+# Santurkar et al. (2018): noisy BatchNorm (§2.1) and ℓp normalization of activations (§3.3)
+# --------------------------------------------------------------------------------------
+
+#: Santurkar et al. (2018, appendix, per one secondary source; papers.md §B.3, UNVERIFIED):
+#: per layer and step, mu ~ U(-0.5, 0.5) and sigma ~ U(1, 1.25); per activation,
+#: m ~ U(mu - 0.1, mu + 0.1) and s ~ N(sigma, 0.1) (read here as standard deviation 0.1).
+NOISE_MEAN_RANGE = (-0.5, 0.5)
+NOISE_SCALE_RANGE = (1.0, 1.25)
+NOISE_SHIFT_HALFWIDTH = 0.1
+NOISE_SCALE_STD = 0.1
+
+@dataclass(frozen=True)
+class NoiseDraw:
+    r"""One step's noise of a [`SanturkarNoise`][bnnotes.torch_layers.SanturkarNoise] layer.
+
+    Attributes
+    ----------
+    mu, sigma : float
+        The layer's draws for the step, $\mu^t$ and $\sigma^t$.
+    shift, scale : torch.Tensor
+        The per-activation $m$ and $s$, of the input's shape (detached).
+    """
+
+    mu: float
+    sigma: float
+    shift: torch.Tensor
+    scale: torch.Tensor
+
+
+def _check_range(value, name: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair of numbers (low, high), got {value!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        raise ValueError(f"{name} must be finite with low <= high, got {value!r}")
+    return lo, hi
+
+
+def _as_generator(generator) -> torch.Generator | None:
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    if isinstance(generator, bool) or not isinstance(generator, int):
+        raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {type(generator).__name__}")
+    return torch.Generator().manual_seed(generator)
+
+
+def _check_activations(x, num_features: int | None, name: str = "input") -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must have a floating dtype, got {x.dtype}")
+    if num_features is not None and (x.ndim not in (2, 4) or x.shape[1] != num_features):
+        raise ValueError(
+            f"expected an input of shape (N, {num_features}) or (N, {num_features}, H, W), got {tuple(x.shape)}"
+        )
+
+
+class SanturkarNoise(nn.Module):
+    r"""The noise of Santurkar et al.'s (2018, §2.1) noisy BatchNorm, on its own: $a \leftarrow s\,a + m$ in training.
+
+    Parameters
+    ----------
+    generator : torch.Generator or int or None, optional
+        Source of the noise: a generator, an int seed for a new CPU generator, or None for
+        PyTorch's global generator.
+    mean_range : tuple of float, optional
+        Interval of the per-step mean $\mu^t$, default ``(-0.5, 0.5)``.
+    scale_range : tuple of float, optional
+        Interval of the per-step scale $\sigma^t$, default ``(1.0, 1.25)``.
+    shift_halfwidth : float, optional
+        $h$ in $m \sim U(\mu^t - h, \mu^t + h)$, default 0.1.
+    scale_std : float, optional
+        Standard deviation $\rho$ in $s \sim \mathcal N(\sigma^t, \rho^2)$, default 0.1.
+
+    Raises
+    ------
+    ValueError
+        On a range with low > high or non-finite ends, or a negative width or deviation.
+    TypeError
+        On a generator that is neither a ``torch.Generator``, an int nor None, or a
+        non-floating input.
+
+    Notes
+    -----
+    At every call in training mode the layer draws, for the whole layer,
+
+    $$\mu^t \sim U(\mu_{lo}, \mu_{hi}), \qquad \sigma^t \sim U(\sigma_{lo}, \sigma_{hi}),$$
+
+    then for every element $a_{i,j}$ of the input (every sample $i$, every unit and
+    position $j$) independently
+
+    $$m_{i,j} \sim U(\mu^t - h, \mu^t + h), \qquad s_{i,j} \sim \mathcal N(\sigma^t, \rho^2),
+    \qquad a_{i,j} \leftarrow s_{i,j}\, a_{i,j} + m_{i,j}.$$
+
+    Each call is one training step, so the distribution changes at every step. The noise
+    is a constant for back-propagation: $\partial a'/\partial a = s$. In evaluation mode
+    the layer is the identity. The last draw is kept in ``last_noise``
+    ([`NoiseDraw`][bnnotes.torch_layers.NoiseDraw]).
+
+    The default parameters come from one secondary source on the paper's appendix
+    (papers.md §B.3) and are UNVERIFIED against the appendix itself. The source writes
+    $\mathcal N(\sigma^t, 0.1)$; this module reads the 0.1 as the standard deviation.
+
+    References
+    ----------
+    Santurkar, S., Tsipras, D., Ilyas, A. and Madry, A. (2018). How does batch
+    normalization help optimization? NeurIPS, §2.1 and appendix.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bnnotes.torch_layers import SanturkarNoise
+    >>> noise = SanturkarNoise(generator=0)
+    >>> a = torch.ones(4, 3)
+    >>> out = noise(a)
+    >>> d = noise.last_noise
+    >>> torch.equal(out, d.scale * a + d.shift), -0.5 <= d.mu <= 0.5, 1.0 <= d.sigma <= 1.25
+    (True, True, True)
+    >>> torch.equal(noise.eval()(a), a)
+    True
+    """
+
+    def __init__(
+        self,
+        generator: torch.Generator | int | None = None,
+        mean_range: tuple[float, float] = NOISE_MEAN_RANGE,
+        scale_range: tuple[float, float] = NOISE_SCALE_RANGE,
+        shift_halfwidth: float = NOISE_SHIFT_HALFWIDTH,
+        scale_std: float = NOISE_SCALE_STD,
+    ) -> None:
+        super().__init__()
+        self.mean_range = _check_range(mean_range, "mean_range")
+        self.scale_range = _check_range(scale_range, "scale_range")
+        self.shift_halfwidth = check.nonnegative(shift_halfwidth, "shift_halfwidth", allow_zero=True)
+        self.scale_std = check.nonnegative(scale_std, "scale_std", allow_zero=True)
+        self.generator = _as_generator(generator)
+        self.last_noise: NoiseDraw | None = None
+
+    def draw(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> NoiseDraw:
+        """Draw one step's noise for an input of ``shape`` (advances the generator)."""
+        g = self.generator
+        device = g.device if g is not None else torch.device("cpu")
+        kw = {"generator": g, "device": device, "dtype": dtype}
+        u = torch.rand(2, **kw)
+        mu = self.mean_range[0] + (self.mean_range[1] - self.mean_range[0]) * float(u[0])
+        sigma = self.scale_range[0] + (self.scale_range[1] - self.scale_range[0]) * float(u[1])
+        shift = mu + self.shift_halfwidth * (2.0 * torch.rand(shape, **kw) - 1.0)
+        scale = sigma + self.scale_std * torch.randn(shape, **kw)
+        return NoiseDraw(mu, sigma, shift, scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_activations(x, None)
+        if not self.training:
+            return x
+        draw = self.draw(tuple(x.shape), x.dtype)
+        draw = NoiseDraw(draw.mu, draw.sigma, draw.shift.to(x.device), draw.scale.to(x.device))
+        self.last_noise = draw
+        return draw.scale * x + draw.shift
+
+    def extra_repr(self) -> str:
+        return (
+            f"mean_range={self.mean_range}, scale_range={self.scale_range}, "
+            f"shift_halfwidth={self.shift_halfwidth}, scale_std={self.scale_std}"
+        )
+
+
+class NoisyBatchNorm(nn.modules.batchnorm._BatchNorm):
+    r"""BatchNorm followed, in training mode only, by Santurkar et al.'s (2018, §2.1) noise.
+
+    Parameters
+    ----------
+    num_features : int
+        Number of channels $C$ (axis 1 of an ``(N, C)`` or ``(N, C, H, W)`` input).
+    eps, momentum, affine, track_running_stats
+        As for ``torch.nn.BatchNorm2d``: $\epsilon = 10^{-5}$, momentum 0.1, learnable
+        $\gamma, \beta$, running statistics for evaluation.
+    generator : torch.Generator or int or None, optional
+        Source of the noise (keyword only): a generator, an int seed, or None for the
+        global generator. With a generator or a seed, runs are reproducible.
+    mean_range, scale_range, shift_halfwidth, scale_std
+        The noise parameters of [`SanturkarNoise`][bnnotes.torch_layers.SanturkarNoise]
+        (keyword only).
+
+    Raises
+    ------
+    ValueError
+        On an input whose shape is not ``(N, C)`` or ``(N, C, H, W)`` with $C$ =
+        ``num_features``, non-finite input, or (in training) a single value per channel.
+        The running statistics are unchanged then.
+    TypeError
+        On a non-floating input.
+
+    Notes
+    -----
+    The output is $y = \mathrm{BN}_{\gamma,\beta}(x)$, exactly PyTorch's batch
+    normalization, and then in training mode $y_{i,j} \leftarrow s_{i,j}\, y_{i,j} + m_{i,j}$
+    with a fresh draw of $\mu^t, \sigma^t, m, s$ at every call (see
+    [`SanturkarNoise`][bnnotes.torch_layers.SanturkarNoise]). The noise is injected after
+    BN's affine map and before the activation function, where Santurkar et al. put it.
+    Its parameters are from one secondary source on the paper's appendix and UNVERIFIED
+    against it (papers.md §B.3); $\mathcal N(\sigma^t, 0.1)$ is read as standard
+    deviation 0.1. In evaluation mode the layer is plain BN with running statistics.
+
+    References
+    ----------
+    Santurkar, S., Tsipras, D., Ilyas, A. and Madry, A. (2018). How does batch
+    normalization help optimization? NeurIPS, §2.1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bnnotes.torch_layers import NoisyBatchNorm
+    >>> layer = NoisyBatchNorm(3, generator=0).double()
+    >>> x = torch.randn(64, 3, 4, 4, dtype=torch.float64)
+    >>> y = layer(x)
+    >>> d = layer.noise.last_noise
+    >>> bn = torch.nn.functional.batch_norm(x, None, None, training=True)
+    >>> bool(torch.allclose(y, d.scale * bn + d.shift, rtol=1e-12, atol=1e-12))
+    True
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        *,
+        generator: torch.Generator | int | None = None,
+        mean_range: tuple[float, float] = NOISE_MEAN_RANGE,
+        scale_range: tuple[float, float] = NOISE_SCALE_RANGE,
+        shift_halfwidth: float = NOISE_SHIFT_HALFWIDTH,
+        scale_std: float = NOISE_SCALE_STD,
+    ) -> None:
+        num_features = check.positive_int(num_features, "num_features")
+        eps = check.eps_value(eps)
+        momentum = check.nonnegative(momentum, "momentum", allow_zero=True)
+        if momentum > 1:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        noise = SanturkarNoise(generator, mean_range, scale_range, shift_halfwidth, scale_std)
+        super().__init__(num_features, eps, momentum, affine, track_running_stats)
+        self.noise = noise
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        _check_activations(x, self.num_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_activations(x, self.num_features)
+        if self.training and x.numel() // x.shape[1] < 2:
+            raise ValueError(f"expected more than 1 value per channel in training, got shape {tuple(x.shape)}")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("input contains non-finite values (nan or inf)")
+        return self.noise(super().forward(x))
+
+
+class LpNorm(nn.Module):
+    r"""ℓp normalization of activations (Santurkar et al., 2018, §3.3): subtract the batch mean, divide by the average ℓp norm.
+
+    Parameters
+    ----------
+    num_features : int
+        Number of channels $C$ (axis 1 of an ``(N, C)`` or ``(N, C, H, W)`` input).
+    p : {1, 2, inf}
+        The norm: ``1``, ``2`` or ``float("inf")``.
+    eps : float, optional
+        $\epsilon > 0$ added to the norm, default ``1e-5``.
+    momentum : float, optional
+        Weight of the new batch statistics in the running ones, in ``[0, 1]``; default
+        0.1 (PyTorch's convention: $r \leftarrow (1 - m)\, r + m\, b$).
+    affine : bool, optional
+        Whether there are learnable $\gamma$ (initialized to 1) and $\beta$ (to 0).
+
+    Raises
+    ------
+    ValueError
+        On ``p`` not in $\{1, 2, \infty\}$, ``eps <= 0``, ``momentum`` outside $[0, 1]$;
+        at call time on an input not shaped ``(N, C)`` or ``(N, C, H, W)``, on non-finite
+        values, or on a single value per channel in training. A rejected input leaves the
+        running statistics unchanged.
+    TypeError
+        On a non-floating input.
+
+    Notes
+    -----
+    For channel $c$ let $a_1, \dots, a_n$ be its values over the batch (and spatial
+    positions). In training mode
+
+    $$\mu_c = \frac1n \sum_k a_k, \qquad
+    \nu_c = \Big(\frac1n \sum_k |a_k|^p\Big)^{1/p} \ (p < \infty), \qquad
+    \nu_c = \max_k |a_k| \ (p = \infty),$$
+
+    $$y_k = \gamma_c\, \frac{a_k - \mu_c}{\nu_c + \epsilon} + \beta_c .$$
+
+    The norm $\nu_c$ is taken of the activations before the mean is subtracted, as
+    Santurkar et al. describe; the first moment is fixed as in BN. Reading their "average
+    ℓp norm" as the power mean $(\frac1n\sum|a_k|^p)^{1/p}$ is this module's reading: for
+    $p = 2$ it is the root mean square, $\nu_c^2 = \sigma_c^2 + \mu_c^2$, so the layer
+    equals BN (up to $\epsilon$) only for channels with zero mean. For $p = \infty$ the
+    maximum grows with the batch size. In training the running statistics are updated
+    as $r_\mu \leftarrow (1 - m) r_\mu + m \mu$ and $r_\nu \leftarrow (1 - m) r_\nu + m \nu$
+    (initialized to 0 and 1); evaluation mode uses them in place of $\mu, \nu$.
+    Gradients flow through $\mu$ and $\nu$.
+
+    References
+    ----------
+    Santurkar, S., Tsipras, D., Ilyas, A. and Madry, A. (2018). How does batch
+    normalization help optimization? NeurIPS, §3.3.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bnnotes.torch_layers import LpNorm
+    >>> layer = LpNorm(2, p=1).double()
+    >>> x = torch.tensor([[1.0, -2.0], [3.0, 4.0], [5.0, 0.0]], dtype=torch.float64)
+    >>> y = layer(x)
+    >>> mean, norm = x.mean(0), x.abs().mean(0)
+    >>> bool(torch.allclose(y, (x - mean) / (norm + 1e-5), rtol=1e-12))
+    True
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        p: float,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+    ) -> None:
+        super().__init__()
+        self.num_features = check.positive_int(num_features, "num_features")
+        if isinstance(p, bool) or not isinstance(p, Real) or float(p) not in (1.0, 2.0, math.inf):
+            raise ValueError(f"p must be 1, 2 or float('inf'), got {p!r}")
+        self.p = float(p)
+        self.eps = check.eps_value(eps)
+        momentum = check.nonnegative(momentum, "momentum", allow_zero=True)
+        if momentum > 1:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        self.momentum = momentum
+        self.affine = bool(affine)
+        if self.affine:
+            self.weight = nn.Parameter(torch.ones(num_features))
+            self.bias = nn.Parameter(torch.zeros(num_features))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_norm", torch.ones(num_features))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+    def average_norm(self, x: torch.Tensor) -> torch.Tensor:
+        r"""The per-channel average ℓp norm $\nu_c$ of ``x`` (before any mean shift)."""
+        axes = (0,) + tuple(range(2, x.ndim))
+        if self.p == math.inf:
+            return x.abs().amax(dim=axes)
+        n = x.numel() // x.shape[1]
+        return torch.linalg.vector_norm(x, ord=self.p, dim=axes) / n ** (1.0 / self.p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_activations(x, self.num_features)
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("input contains non-finite values (nan or inf)")
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        if self.training:
+            if x.numel() // x.shape[1] < 2:
+                raise ValueError(f"expected more than 1 value per channel in training, got shape {tuple(x.shape)}")
+            axes = (0,) + tuple(range(2, x.ndim))
+            mean = x.mean(dim=axes)
+            norm = self.average_norm(x)
+            with torch.no_grad():
+                m = self.momentum
+                self.running_mean.mul_(1 - m).add_(mean.detach().to(self.running_mean.dtype), alpha=m)
+                self.running_norm.mul_(1 - m).add_(norm.detach().to(self.running_norm.dtype), alpha=m)
+                self.num_batches_tracked.add_(1)
+        else:
+            mean = self.running_mean.to(x.dtype)
+            norm = self.running_norm.to(x.dtype)
+        scale = 1.0 / (norm + self.eps)
+        if self.affine:
+            scale = scale * self.weight.to(x.dtype)
+        y = (x - mean.reshape(shape)) * scale.reshape(shape)
+        if self.affine:
+            y = y + self.bias.to(x.dtype).reshape(shape)
+        return y
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, p={self.p}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"

@@ -1,12 +1,13 @@
 """Data loaders: IDX files (raw and gzip) as MNIST ships them, and the offline digits default."""
 
 import gzip
+import pickle
 import struct
 
 import numpy as np
 import pytest
 
-from bnnotes.data import load_digits, load_mnist, read_idx
+from bnnotes.data import load_cifar10, load_digits, load_mnist, read_idx
 
 
 def write_idx(path, array, compress=False):
@@ -84,3 +85,91 @@ def test_digits_default_is_a_stratified_offline_split():
     assert len(data.x_train) + len(data.x_test) == 1797
     assert data.num_features == 64 and data.x_train.max() <= 1.0
     assert set(data.y_test.tolist()) == set(range(10))
+
+
+CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+
+def write_cifar10(folder, n_per_batch=4, seed=0, protocol=2):
+    """A tiny CIFAR-10-shaped data set: six pickled dicts with byte keys, as the python archive has them."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for name in CIFAR_BATCHES:
+        data = rng.integers(0, 256, size=(n_per_batch, 3072), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=n_per_batch).tolist()
+        batch = {b"batch_label": name.encode(), b"data": data, b"labels": labels,
+                 b"filenames": [b"x.png"] * n_per_batch}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=protocol))
+        arrays[name] = (data, labels)
+    return arrays
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_load_cifar10_reads_the_six_batches_in_order(tmp_path, protocol):
+    """Training rows are batches 1..5 in order, scaled by 1/255 to float32; labels are kept."""
+    arrays = write_cifar10(tmp_path, protocol=protocol)
+    data = load_cifar10(tmp_path)
+    assert data.x_train.shape == (20, 3072) and data.x_test.shape == (4, 3072)
+    assert data.x_train.dtype == np.float32 and data.y_train.dtype == np.int64
+    expected = np.concatenate([arrays[name][0] for name in CIFAR_BATCHES[:5]]) / 255.0
+    np.testing.assert_allclose(data.x_train, expected, rtol=1e-6)
+    assert data.y_train.tolist() == [label for name in CIFAR_BATCHES[:5] for label in arrays[name][1]]
+    assert data.y_test.tolist() == arrays["test_batch"][1]
+
+
+def test_load_cifar10_accepts_the_archive_parent_folder(tmp_path):
+    """A folder holding cifar-10-batches-py/ works as well as that folder itself."""
+    write_cifar10(tmp_path / "cifar-10-batches-py")
+    assert load_cifar10(tmp_path).x_test.shape == (4, 3072)
+
+
+def test_load_cifar10_names_a_missing_batch(tmp_path):
+    """A missing batch file gives FileNotFoundError naming it."""
+    write_cifar10(tmp_path)
+    (tmp_path / "data_batch_3").unlink()
+    with pytest.raises(FileNotFoundError, match="data_batch_3"):
+        load_cifar10(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "batch, message",
+    [
+        ({b"data": np.zeros((2, 1024), dtype=np.uint8), b"labels": [0, 1]}, "shape"),
+        ({b"data": np.zeros((2, 3072), dtype=np.float32), b"labels": [0, 1]}, "uint8"),
+        ({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 1, 2]}, "do not match"),
+        ({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 10]}, "0..9"),
+        ({b"data": np.zeros((2, 3072), dtype=np.uint8)}, "labels"),
+        ([1, 2, 3], "dict"),
+    ],
+)
+def test_load_cifar10_rejects_malformed_batches(tmp_path, batch, message):
+    """Wrong image shapes or dtypes, label counts or values, missing keys and non-dicts are named errors."""
+    write_cifar10(tmp_path)
+    (tmp_path / "test_batch").write_bytes(pickle.dumps(batch, protocol=2))
+    with pytest.raises(ValueError, match=message):
+        load_cifar10(tmp_path)
+
+
+class _Payload:
+    """Stands for an arbitrary object a foreign pickle might try to build."""
+
+    def __reduce__(self):
+        return (print, ("loaded",))
+
+
+def test_load_cifar10_refuses_pickles_that_build_other_objects(tmp_path, capsys):
+    """A pickle that would call a function is rejected before the call runs."""
+    write_cifar10(tmp_path)
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": _Payload(), b"labels": []}))
+    with pytest.raises(ValueError, match="refusing"):
+        load_cifar10(tmp_path)
+    assert "loaded" not in capsys.readouterr().out
+
+
+def test_load_cifar10_rejects_a_file_that_is_not_a_pickle(tmp_path):
+    """Truncated or foreign bytes are a ValueError naming the file."""
+    write_cifar10(tmp_path)
+    (tmp_path / "test_batch").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="test_batch"):
+        load_cifar10(tmp_path)

@@ -81,9 +81,10 @@ class Experiment:
 
 
 def _registry() -> dict[str, Experiment]:
-    from bnnotes.experiments import batch_size, mnist_sigmoid
+    from bnnotes.experiments import batch_size, deep_linear, ics, landscape, lp_norm, mnist_sigmoid, noisy_bn
 
-    return {e.name: e for e in (mnist_sigmoid.EXPERIMENT, batch_size.EXPERIMENT)}
+    modules = (mnist_sigmoid, batch_size, noisy_bn, ics, deep_linear, landscape, lp_norm)
+    return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 
 
 def names() -> list[str]:

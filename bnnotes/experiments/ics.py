@@ -1,0 +1,313 @@
+r"""Santurkar et al. (2018), Figure 3 (VGG) in small: gradient-based ICS with and without BN.
+
+A VGG-style network ([`bnnotes.models.vgg`][bnnotes.models.vgg]: three stages of two 3x3
+convolutions with 16, 32 and 64 channels, 2x2 max pooling between stages, then two fully
+connected layers) trains on scikit-learn's 8x8 digits (offline) with plain SGD, batch 128
+and learning rate 0.1, the optimizer, batch size and learning rate of the paper's VGG runs
+(papers.md §B.2). The two networks differ only in the normalization after each weight layer
+but the last: none, or BN. Both are initialized (Glorot) under the same seed and see the
+same batches in the same order.
+
+At regular steps, before the SGD step, the ICS of Definition 2.1 is measured on the batch
+of that step for every weight layer with [`bnnotes.ics.gradient_ics`][bnnotes.ics.gradient_ics]:
+the $\ell_2$ difference $\lVert G - G' \rVert$ and the cosine of $G$ and $G'$. Training loss
+and test accuracy are recorded along the way. The run is repeated over a few seeds.
+
+With ``--data-dir`` the network is the wider CIFAR-10 version (3 input channels, 32x32
+images, stages of 64, 128 and 256 channels) trained for the paper's 15,000 steps; that run
+needs a GPU (``--device cuda``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from bnnotes.data import Dataset, load_digits
+from bnnotes.experiments import Experiment, RunConfig
+from bnnotes.experiments.plotting import COLORS, STYLE, to_svg
+from bnnotes.experiments.progress import Progress
+from bnnotes.ics import gradient_ics
+from bnnotes.models import images, vgg, weight_layers
+
+FULL = {
+    "steps": 1500,
+    "batch_size": 128,
+    "lr": 0.1,
+    "widths": [16, 32, 64],
+    "hidden": 128,
+    "ics_every": 25,
+    "ics_dense_until": 100,
+    "ics_dense_every": 5,
+    "eval_every": 50,
+    "early_steps": 50,
+    "repeats": 3,
+}
+QUICK = {**FULL, "steps": 400, "ics_every": 50, "repeats": 1}
+CIFAR_FULL = {**FULL, "steps": 15_000, "widths": [64, 128, 256], "hidden": 512, "ics_every": 250,
+              "eval_every": 500, "repeats": 1}
+CIFAR_QUICK = {**CIFAR_FULL, "steps": 500, "ics_every": 50}
+NORMS = ("none", "batch")
+LABELS = {"none": "standard", "batch": "BN"}
+COLOR = {"none": COLORS["baseline"], "batch": COLORS["batchnorm"]}
+
+#: What Santurkar et al. (2018) report for their VGG on CIFAR-10 (papers.md §B.2, §B.4).
+PAPER = {
+    "setup": "VGG on CIFAR-10, plain SGD, batch 128, learning rate 0.1, 15,000 steps (Santurkar et al., 2018, §2)",
+    "test_accuracy": {"none": 0.80, "batch": 0.83},
+    "ics": "BN networks show similar or even worse ICS (larger l2 difference, smaller cosine) "
+           "despite better loss and accuracy (Santurkar et al., 2018, §2.2, Fig. 3)",
+}
+
+
+def measurement_steps(settings: dict) -> list[int]:
+    """Steps at which ICS is measured: every ``ics_dense_every`` steps up to ``ics_dense_until``,
+    then every ``ics_every`` steps, up to and including ``steps - 1`` (before the last step)."""
+    last = settings["steps"] - 1
+    dense = range(0, min(settings["ics_dense_until"], last + 1), settings["ics_dense_every"])
+    regular = range(0, last + 1, settings["ics_every"])
+    return sorted(set(dense) | set(regular) | {last})
+
+
+def _nan_to_none(values) -> list:
+    """Floats rounded to 6 significant digits, None for nan or inf (JSON has neither)."""
+    return [float(f"{v:.6g}") if math.isfinite(v) else None for v in np.asarray(values, dtype=float).ravel()]
+
+
+def train_one(norm: str, seed: int, settings: dict, tensors, shape, device: str,
+              progress: Progress | None = None, done: int = 0) -> dict:
+    """Train one network with SGD; measure ICS at the measurement steps; return the records."""
+    x_train, y_train, x_test, y_test = tensors
+    torch.manual_seed(seed)
+    model = vgg(norm, in_channels=shape[0], image_size=shape[1], widths=tuple(settings["widths"]),
+                hidden=settings["hidden"]).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"])
+    loss_fn = nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(seed)
+    n, batch_size = len(x_train), settings["batch_size"]
+    measure = set(measurement_steps(settings))
+    record = {"seed": seed, "ics_steps": [], "l2": [], "cosine": [], "grad_norm": [], "batch_loss": [],
+              "eval_steps": [], "train_loss": [], "test_accuracy": []}
+    window: list[float] = []
+    order, position = torch.randperm(n, generator=generator), 0
+
+    def evaluate(step: int) -> None:
+        model.eval()
+        with torch.no_grad():
+            accuracy = (model(x_test).argmax(dim=1) == y_test).double().mean().item()
+        model.train()
+        record["eval_steps"].append(step)
+        record["train_loss"].append(float(f"{np.mean(window):.6g}") if window else None)
+        record["test_accuracy"].append(round(accuracy, 6))
+        window.clear()
+
+    model.train()
+    for step in range(settings["steps"]):
+        if position + batch_size > n:  # a new epoch: reshuffle, drop the last partial batch
+            order, position = torch.randperm(n, generator=generator), 0
+        index = order[position: position + batch_size].to(device)
+        position += batch_size
+        x, y = x_train[index], y_train[index]
+        if step in measure:
+            result = gradient_ics(model, loss_fn, x, y, settings["lr"])
+            record["ics_steps"].append(step)
+            record["l2"].append(_nan_to_none(result.l2))
+            record["cosine"].append(_nan_to_none(result.cosine))
+            record["grad_norm"].append(_nan_to_none(result.grad_norm))
+            record["batch_loss"].append(float(f"{result.loss:.6g}"))
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        window.append(loss.item())
+        if (step + 1) % settings["eval_every"] == 0 or step + 1 == settings["steps"]:
+            evaluate(step + 1)
+        if progress is not None:
+            progress.update(done + step + 1, net=LABELS[norm], seed=seed, loss=loss.item())
+    record["final_test_accuracy"] = record["test_accuracy"][-1]
+    return record
+
+
+def _mean(values) -> float:
+    array = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+    return float(np.nanmean(array))
+
+
+def _mean_or_none(values: np.ndarray, digits: int) -> float | None:
+    """The mean of the finite entries, rounded; None when there are none."""
+    finite = values[np.isfinite(values)]
+    return round(float(finite.mean()), digits) if finite.size else None
+
+
+LOSS_BINS = (0.001, 0.01, 0.1, 1.0, 10.0)
+"""Edges of the mini-batch loss bins in which the two networks are compared at equal loss."""
+
+
+def _by_loss(loss: np.ndarray, cos: np.ndarray, relative: np.ndarray) -> list[dict]:
+    """Mean cosine and relative l2 over layers 2..k of the measurements whose batch loss lies in each bin."""
+    out = []
+    for low, high in itertools.pairwise(LOSS_BINS):
+        inside = (loss >= low) & (loss < high)                              # (seeds, times)
+        count = int(inside.sum())
+        out.append({
+            "low": low, "high": high, "count": count,
+            "cosine": _mean_or_none(cos[inside][:, 1:], 6),
+            "relative_l2": _mean_or_none(relative[inside][:, 1:], 6),
+        })
+    return out
+
+
+def summarize(runs: dict, settings: dict) -> dict:
+    """Averages over seeds: per layer over the whole run, over layers 2..k early and late, accuracy."""
+    summary = {}
+    for norm, records in runs.items():
+        steps = np.asarray(records[0]["ics_steps"])
+        l2 = np.asarray([r["l2"] for r in records], dtype=float)            # (seeds, times, layers)
+        cos = np.asarray([r["cosine"] for r in records], dtype=float)
+        gnorm = np.asarray([r["grad_norm"] for r in records], dtype=float)
+        relative = l2 / gnorm
+        early = steps < settings["early_steps"]
+        summary[norm] = {
+            "cosine_per_layer": np.nanmean(cos, axis=(0, 1)).round(6).tolist(),
+            "l2_per_layer": np.nanmean(l2, axis=(0, 1)).round(8).tolist(),
+            "relative_l2_per_layer": np.nanmean(relative, axis=(0, 1)).round(6).tolist(),
+            "grad_norm_per_layer": np.nanmean(gnorm, axis=(0, 1)).round(8).tolist(),
+            "cosine_early": _mean_or_none(cos[:, early, 1:], 6),
+            "cosine_late": _mean_or_none(cos[:, ~early, 1:], 6),
+            "l2_early": _mean_or_none(l2[:, early, 1:], 8),
+            "l2_late": _mean_or_none(l2[:, ~early, 1:], 8),
+            "relative_l2_early": _mean_or_none(relative[:, early, 1:], 6),
+            "relative_l2_late": _mean_or_none(relative[:, ~early, 1:], 6),
+            "by_loss": _by_loss(np.asarray([r["batch_loss"] for r in records], dtype=float), cos, relative),
+            "final_test_accuracy": round(float(np.mean([r["final_test_accuracy"] for r in records])), 6),
+            "final_train_loss": round(_mean([r["train_loss"][-1] for r in records]), 6),
+        }
+    return summary
+
+
+def _load(config: RunConfig) -> tuple[Dataset, dict]:
+    if config.data_dir is None:
+        return load_digits(seed=0), (QUICK if config.quick else FULL)
+    from bnnotes.data import load_cifar10
+
+    return load_cifar10(config.data_dir), (CIFAR_QUICK if config.quick else CIFAR_FULL)
+
+
+def run(config: RunConfig) -> dict:
+    """Train the standard and the BN network for each seed; return ICS, loss and accuracy records."""
+    data, defaults = _load(config)
+    settings = {**defaults, **config.overrides}
+    tensors = images(data, config.device)
+    shape = tuple(tensors[0].shape[1:])
+    layer_names = [type(m).__name__ for m in weight_layers(vgg("none", in_channels=shape[0], image_size=shape[1],
+                                                                 widths=tuple(settings["widths"]),
+                                                                 hidden=settings["hidden"]))]
+    seeds = [config.seed + k for k in range(settings["repeats"])]
+    total = len(NORMS) * len(seeds) * settings["steps"]
+    progress = Progress(total, "ics", enabled=config.progress)
+    threads = torch.get_num_threads()
+    if config.device == "cpu":
+        torch.set_num_threads(1)
+    try:
+        runs, done = {}, 0
+        for norm in NORMS:
+            runs[norm] = []
+            for seed in seeds:
+                runs[norm].append(train_one(norm, seed, settings, tensors, shape, config.device, progress, done))
+                done += settings["steps"]
+    finally:
+        torch.set_num_threads(threads)
+    return {
+        "settings": settings,
+        "data": data.name,
+        "layers": layer_names,
+        "seeds": seeds,
+        "paper": PAPER,
+        "runs": runs,
+        "summary": summarize(runs, settings),
+    }
+
+
+def _subplots(rows: int, cols: int, width: float, height: float):
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context(STYLE):
+        return plt.subplots(rows, cols, figsize=(width, height), layout="constrained", squeeze=False)
+
+
+def shown_layers(count: int) -> list[int]:
+    """Four layers spread over the depth (0-based): the second, two in the middle, the last."""
+    picks = [1, count // 3, (2 * count) // 3, count - 1]
+    return sorted({min(max(p, 0), count - 1) for p in picks})
+
+
+def figures(results: dict) -> dict[str, str]:
+    """Training curves, and ICS (l2, cosine) over steps for four layers, like the paper's Fig. 3."""
+    runs, names = results["runs"], results["layers"]
+    fig, axes = _subplots(1, 2, 8.0, 3.2)
+    ax_loss, ax_acc = axes[0]
+    for norm in NORMS:
+        steps = runs[norm][0]["eval_steps"]
+        loss = np.nanmean(np.asarray([[np.nan if v is None else v for v in r["train_loss"]] for r in runs[norm]]), axis=0)
+        acc = np.mean([r["test_accuracy"] for r in runs[norm]], axis=0)
+        ax_loss.plot(steps, loss, color=COLOR[norm], label=LABELS[norm])
+        ax_acc.plot(steps, 100 * acc, color=COLOR[norm], label=LABELS[norm])
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("training step")
+    ax_loss.set_ylabel("training loss (mini-batch mean)")
+    ax_acc.set_xlabel("training step")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_loss.legend(loc="upper right")
+    ax_acc.legend(loc="lower right")
+    fig.suptitle(f"VGG-style network, {results['data'].split(' (')[0]}: training")
+    out = {"ics-training.svg": to_svg(fig)}
+
+    layers = shown_layers(len(names))
+    fig, axes = _subplots(2, len(layers), 2.6 * len(layers), 5.0)
+    for col, layer in enumerate(layers):
+        for norm in NORMS:
+            steps = runs[norm][0]["ics_steps"]
+            for row, key in enumerate(("l2", "cosine")):
+                values = np.asarray([[[np.nan if v is None else v for v in t] for t in r[key]] for r in runs[norm]])
+                axes[row][col].plot(steps, np.nanmean(values[:, :, layer], axis=0), color=COLOR[norm],
+                                    label=LABELS[norm], linewidth=1.2)
+        axes[0][col].set_yscale("log")
+        axes[0][col].set_title(f"layer {layer + 1} ({names[layer]})")
+        for row in range(2):
+            axes[row][col].set_xscale("symlog", linthresh=10)
+            axes[row][col].set_xlim(0, results["settings"]["steps"])
+        axes[1][col].set_xlabel("training step (log above 10)")
+        axes[1][col].set_ylim(-1.05, 1.05)
+    axes[0][0].set_ylabel(r"$\|G - G'\|_2$")
+    axes[1][0].set_ylabel(r"cosine of $G$ and $G'$")
+    axes[1][0].legend(loc="lower left")
+    fig.suptitle("Gradient ICS (Definition 2.1) of the VGG-style network")
+    out["ics-vgg.svg"] = to_svg(fig)
+
+    fig, axes = _subplots(1, 1, 5.0, 3.4)
+    ax = axes[0][0]
+    for norm in NORMS:
+        loss = np.concatenate([r["batch_loss"] for r in runs[norm]])
+        cos = np.concatenate([[np.nanmean([np.nan if v is None else v for v in t[1:]]) for t in r["cosine"]]
+                              for r in runs[norm]])
+        ax.scatter(loss, cos, s=9, color=COLOR[norm], alpha=0.6, label=LABELS[norm], linewidths=0)
+    ax.set_xscale("log")
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel("mini-batch loss at the measurement")
+    ax.set_ylabel("cosine of G and G' (mean of layers 2..k)")
+    ax.legend(loc="lower left")
+    ax.set_title("ICS against training progress")
+    out["ics-vgg-by-loss.svg"] = to_svg(fig)
+    return out
+
+
+EXPERIMENT = Experiment(
+    name="ics",
+    summary="Santurkar et al. Fig. 3 (VGG) in small: gradient ICS per layer with and without BN",
+    run=run,
+    figures=figures,
+)

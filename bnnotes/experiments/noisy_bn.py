@@ -1,0 +1,378 @@
+r"""Santurkar et al. (2018, §2.1) in small: BatchNorm still helps when noise destroys the stability of the distributions.
+
+A VGG-style network ([`bnnotes.models.vgg`][bnnotes.models.vgg]: six 3x3 convolutions in
+three stages and two fully connected layers) is trained with plain SGD in four variants:
+
+* ``none``: the standard network;
+* ``batch``: BatchNorm after every hidden weight layer;
+* ``noisy_batch``: BatchNorm followed by Santurkar et al.'s noise
+  ([`NoisyBatchNorm`][bnnotes.torch_layers.NoisyBatchNorm]), which changes the mean and
+  scale of every unit's input at every step;
+* ``noise``: the standard network with the same noise injected where BN would sit.
+
+It records the mini-batch training loss and accuracy, the test accuracy (evaluation mode:
+running statistics, no noise) and, at every step, the mean and standard deviation of every
+channel of one layer's pre-activations (the values entering its ReLU) on the current
+batch. From these come the percentile bands of one channel over training (after the paper's §2.1 plots)
+and two drift numbers: how far a channel's mean moves from one step to the next, in units
+of its standard deviation, and how far its log standard deviation moves.
+
+By default the data are scikit-learn's 8x8 digits (offline); ``--data-dir`` reads the
+CIFAR-10 python batches. The paper's own setup (VGG on CIFAR-10, batch 128, learning rate
+0.1, 15,000 steps) is from one secondary source (papers.md §B.2).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from bnnotes.data import Dataset, load_cifar10, load_digits
+from bnnotes.experiments import Experiment, RunConfig
+from bnnotes.experiments.plotting import STYLE, to_svg
+from bnnotes.experiments.progress import Progress
+from bnnotes.models import image_shape, images, vgg, weight_layers
+
+FULL = {
+    "steps": 1000,
+    "eval_every": 25,
+    "record_every": 10,
+    "batch_size": 128,
+    "lr": 0.1,
+    "seeds": 3,
+    "widths": [16, 32, 64],
+    "convs_per_stage": 2,
+    "hidden": 128,
+    "probe_layer": 3,
+    "probe_channel": 0,
+    "accuracy_threshold": 0.9,
+}
+QUICK = {**FULL, "steps": 300, "seeds": 1}
+VARIANTS = ("none", "batch", "noisy_batch", "noise")
+LABELS = {
+    "none": "Standard",
+    "batch": "Standard + BatchNorm",
+    "noisy_batch": "Standard + noisy BatchNorm",
+    "noise": "Standard + noise",
+    "l1": "ℓ1 normalization",
+    "l2": "ℓ2 normalization",
+    "linf": "ℓ∞ normalization",
+}
+COLORS = {
+    "none": "#1f5fa8",
+    "batch": "#c2410c",
+    "noisy_batch": "#7e22ce",
+    "noise": "#4b5563",
+    "l1": "#4d7c0f",
+    "l2": "#0f766e",
+    "linf": "#be185d",
+}
+PERCENTILES = (5, 25, 50, 75, 95)
+
+#: What Santurkar et al. (2018, §2.1) report (papers.md §B.3), for comparison.
+PAPER = {
+    "setup": "VGG on CIFAR-10, plain SGD, batch 128, learning rate 0.1, 15,000 steps (papers.md §B.2, one secondary source)",
+    "noise": "mu ~ U(-0.5, 0.5), sigma ~ U(1, 1.25) per layer and step; m ~ U(mu - 0.1, mu + 0.1), "
+             "s ~ N(sigma, 0.1) per activation (papers.md §B.3, UNVERIFIED against the appendix)",
+    "claims": [
+        "noisy BatchNorm trains almost as well as BatchNorm, and both better than the standard network",
+        "the noisy BatchNorm network has less stable distributions than even the standard network",
+        "the same noise injected into the standard network stops it from training",
+    ],
+}
+
+
+def load_data(config: RunConfig) -> Dataset:
+    """CIFAR-10 from ``config.data_dir``, or the bundled digits."""
+    return load_cifar10(config.data_dir) if config.data_dir is not None else load_digits(seed=0)
+
+
+def pre_activation_module(model: nn.Sequential, layer: int) -> nn.Module:
+    """The module whose output enters the ReLU after weight layer number ``layer`` (0-based).
+
+    That is the normalization (or noise) layer when there is one, else the weight layer.
+    """
+    layers = weight_layers(model)
+    if not 0 <= layer < len(layers) - 1:
+        raise ValueError(f"probe_layer must be in 0..{len(layers) - 2} (a hidden weight layer), got {layer}")
+    modules = list(model)
+    start = modules.index(layers[layer])
+    index = start
+    while not isinstance(modules[index + 1], nn.ReLU):
+        index += 1
+    return modules[index]
+
+
+class ActivationRecorder:
+    """A forward hook that keeps per-channel means and standard deviations of one module's output in training mode."""
+
+    def __init__(self, module: nn.Module, channel: int, record_every: int, percentiles: bool = True) -> None:
+        self.channel, self.record_every, self.keep_percentiles = channel, record_every, percentiles
+        self.means: list[np.ndarray] = []
+        self.stds: list[np.ndarray] = []
+        self.percentile_steps: list[int] = []
+        self.percentiles: list[list[float]] = []
+        self.step = 0
+        self.enabled = True
+        self.handle = module.register_forward_hook(self._hook)
+
+    @torch.no_grad()
+    def _hook(self, module, inputs, output) -> None:
+        if not (self.enabled and module.training):
+            return
+        values = output.detach().double()
+        axes = (0,) + tuple(range(2, values.ndim))
+        mean = values.mean(dim=axes)
+        shape = (1, -1) + (1,) * (values.ndim - 2)
+        std = (values - mean.reshape(shape)).square().mean(dim=axes).sqrt()
+        self.means.append(mean.cpu().numpy())
+        self.stds.append(std.cpu().numpy())
+        if self.keep_percentiles and self.step % self.record_every == 0:
+            one = values[:, self.channel].reshape(-1).cpu().numpy()
+            self.percentile_steps.append(self.step)
+            self.percentiles.append([float(v) for v in np.percentile(one, PERCENTILES)])
+
+    def drift(self) -> dict:
+        """Median over channels of the step-to-step drift of the channel mean (in standard deviations) and log std."""
+        means, stds = np.array(self.means), np.maximum(np.array(self.stds), 1e-12)
+        mean_drift = np.abs(np.diff(means, axis=0)).mean(axis=0) / stds.mean(axis=0)
+        scale_drift = np.abs(np.diff(np.log(stds), axis=0)).mean(axis=0)
+        return {"mean_drift": float(np.median(mean_drift)), "scale_drift": float(np.median(scale_drift))}
+
+    def remove(self) -> None:
+        self.handle.remove()
+
+
+def _round(values, digits: int = 6) -> list:
+    return [None if v is None or not math.isfinite(v) else float(f"{v:.{digits}g}") for v in values]
+
+
+def train_vgg(
+    norm: str,
+    tensors: tuple[torch.Tensor, ...],
+    settings: dict,
+    seed: int,
+    device: str,
+    *,
+    record_percentiles: bool = True,
+    landscape: dict | None = None,
+    progress: Progress | None = None,
+    done: int = 0,
+) -> dict:
+    """Train one VGG-style network with plain SGD; return its curves, activation statistics and drift.
+
+    ``landscape`` (optional) is ``{"every": k, "multipliers": [...]}``: every ``k`` steps the
+    loss landscape is probed along the gradient on the current batch with step sizes
+    ``multipliers * lr`` ([`bnnotes.landscape.probe`][bnnotes.landscape.probe]).
+    """
+    x_train, y_train, x_test, y_test = tensors
+    channels, size, _ = x_train.shape[1:]
+    torch.manual_seed(seed)
+    model = vgg(
+        norm, in_channels=channels, image_size=size, widths=tuple(settings["widths"]),
+        convs_per_stage=settings["convs_per_stage"], hidden=settings["hidden"],
+        generator=torch.Generator().manual_seed(10_000 + seed),
+    ).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"])
+    loss_fn = nn.CrossEntropyLoss()
+    recorder = ActivationRecorder(pre_activation_module(model, settings["probe_layer"]),
+                                  settings["probe_channel"], settings["record_every"])
+    raw = ActivationRecorder(weight_layers(model)[settings["probe_layer"]], settings["probe_channel"],
+                             settings["record_every"], percentiles=False)
+    order_gen = torch.Generator().manual_seed(seed)
+    n, batch, eval_every = len(x_train), settings["batch_size"], settings["eval_every"]
+    order = torch.randperm(n, generator=order_gen)
+    position = 0
+    record = {"steps": [], "train_loss": [], "train_accuracy": [], "test_accuracy": [], "diverged_at": None}
+    probes = {"steps": [], "gradient_predictiveness": [], "beta_smoothness": [], "loss_variation": []}
+    losses, correct, seen = [], 0, 0
+    for step in range(1, settings["steps"] + 1):
+        if position + batch > n:  # a new epoch; the last partial batch is dropped
+            order, position = torch.randperm(n, generator=order_gen), 0
+        index = order[position: position + batch].to(device)
+        position += batch
+        xb, yb = x_train[index], y_train[index]
+        model.train()
+        if landscape is not None and (step - 1) % landscape["every"] == 0:
+            from bnnotes.landscape import probe
+
+            recorder.enabled = raw.enabled = False
+            result = probe(model, loss_fn, xb, yb, [m * settings["lr"] for m in landscape["multipliers"]])
+            recorder.enabled = raw.enabled = True
+            probes["steps"].append(step - 1)
+            probes["gradient_predictiveness"].append(result.gradient_predictiveness)
+            probes["beta_smoothness"].append(result.beta_smoothness)
+            probes["loss_variation"].append(result.loss_variation)
+        recorder.step = step - 1
+        logits = model(xb)
+        loss = loss_fn(logits, yb)
+        if not bool(torch.isfinite(loss)):
+            record["diverged_at"] = step
+            break
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        correct += int((logits.argmax(dim=1) == yb).sum())
+        seen += len(yb)
+        if step % eval_every == 0:
+            model.eval()
+            with torch.no_grad():
+                accuracy = (model(x_test).argmax(dim=1) == y_test).double().mean().item()
+            record["steps"].append(step)
+            record["train_loss"].append(float(np.mean(losses)))
+            record["train_accuracy"].append(correct / seen)
+            record["test_accuracy"].append(accuracy)
+            losses, correct, seen = [], 0, 0
+            if progress is not None:
+                progress.update(done + step, variant=norm, seed=seed, loss=record["train_loss"][-1])
+    recorder.remove()
+    raw.remove()
+    for key in ("train_loss", "train_accuracy", "test_accuracy"):
+        record[key] = _round(record[key])
+    record["drift"] = recorder.drift()
+    record["drift_raw"] = raw.drift()
+    if record_percentiles:
+        record["percentiles"] = {
+            "steps": recorder.percentile_steps,
+            "values": [_round(p, 4) for p in recorder.percentiles],
+        }
+    if landscape is not None:
+        record["landscape"] = {k: (v if k == "steps" else _round(v)) for k, v in probes.items()}
+    return record
+
+
+def steps_to(record: dict, key: str, threshold: float) -> int | None:
+    """The first evaluation step at which ``record[key]`` reaches ``threshold`` (None if never)."""
+    for step, value in zip(record["steps"], record[key]):
+        if value is not None and value >= threshold:
+            return step
+    return None
+
+
+def summarize(runs: list[dict], settings: dict) -> dict:
+    """Means over seeds of the final numbers of one variant."""
+    def final(key):
+        return float(np.mean([np.mean(r[key][-4:]) for r in runs]))
+
+    reached = [steps_to(r, "train_accuracy", settings["accuracy_threshold"]) for r in runs]
+    return {
+        "final_train_loss": final("train_loss"),
+        "final_train_accuracy": final("train_accuracy"),
+        "final_test_accuracy": final("test_accuracy"),
+        "steps_to_threshold": reached,
+        "mean_drift": float(np.mean([r["drift"]["mean_drift"] for r in runs])),
+        "scale_drift": float(np.mean([r["drift"]["scale_drift"] for r in runs])),
+        "raw_mean_drift": float(np.mean([r["drift_raw"]["mean_drift"] for r in runs])),
+        "raw_scale_drift": float(np.mean([r["drift_raw"]["scale_drift"] for r in runs])),
+    }
+
+
+def settings_for(config: RunConfig, full: dict, quick: dict) -> dict:
+    """The defaults for the run (quick or full) with the overrides applied."""
+    settings = {**(quick if config.quick else full), **config.overrides}
+    unknown = set(config.overrides) - set(full)
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(full)}")
+    return settings
+
+
+def run(config: RunConfig) -> dict:
+    """Train the four variants over the seeds; return curves, drift numbers and summaries."""
+    settings = settings_for(config, FULL, QUICK)
+    data = load_data(config)
+    image_shape(data.num_features)
+    tensors = images(data, config.device)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        seeds = [config.seed + k for k in range(settings["seeds"])]
+        progress = Progress(len(VARIANTS) * len(seeds) * settings["steps"], "noisy_bn", enabled=config.progress)
+        results = {"settings": settings, "data": data.name, "paper": PAPER, "runs": {}, "summary": {}}
+        done = 0
+        for variant in VARIANTS:
+            runs = []
+            for k, seed in enumerate(seeds):
+                runs.append(train_vgg(variant, tensors, settings, seed, config.device,
+                                      record_percentiles=k == 0, progress=progress, done=done))
+                done += settings["steps"]
+            results["runs"][variant] = runs
+            results["summary"][variant] = summarize(runs, settings)
+    finally:
+        torch.set_num_threads(threads)
+    return results
+
+
+def mean_curve(runs: list[dict], key: str) -> tuple[list[int], np.ndarray]:
+    """Steps and the mean over seeds of a recorded curve (over the steps all seeds reached)."""
+    length = min(len(r[key]) for r in runs)
+    values = np.array([[np.nan if v is None else v for v in r[key][:length]] for r in runs], dtype=float)
+    return runs[0]["steps"][:length], values.mean(axis=0)
+
+
+def subplots(rows: int, cols: int, width: float, height: float, **kwargs):
+    """A figure with a grid of axes under the project style."""
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(rows, cols, figsize=(width, height), layout="constrained", **kwargs)
+    return fig, np.atleast_1d(axes).ravel()
+
+
+def accuracy_figure(results: dict, variants, title: str) -> str:
+    """Training accuracy (mini-batches, training mode) and test accuracy against steps."""
+    fig, axes = subplots(1, 2, 9.0, 3.4)
+    for ax, key, name in ((axes[0], "train_accuracy", "training accuracy"), (axes[1], "test_accuracy", "test accuracy")):
+        for variant in variants:
+            steps, values = mean_curve(results["runs"][variant], key)
+            ax.plot(steps, values, color=COLORS[variant], label=LABELS[variant])
+        ax.set_xlabel("step")
+        ax.set_ylabel(name)
+        ax.set_ylim(0.0, 1.02)
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    return to_svg(fig)
+
+
+def distribution_figure(results: dict, variants, title: str) -> str:
+    """Percentile bands (5-95, 25-75, median) of one channel's pre-activations over training, one panel per variant."""
+    cols = 2
+    rows = math.ceil(len(variants) / cols)
+    fig, axes = subplots(rows, cols, 9.0, 2.6 * rows, sharex=True)
+    for ax, variant in zip(axes, variants):
+        record = results["runs"][variant][0]["percentiles"]
+        steps = record["steps"]
+        p = np.array([[np.nan if v is None else v for v in row] for row in record["values"]], dtype=float)
+        color = COLORS[variant]
+        ax.fill_between(steps, p[:, 0], p[:, 4], color=color, alpha=0.2, linewidth=0, label="5–95th percentile")
+        ax.fill_between(steps, p[:, 1], p[:, 3], color=color, alpha=0.4, linewidth=0, label="25–75th percentile")
+        ax.plot(steps, p[:, 2], color=color, linewidth=1.0, label="median")
+        ax.set_title(LABELS[variant], fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_ylabel("pre-activation")
+    for ax in axes[len(variants):]:
+        ax.set_visible(False)
+    axes[0].legend(loc="upper right", fontsize=7)
+    fig.suptitle(title)
+    return to_svg(fig)
+
+
+def figures(results: dict) -> dict[str, str]:
+    """Accuracy curves of the four variants, and the activation distributions of one channel."""
+    layer = results["settings"]["probe_layer"] + 1
+    return {
+        "noisy_bn-accuracy.svg": accuracy_figure(results, VARIANTS, "Standard, BatchNorm and noisy BatchNorm (mean over seeds)"),
+        "noisy_bn-distributions.svg": distribution_figure(
+            results, VARIANTS, f"Channel {results['settings']['probe_channel']} of weight layer {layer}, before its ReLU"),
+    }
+
+
+EXPERIMENT = Experiment(
+    name="noisy_bn",
+    summary="Santurkar et al. §2.1 in small: standard, BN, noisy BN and noise-only VGG-style nets",
+    run=run,
+    figures=figures,
+)
