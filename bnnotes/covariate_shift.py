@@ -386,6 +386,7 @@ def fit_logistic(
     With $\phi_i = \phi(x_i)$ and $p_i = \sigma(w^\top \phi_i)$ the objective is
 
     $$J(w) = \frac1n \sum_{i=1}^n \big(\log(1 + e^{w^\top \phi_i}) - y_i\, w^\top \phi_i\big) + \frac\lambda2 \lVert w \rVert^2,$$
+
     $$\nabla J = \frac1n \Phi^\top (p - y) + \lambda w, \qquad
     \nabla^2 J = \frac1n \Phi^\top \mathrm{diag}\big(p_i (1 - p_i)\big) \Phi + \lambda I \succ 0 .$$
 
