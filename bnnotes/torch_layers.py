@@ -7,8 +7,8 @@ Layer, group and instance normalization and weight normalization are in PyTorch 
 (``torch.nn.LayerNorm``, ``GroupNorm``, ``InstanceNorm2d``,
 ``torch.nn.utils.parametrizations.weight_norm``); the NumPy modules of bnnotes are tested
 against them. What is here follows the NumPy reference implementations
-[`bnnotes.weight_standardization`][bnnotes.weight_standardization] and
-[`bnnotes.weightnorm`][bnnotes.weightnorm], and the tests check that they agree.
+[`bnnotes.weight_standardization`][bnnotes-weight-standardization] and
+[`bnnotes.weightnorm`][bnnotes-weightnorm], and the tests check that they agree.
 """
 
 from __future__ import annotations

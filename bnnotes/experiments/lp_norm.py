@@ -4,7 +4,7 @@ Two models, each without normalization, with BatchNorm, and with
 [`LpNorm`][bnnotes.torch_layers.LpNorm] for $p = 1, 2, \infty$ after every hidden weight
 layer:
 
-* the VGG-style network of [`noisy_bn`][bnnotes.experiments.noisy_bn] on the digits
+* the VGG-style network of [`noisy_bn`][bnnotes-experiments-noisy-bn] on the digits
   (or CIFAR-10 with ``--data-dir``), trained with plain SGD. Besides the accuracy curves it
   records the drift of one layer's pre-activations (see
   [`ActivationRecorder`][bnnotes.experiments.noisy_bn.ActivationRecorder]) and, every few
