@@ -16,7 +16,7 @@ versions of both, with a choice of normalization after every weight layer:
 
 Every weight is drawn with Glorot (Xavier) uniform initialization and every bias starts at
 zero. Santurkar et al. use Glorot initialization for their VGG runs according to one
-secondary source (papers.md §B.2); for the square layers of the DLN it keeps the expected
+secondary source; for the square layers of the DLN it keeps the expected
 squared norm of a vector unchanged from layer to layer, so 25 layers neither blow the
 signal up nor make it vanish at the start.
 """
@@ -193,7 +193,7 @@ def deep_linear(dim: int = 10, depth: int = 25, norm: str = "none") -> nn.Sequen
     Parameters
     ----------
     dim : int, optional
-        Width of every layer (10 in Santurkar et al., 2018, per papers.md §B.2).
+        Width of every layer (10 in Santurkar et al., 2018, per a secondary source).
     depth : int, optional
         Number of weight layers (25 in Santurkar et al., 2018).
     norm : str, optional

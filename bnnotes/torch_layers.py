@@ -247,7 +247,7 @@ def weight_norm_data_init_(layer: nn.Module, x: torch.Tensor) -> nn.Module:
 # Santurkar et al. (2018): noisy BatchNorm (§2.1) and ℓp normalization of activations (§3.3)
 # --------------------------------------------------------------------------------------
 
-#: Santurkar et al. (2018, appendix, per one secondary source; papers.md §B.3, UNVERIFIED):
+#: Santurkar et al. (2018, appendix, per one secondary source, not checked against the appendix):
 #: per layer and step, mu ~ U(-0.5, 0.5) and sigma ~ U(1, 1.25); per activation,
 #: m ~ U(mu - 0.1, mu + 0.1) and s ~ N(sigma, 0.1) (read here as standard deviation 0.1).
 NOISE_MEAN_RANGE = (-0.5, 0.5)
@@ -345,7 +345,7 @@ class SanturkarNoise(nn.Module):
     ([`NoiseDraw`][bnnotes.torch_layers.NoiseDraw]).
 
     The default parameters come from one secondary source on the paper's appendix
-    (papers.md §B.3) and are UNVERIFIED against the appendix itself. The source writes
+    and are not checked against the appendix itself. The source writes
     $\mathcal N(\sigma^t, 0.1)$; this module reads the 0.1 as the standard deviation.
 
     References
@@ -445,7 +445,7 @@ class NoisyBatchNorm(nn.modules.batchnorm._BatchNorm):
     [`SanturkarNoise`][bnnotes.torch_layers.SanturkarNoise]). The noise is injected after
     BN's affine map and before the activation function, where Santurkar et al. put it.
     Its parameters are from one secondary source on the paper's appendix and UNVERIFIED
-    against it (papers.md §B.3); $\mathcal N(\sigma^t, 0.1)$ is read as standard
+    against it; $\mathcal N(\sigma^t, 0.1)$ is read as standard
     deviation 0.1. In evaluation mode the layer is plain BN with running statistics.
 
     References

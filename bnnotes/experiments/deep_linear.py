@@ -8,7 +8,7 @@ map: the loss is
 $$\mathcal L = \frac1n \sum_{s=1}^n \big\lVert f(x_s) - A x_s \big\rVert_2^2,$$
 
 with $n$ samples $x_s \sim \mathcal N(0, I_{10})$ and a $10 \times 10$ matrix $A$ of
-independent standard normal entries, as in the paper's setup (papers.md §B.2). Without BN,
+independent standard normal entries, as in the paper's setup. Without BN,
 $f(x) = W_{25} \cdots W_1 x$.
 
 Santurkar et al. run 10,000 steps at learning rate $10^{-6}$. Their loss scale and
@@ -24,7 +24,7 @@ At regular steps the run records the ICS of Definition 2.1 for every layer
 ([`bnnotes.ics.gradient_ics`][bnnotes.ics.gradient_ics]) and probes the landscape along
 the gradient ([`bnnotes.landscape.probe`][bnnotes.landscape.probe]) with step sizes from
 $\tfrac1{100}$ to 30 times the learning rate, the range of the paper's DLN probes
-(papers.md §B.5).
+as a secondary source reports it.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ NORMS = ("none", "batch")
 LABELS = {"none": "standard", "batch": "BN"}
 COLOR = {"none": COLORS["baseline"], "batch": COLORS["batchnorm"]}
 
-#: What Santurkar et al. (2018) report for the DLN (papers.md §B.2, §B.4, §B.5).
+#: What Santurkar et al. (2018) report for the DLN.
 PAPER = {
     "setup": "25-layer DLN, loss ||W_1...W_25 x - A x||^2, A random 10x10 Gaussian, synthetic Gaussian data, "
              "full-batch gradient descent, 10,000 steps, learning rate 1e-6 (Santurkar et al., 2018, §2)",

@@ -4,7 +4,7 @@ A VGG-style network ([`bnnotes.models.vgg`][bnnotes.models.vgg]: three stages of
 convolutions with 16, 32 and 64 channels, 2x2 max pooling between stages, then two fully
 connected layers) trains on scikit-learn's 8x8 digits (offline) with plain SGD, batch 128
 and learning rate 0.1, the optimizer, batch size and learning rate of the paper's VGG runs
-(papers.md §B.2). The two networks differ only in the normalization after each weight layer
+. The two networks differ only in the normalization after each weight layer
 but the last: none, or BN. Both are initialized (Glorot) under the same seed and see the
 same batches in the same order.
 
@@ -55,7 +55,7 @@ NORMS = ("none", "batch")
 LABELS = {"none": "standard", "batch": "BN"}
 COLOR = {"none": COLORS["baseline"], "batch": COLORS["batchnorm"]}
 
-#: What Santurkar et al. (2018) report for their VGG on CIFAR-10 (papers.md §B.2, §B.4).
+#: What Santurkar et al. (2018) report for their VGG on CIFAR-10.
 PAPER = {
     "setup": "VGG on CIFAR-10, plain SGD, batch 128, learning rate 0.1, 15,000 steps (Santurkar et al., 2018, §2)",
     "test_accuracy": {"none": 0.80, "batch": 0.83},

@@ -51,7 +51,7 @@ NORMS = ("none", "batch")
 LABELS = {"none": "standard", "batch": "BN"}
 COLORS = {"none": "#1f5fa8", "batch": "#c2410c"}
 
-#: What Santurkar et al. (2018) report for VGG on CIFAR-10 (papers.md §B.2 and §B.5).
+#: What Santurkar et al. (2018) report for VGG on CIFAR-10.
 PAPER = {
     "source": "Santurkar et al. (2018), Section 3.2 and Figure 4; setup of Section 2 per secondary sources",
     "data": "CIFAR-10, no augmentation",

@@ -14,7 +14,7 @@ layer:
   25 layers of $10 \times 10$, trained by full-batch gradient descent on
   $\mathcal L = \frac1n \sum_i \lVert f(x_i) - A x_i \rVert_2^2$ with $x_i \sim \mathcal N(0, I_{10})$
   and $A$ a $10 \times 10$ matrix of independent standard Gaussians, as in Santurkar et
-  al.'s DLN (papers.md §B.2). Their learning rate $10^{-6}$ and 10,000 steps belong to
+  al.'s DLN. Their learning rate $10^{-6}$ and 10,000 steps belong to
   their data scale, which the source does not give; here the loss is a mean over
   ``dln_samples`` points and the learning rate is ``dln_lr``.
 """
@@ -71,10 +71,10 @@ FULL = {
 QUICK = {**FULL, "steps": 200, "seeds": 1, "landscape_every": 100, "dln_steps": 400, "dln_seeds": 1}
 VARIANTS = ("none", "batch", "l1", "l2", "linf")
 
-#: What Santurkar et al. (2018, §3.3) report (papers.md §B.6), for comparison.
+#: What Santurkar et al. (2018, §3.3) report, for comparison.
 PAPER = {
     "dln_setup": "25 layers, loss ||W_1...W_25 x - A x||^2 with A a random 10x10 Gaussian matrix, full-batch "
-                 "gradient descent, 10,000 steps, learning rate 1e-6 (papers.md §B.2, one secondary source)",
+                 "gradient descent, 10,000 steps, learning rate 1e-6 (one secondary source)",
     "claims": [
         "all lp variants match or beat BatchNorm in training performance",
         "for the deep linear network, l1 normalization does better than BatchNorm",

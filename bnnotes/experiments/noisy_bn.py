@@ -19,7 +19,7 @@ of its standard deviation, and how far its log standard deviation moves.
 
 By default the data are scikit-learn's 8x8 digits (offline); ``--data-dir`` reads the
 CIFAR-10 python batches. The paper's own setup (VGG on CIFAR-10, batch 128, learning rate
-0.1, 15,000 steps) is from one secondary source (papers.md §B.2).
+0.1, 15,000 steps) is from one secondary source.
 """
 
 from __future__ import annotations
@@ -72,11 +72,11 @@ COLORS = {
 }
 PERCENTILES = (5, 25, 50, 75, 95)
 
-#: What Santurkar et al. (2018, §2.1) report (papers.md §B.3), for comparison.
+#: What Santurkar et al. (2018, §2.1) report, for comparison.
 PAPER = {
-    "setup": "VGG on CIFAR-10, plain SGD, batch 128, learning rate 0.1, 15,000 steps (papers.md §B.2, one secondary source)",
+    "setup": "VGG on CIFAR-10, plain SGD, batch 128, learning rate 0.1, 15,000 steps (one secondary source)",
     "noise": "mu ~ U(-0.5, 0.5), sigma ~ U(1, 1.25) per layer and step; m ~ U(mu - 0.1, mu + 0.1), "
-             "s ~ N(sigma, 0.1) per activation (papers.md §B.3, UNVERIFIED against the appendix)",
+             "s ~ N(sigma, 0.1) per activation (one secondary source, not checked against the appendix)",
     "claims": [
         "noisy BatchNorm trains almost as well as BatchNorm, and both better than the standard network",
         "the noisy BatchNorm network has less stable distributions than even the standard network",
