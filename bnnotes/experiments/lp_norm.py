@@ -30,7 +30,7 @@ from bnnotes.experiments.noisy_bn import (
     COLORS,
     LABELS,
     ActivationRecorder,
-    _round,
+    round_values,
     accuracy_figure,
     distribution_figure,
     images,
@@ -139,7 +139,7 @@ def train_dln(norm: str, settings: dict, seed: int, device: str,
             progress.update(done + step, part="dln", variant=norm, loss=loss.item())
     recorder.remove()
     raw.remove()
-    record["loss"] = _round(record["loss"])
+    record["loss"] = round_values(record["loss"])
     record["drift"] = recorder.drift()
     record["drift_raw"] = raw.drift()
     return record

@@ -146,7 +146,8 @@ class ActivationRecorder:
         self.handle.remove()
 
 
-def _round(values, digits: int = 6) -> list:
+def round_values(values, digits: int = 6) -> list:
+    """``values`` rounded to ``digits`` significant digits for the JSON results; nan and inf become None."""
     return [None if v is None or not math.isfinite(v) else float(f"{v:.{digits}g}") for v in values]
 
 
@@ -232,16 +233,16 @@ def train_vgg(
     recorder.remove()
     raw.remove()
     for key in ("train_loss", "train_accuracy", "test_accuracy"):
-        record[key] = _round(record[key])
+        record[key] = round_values(record[key])
     record["drift"] = recorder.drift()
     record["drift_raw"] = raw.drift()
     if record_percentiles:
         record["percentiles"] = {
             "steps": recorder.percentile_steps,
-            "values": [_round(p, 4) for p in recorder.percentiles],
+            "values": [round_values(p, 4) for p in recorder.percentiles],
         }
     if landscape is not None:
-        record["landscape"] = {k: (v if k == "steps" else _round(v)) for k, v in probes.items()}
+        record["landscape"] = {k: (v if k == "steps" else round_values(v)) for k, v in probes.items()}
     return record
 
 
