@@ -107,6 +107,12 @@ class _Bytes:
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # The listen backlog: the default of 5 refuses connections when a crawler opens dozens
+    # at once on a loaded machine (linkinator reports them as HTTP 0).
+    request_queue_size = 128
+
+
 class SiteServer:
     """Serve directories under URL prefixes on 127.0.0.1, on a free port, from a thread.
 
@@ -117,7 +123,7 @@ class SiteServer:
     def __init__(self, gzip: bool = False):
         self.mounts: dict[str, Path] = {}
         self.gzip = gzip
-        self.httpd = http.server.ThreadingHTTPServer(
+        self.httpd = _Server(
             ("127.0.0.1", 0), partial(_Handler, mounts=self.mounts, gzip=gzip)
         )
         self.httpd.daemon_threads = True
