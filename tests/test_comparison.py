@@ -1,5 +1,9 @@
 """The side-by-side table of BN, LN, IN, GN, WN and WS, and the index-set diagram."""
 
+import json
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -106,3 +110,32 @@ def test_diagram_refuses_bad_shapes(shape):
     """The diagram takes four sizes in [1, 16] and says so otherwise."""
     with pytest.raises(ValueError, match="sizes in"):
         index_sets_svg(shape, (0, 0, 0, 0))
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def _prose(text: str) -> str:
+    """The page without its fenced code blocks."""
+    return re.sub(r"```.*?```", "", text, flags=re.S)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko", "zh"])
+def test_printed_property_table_is_the_checked_one(lang):
+    """The table printed on comparison.md is, byte for byte, the SHOWN table its code block checks."""
+    text = (DOCS / lang / "comparison.md").read_text(encoding="utf-8")
+    shown = re.search(r'SHOWN = """\\\n(.*?)"""', text, flags=re.S).group(1)
+    assert shown in _prose(text)
+
+
+def test_printed_batch_size_table_is_the_stored_run():
+    """The rows 'BN, GN, LN, ours' printed on comparison.md are the committed batch_size results."""
+    from bnnotes.experiments import RESULTS_DIR
+
+    results = json.loads((RESULTS_DIR / "batch_size.json").read_text())
+    prose = _prose((DOCS / "en" / "comparison.md").read_text(encoding="utf-8"))
+    for method, label in (("batch", "BN, ours (digits)"), ("group", "GN, ours"), ("layer", "LN, ours")):
+        row = re.search(rf"^\| {re.escape(label)} \|(.*)\|$", prose, flags=re.M).group(1)
+        printed = [float(v) for v in row.split("|")]
+        stored = [round(results["runs"][method][str(b)]["final_error"], 1) for b in (64, 32, 16, 8, 4, 2)]
+        assert printed == stored
