@@ -298,8 +298,9 @@ def batch_norm_forward(
     inv_std = 1.0 / np.sqrt(var + np.asarray(eps, dtype=x.dtype))
     rows, along = _rows_view(x_hat)  # per-channel passes over long rows, see _rows_view
     rows *= along(inv_std)
-    y = x_hat
-    if gamma is not None or beta is not None:
+    if gamma is None and beta is None:
+        y = x_hat.copy(order="K")  # a copy, so that changing y in place cannot change the cache
+    else:
         # y = gamma * x_hat + beta: one new array, one pass per term, no copy of x_hat first.
         if gamma is not None:
             y = rows * along(gamma.astype(x.dtype, copy=False))

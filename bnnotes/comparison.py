@@ -188,13 +188,14 @@ def comparison_table(
     seed : int, optional
         Seed of the weights, the batch and the transformations.
     shape : tuple of 4 int, optional
-        Input shape ``(N, K, H, W)``, with $N \ge 2$ and $H W \ge 2$.
+        Input shape ``(N, K, H, W)`` of positive integers, with $N \ge 2$ and $H W \ge 2$.
     channels : int, optional
-        Output channels $C$, a multiple of ``num_groups`` with at least 2 channels per group.
+        Output channels $C$, a positive integer and a multiple of ``num_groups`` with at
+        least 2 channels per group.
     num_groups : int, optional
-        $G$ for GN, at least 2 so that GN differs from LN.
+        $G$ for GN, an integer of at least 2 so that GN differs from LN.
     tol : float, optional
-        Largest relative change still counted as "unchanged".
+        Largest relative change still counted as "unchanged", a finite real number > 0.
 
     Returns
     -------
@@ -206,8 +207,12 @@ def comparison_table(
 
     Raises
     ------
+    TypeError
+        If ``shape`` is not a sequence.
     ValueError
-        On sizes below the minimum, $G$ not dividing $C$, or a non-positive ``tol``.
+        If ``shape`` does not have 4 entries, a size, ``channels`` or ``num_groups`` is not a
+        positive integer (a bool or a float is refused), sizes are below the minimum, $G$
+        does not divide $C$, or ``tol`` is not a finite real number > 0.
 
     Notes
     -----
@@ -240,14 +245,24 @@ def comparison_table(
     ...     for m in EXPECTED)
     True
     """
-    shape = tuple(int(s) for s in shape)
-    if len(shape) != 4 or shape[0] < 2 or shape[1] < 1 or shape[2] * shape[3] < 2:
+    if isinstance(shape, (str, bytes)):
+        raise TypeError(f"shape must be a sequence of 4 integers (N, K, H, W), got {shape!r}")
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f"shape must be a sequence of 4 integers (N, K, H, W), got {shape!r}") from None
+    if len(shape) != 4:
+        raise ValueError(f"shape must have 4 entries (N, K, H, W), got {shape!r}")
+    shape = tuple(check.positive_int(size, f"shape[{axis}] ({name})")
+                  for axis, (size, name) in enumerate(zip(shape, "NKHW")))
+    if shape[0] < 2 or shape[2] * shape[3] < 2:
         raise ValueError(f"shape must be (N, K, H, W) with N >= 2 and H*W >= 2, got {shape}")
+    channels = check.positive_int(channels, "channels")
+    num_groups = check.positive_int(num_groups, "num_groups")
     if num_groups < 2 or channels % num_groups or channels // num_groups < 2:
         raise ValueError(f"channels ({channels}) must split into num_groups ({num_groups}) >= 2 groups "
                          "of at least 2 channels")
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0, got {tol}")
+    tol = check.nonnegative(tol, "tol")
     rng = np.random.default_rng(seed)
     weight = rng.normal(size=(channels, shape[1]))
     x = rng.normal(size=shape)

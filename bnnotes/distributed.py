@@ -286,7 +286,8 @@ class _SyncBatchNormFunction(torch.autograd.Function):
         ctx.bias_dtype = None if bias is None else bias.dtype
         mean, var = mean.to(x.dtype), var.to(x.dtype)
         ctx.mark_non_differentiable(mean, var)
-        return y.to(x.dtype), mean, var, total
+        # a copy when y is still x_hat: the caller may change y in place, the backward pass reads x_hat
+        return y.to(x.dtype, copy=y is x_hat), mean, var, total
 
     @staticmethod
     @once_differentiable

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 
@@ -54,10 +55,20 @@ METHODS = ("batch", "layer", "instance", "group")
 """The method names [`normalization_mask`][bnnotes.groupnorm.normalization_mask] accepts."""
 
 
+def _axis_name(axis: int) -> str:
+    return {0: "N, the examples", 1: "C, the channels"}.get(axis, "a spatial axis")
+
+
 def _check_input(x) -> np.ndarray:
     x = check.finite_floating(x, "input")
     if x.ndim < 2:
         raise ValueError(f"expected an input with at least 2 dimensions (N, C, *spatial), got shape {x.shape}")
+    for axis, size in enumerate(x.shape):
+        if size == 0:
+            raise ValueError(
+                f"input has size 0 along axis {axis} ({_axis_name(axis)}), shape {x.shape}: "
+                "every axis needs at least one value"
+            )
     return x
 
 
@@ -136,13 +147,16 @@ def group_norm_forward(
     TypeError
         If ``x``, ``gamma`` or ``beta`` does not have a floating dtype.
     ValueError
-        If ``x`` has fewer than 2 dimensions, ``num_groups`` is not a positive divisor of
-        $C$, a channel vector has the wrong shape, ``eps <= 0``, or a value is not finite.
+        If ``x`` has fewer than 2 dimensions or an axis of size 0, ``num_groups`` is not a
+        positive divisor of $C$, a group holds a single value ($C/G \cdot \prod\text{spatial}
+        = 1$), a channel vector has the wrong shape, ``eps <= 0``, or a value is not finite.
 
     Notes
     -----
     Each group of an example holds $m = (C/G)\prod\text{spatial}$ values. A group of one
-    value has variance 0 and normalizes to 0; this is allowed, as in PyTorch.
+    value is refused, as [`instance_norm_forward`][bnnotes.groupnorm.instance_norm_forward]
+    refuses a single spatial value: the value is its own mean, so the output would be
+    $\beta$ whatever the input (``torch.nn.functional.group_norm`` returns that $\beta$).
     ``num_groups=1`` is layer normalization over ``(C, *spatial)`` followed by a per-channel
     affine map, and ``num_groups=C`` is instance normalization.
 
@@ -161,6 +175,13 @@ def group_norm_forward(
     x = _check_input(x)
     n, c = x.shape[:2]
     num_groups = _check_groups(num_groups, c)
+    per_group, spatial = c // num_groups, math.prod(x.shape[2:])
+    if per_group * spatial < 2:
+        raise ValueError(
+            f"group norm needs more than 1 value per group, got {per_group} channel per group x "
+            f"{spatial} spatial value = 1 (input shape {x.shape}, num_groups={num_groups}); "
+            "the output would be beta whatever the input"
+        )
     gamma = check.optional_vector(gamma, (c,), "gamma")
     beta = check.optional_vector(beta, (c,), "beta")
     eps = check.eps_value(eps)
@@ -174,6 +195,8 @@ def group_norm_forward(
         y = y * gamma.astype(x.dtype, copy=False).reshape(bshape)
     if beta is not None:
         y = y + beta.astype(x.dtype, copy=False).reshape(bshape)
+    if y is x_hat:  # no affine map: a copy, so that changing y in place cannot change the cache
+        y = x_hat.copy(order="K")
     grid = (n, num_groups)
     cache = GroupNormCache(
         x_hat=x_hat,
@@ -340,6 +363,8 @@ def normalization_mask(
 
     Raises
     ------
+    TypeError
+        If ``index`` is not a sequence of integers (a bool, float or str entry is refused).
     ValueError
         On an unknown method, a shape with fewer than 2 axes or a non-positive size, an
         index of the wrong length or out of range, or a missing or invalid ``num_groups``.
@@ -358,7 +383,18 @@ def normalization_mask(
     shape = tuple(shape)
     if len(shape) < 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in shape):
         raise ValueError(f"shape must be (N, C, *spatial) with positive integer sizes, got {shape}")
-    index = tuple(index)
+    if isinstance(index, (str, bytes)):
+        raise TypeError(f"index must be a sequence of integers, got the string {index!r}")
+    try:
+        index = tuple(index)
+    except TypeError:
+        raise TypeError(f"index must be a sequence of integers, got {type(index).__name__}") from None
+    bad = [i for i in index if isinstance(i, bool) or not isinstance(i, Integral)]
+    if bad:
+        raise TypeError(
+            f"index entries must be integers (not bool, float or str), got {bad[0]!r} "
+            f"of type {type(bad[0]).__name__} in {index!r}"
+        )
     if len(index) != len(shape):
         raise ValueError(f"index must have {len(shape)} entries for shape {shape}, got {index}")
     if any(not -s <= i < s for i, s in zip(index, shape)):

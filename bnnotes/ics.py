@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from bnnotes import _validation as check
+from bnnotes.landscape import _GeneratorStates
 
 __all__ = ["ICSResult", "gradient_ics", "preceding_parameters"]
 
@@ -212,10 +213,14 @@ def gradient_ics(
     **What is restored.** Gradients are taken with ``torch.autograd.grad``, so ``.grad`` is
     left alone. Parameters and buffers (BN running statistics and ``num_batches_tracked``,
     which every training-mode pass would update) are copied before and written back
-    afterwards, also when an error is raised. The random number generators are reset to the
-    same state before every pass, so a stochastic layer (dropout, noise injection) draws the
-    same noise for $G$ and $G'$ (the batch is held fixed in the same sense), and restored
-    afterwards: measuring does not change the course of a seeded training run.
+    afterwards, also when an error is raised. The random number generators (the global ones
+    and every ``torch.Generator`` that a module of the model holds as an attribute, such as
+    that of [`SanturkarNoise`][bnnotes.torch_layers.SanturkarNoise] and
+    [`NoisyBatchNorm`][bnnotes.torch_layers.NoisyBatchNorm]) are reset to the same state
+    before every pass, so a stochastic layer (dropout, noise injection) draws the same noise
+    for $G$ and $G'$ (the batch is held fixed in the same sense), and restored afterwards,
+    also when an error is raised: measuring does not change the course of a seeded training
+    run.
 
     The norms and the inner product are computed in float64 from the gradients (of whatever
     dtype the model uses). The cosine is nan when either gradient is exactly zero.
@@ -255,6 +260,7 @@ def gradient_ics(
     saved_params = [p.detach().clone() for p in model.parameters()]
     saved_buffers = [b.detach().clone() for b in model.buffers()]
     devices = sorted({t.device.index or 0 for t in saved_params + saved_buffers if t.device.type == "cuda"})
+    generators = _GeneratorStates(model)  # the noise layers' own generators
 
     try:
         with torch.random.fork_rng(devices=devices):
@@ -265,6 +271,7 @@ def gradient_ics(
                 torch.set_rng_state(cpu_state)
                 for d, s in zip(devices, cuda_states):
                     torch.cuda.set_rng_state(s, d)
+                generators.reset()
                 with torch.enable_grad():
                     loss = loss_fn(model(inputs), targets)
                     if not isinstance(loss, torch.Tensor):
@@ -322,6 +329,7 @@ def gradient_ics(
                 else:  # clipped to [-1, 1]: rounding may put the ratio an ulp outside
                     cosine[i] = min(1.0, max(-1.0, float(torch.dot(g, g_prime)) / denominator))
     finally:
+        generators.reset()
         with torch.no_grad():
             for p, saved in zip(model.parameters(), saved_params):
                 p.copy_(saved)

@@ -16,9 +16,14 @@ $$\text{gradient predictiveness} = \max_k \big\lVert \nabla\mathcal L(w - \eta_k
 
 $$\beta_{\text{eff}} = \max_k \frac{\lVert \nabla\mathcal L(w - \eta_k d) - g \rVert_2}{\eta_k \lVert d \rVert_2}.$$
 
-The first is a sampled, one-dimensional view of the Lipschitz constant of the loss, the
-last of its $\beta$-smoothness (the Lipschitz constant of the gradient): every $\beta$ for
-which $\mathcal L$ is $\beta$-smooth bounds $\beta_{\text{eff}}$ from above.
+The first is the range of the loss values met at the probed points. It is not divided by a
+distance, so it is no Lipschitz constant, only a measure of how much the loss changes over
+a step (which a small Lipschitz constant of the loss keeps small). The second is the upper edge
+of the band Santurkar et al. plot for gradient predictiveness (their Figure 4 shades the
+range of $\lVert \nabla\mathcal L(w - \eta_k d) - g \rVert_2$ over the step sizes; this
+module reports its maximum). The last is a sampled view of the $\beta$-smoothness (the
+Lipschitz constant of the gradient): every $\beta$ for which $\mathcal L$ is $\beta$-smooth
+bounds $\beta_{\text{eff}}$ from above.
 
 References
 ----------
@@ -57,7 +62,8 @@ class LandscapeProbe:
     loss_variation : float
         ``losses.max() - losses.min()``.
     gradient_predictiveness : float
-        ``gradient_changes.max()``.
+        ``gradient_changes.max()``, the upper edge of the band that Santurkar et al. (2018,
+        Fig. 4) plot over the step sizes.
     beta_smoothness : float
         ``(gradient_changes / distances).max()``, the effective $\beta$-smoothness.
     loss : float
@@ -187,11 +193,50 @@ def _difference_norm(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> fl
     return math.sqrt(sum(float(((x.double() - y.double()) ** 2).sum()) for x, y in zip(a, b)))
 
 
+def _module_generators(model: nn.Module) -> list[torch.Generator]:
+    """Every ``torch.Generator`` held as an attribute of a module of ``model``, each once.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+
+    Returns
+    -------
+    list of torch.Generator
+        In ``model.modules()`` order; a generator shared by several modules (as
+        ``bnnotes.models.vgg(..., generator=seed)`` gives to every noise layer) appears once.
+    """
+    found, seen = [], set()
+    for module in model.modules():
+        for value in vars(module).values():
+            if isinstance(value, torch.Generator) and id(value) not in seen:
+                seen.add(id(value))
+                found.append(value)
+    return found
+
+
+class _GeneratorStates:
+    """The states of the generators a model's modules hold (noise layers), saved to be set again.
+
+    ``reset()`` puts every generator back to the state it had when this object was made,
+    so that a forward pass after it draws the same noise as the first one did.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.states = [(generator, generator.get_state()) for generator in _module_generators(model)]
+
+    def reset(self) -> None:
+        for generator, state in self.states:
+            generator.set_state(state)
+
+
 class _Snapshot:
     """Everything a probe may change in a model, saved so that it can be put back exactly.
 
     It records each module's train/eval flag, each parameter and buffer (the tensor object
-    and a copy of its values) and the random number generators' states.
+    and a copy of its values), the global random number generators' states and the states of
+    the ``torch.Generator`` objects held by the model's modules.
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -205,12 +250,14 @@ class _Snapshot:
         self.devices = sorted({t.device.index or 0 for *_, t, _ in self.tensors if t.device.type == "cuda"})
         self.cpu_rng = torch.get_rng_state()
         self.cuda_rng = [torch.cuda.get_rng_state(d) for d in self.devices]
+        self.generators = _GeneratorStates(model)
 
     def reset_rng(self) -> None:
         """Give the next evaluation the random draws the first one had (dropout, noise)."""
         torch.set_rng_state(self.cpu_rng)
         for device, state in zip(self.devices, self.cuda_rng):
             torch.cuda.set_rng_state(state, device)
+        self.generators.reset()
 
     def restore(self) -> None:
         with torch.no_grad():
@@ -267,9 +314,10 @@ def flat_gradient(
     Notes
     -----
     The model is left as it was found: parameters, buffers (BN running statistics and
-    ``num_batches_tracked``), ``.grad`` attributes, train/eval flags and the global random
-    number generators' states. The gradient comes from ``torch.autograd.grad``, so no
-    ``.grad`` is touched.
+    ``num_batches_tracked``), ``.grad`` attributes, train/eval flags, the global random
+    number generators' states and the states of the ``torch.Generator`` objects that the
+    model's modules hold as attributes (the noise layers of ``bnnotes.torch_layers``). The
+    gradient comes from ``torch.autograd.grad``, so no ``.grad`` is touched.
 
     Examples
     --------
@@ -347,22 +395,27 @@ def probe(
     r_k = \eta_k \lVert d \rVert_2,$$
 
     and summarizes them as $\max_k \ell_k - \min_k \ell_k$ (variation of loss),
-    $\max_k c_k$ (gradient predictiveness) and $\max_k c_k / r_k$ (effective
-    $\beta$-smoothness), after Santurkar et al. (2018, §3.2). For a quadratic
-    $\mathcal L(w) = \frac12 (w - w^*)^\top H (w - w^*)$ and $d = g$ these are exact:
+    $\max_k c_k$ (gradient predictiveness, the upper edge of the band the paper plots) and
+    $\max_k c_k / r_k$ (effective $\beta$-smoothness), after Santurkar et al. (2018, §3.2).
+    For a quadratic $\mathcal L(w) = \frac12 (w - w^*)^\top H (w - w^*)$ and $d = g$ these are exact:
     $\ell_k = \mathcal L(w) - \eta_k \lVert g \rVert^2 + \frac12 \eta_k^2\, g^\top H g$,
     $c_k = \eta_k \lVert H g \rVert$ and $c_k / r_k = \lVert H g \rVert / \lVert g \rVert$
-    for every $k$, a number between the smallest and the largest eigenvalue of $H$.
+    for every $k$. When $H$ is positive semidefinite ($H \succeq 0$) this is a number
+    between the smallest and the largest eigenvalue of $H$; for an indefinite $H$ it lies
+    between the smallest and the largest absolute value of an eigenvalue.
 
     Norms over several parameter tensors are taken of their concatenation, accumulated in
     float64. Every evaluation (at $w$ and at each probed point) starts from the same state
-    of the global random number generators, so dropout masks and injected noise are the
-    same at all points: the probe measures one fixed function. Afterwards the model is
-    exactly as it was found, also when ``loss_fn`` or the model raises: the parameter
-    values, the buffers (BN running statistics and ``num_batches_tracked``, which training
-    mode forward passes update), the train/eval flags and the random number generators'
-    states are put back. Gradients come from ``torch.autograd.grad``, so no ``.grad``
-    attribute is touched.
+    of the global random number generators and of every ``torch.Generator`` that a module
+    of the model holds as an attribute (such as the generator of
+    [`SanturkarNoise`][bnnotes.torch_layers.SanturkarNoise] and
+    [`NoisyBatchNorm`][bnnotes.torch_layers.NoisyBatchNorm]), so dropout masks and injected
+    noise are the same at all points: the probe measures one fixed function. Afterwards the
+    model is exactly as it was found, also when ``loss_fn`` or the model raises: the
+    parameter values, the buffers (BN running statistics and ``num_batches_tracked``, which
+    training mode forward passes update), the train/eval flags and the states of all these
+    random number generators are put back. Gradients come from ``torch.autograd.grad``, so
+    no ``.grad`` attribute is touched.
 
     References
     ----------

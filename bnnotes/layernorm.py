@@ -203,6 +203,8 @@ def layer_norm_forward(
         y = y * gamma.astype(x.dtype, copy=False)
     if beta is not None:
         y = y + beta.astype(x.dtype, copy=False)
+    if y is x_hat:  # no affine map: a copy, so that changing y in place cannot change the cache
+        y = x_hat.copy(order="K")
     cache = LayerNormCache(
         x_hat=x_hat,
         mean=mean.reshape(lead),

@@ -384,7 +384,22 @@ class SanturkarNoise(nn.Module):
         self.last_noise: NoiseDraw | None = None
 
     def draw(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> NoiseDraw:
-        """Draw one step's noise for an input of ``shape`` (advances the generator)."""
+        r"""Draw one step's noise for an input of ``shape`` (advances the generator).
+
+        Parameters
+        ----------
+        shape : tuple of int
+            Shape of the input the noise is for; ``shift`` and ``scale`` get this shape.
+        dtype : torch.dtype, optional
+            Floating dtype of the draws, default ``torch.float32``.
+
+        Returns
+        -------
+        NoiseDraw
+            $\mu^t$ and $\sigma^t$ as floats, and the per-element $m$ and $s$ as tensors
+            of ``shape`` on the generator's device (the CPU when drawing from the global
+            generator).
+        """
         g = self.generator
         device = g.device if g is not None else torch.device("cpu")
         kw = {"generator": g, "device": device, "dtype": dtype}
@@ -420,7 +435,10 @@ class NoisyBatchNorm(nn.modules.batchnorm._BatchNorm):
         Number of channels $C$ (axis 1 of an ``(N, C)`` or ``(N, C, H, W)`` input).
     eps, momentum, affine, track_running_stats
         As for ``torch.nn.BatchNorm2d``: $\epsilon = 10^{-5}$, momentum 0.1, learnable
-        $\gamma, \beta$, running statistics for evaluation.
+        $\gamma, \beta$, running statistics for evaluation; with one difference:
+        ``momentum`` must be a number in $[0, 1]$. ``momentum=None``, which
+        ``torch.nn.BatchNorm2d`` takes as a cumulative moving average, is refused with a
+        ValueError.
     generator : torch.Generator or int or None, optional
         Source of the noise (keyword only): a generator, an int seed, or None for the
         global generator. With a generator or a seed, runs are reproducible.
@@ -431,9 +449,11 @@ class NoisyBatchNorm(nn.modules.batchnorm._BatchNorm):
     Raises
     ------
     ValueError
-        On an input whose shape is not ``(N, C)`` or ``(N, C, H, W)`` with $C$ =
-        ``num_features``, non-finite input, or (in training) a single value per channel.
-        The running statistics are unchanged then.
+        On a ``num_features`` that is not a positive integer, ``eps <= 0``, a ``momentum``
+        that is None or not in $[0, 1]$, or bad noise parameters; at call time on an input
+        whose shape is not ``(N, C)`` or ``(N, C, H, W)`` with $C$ = ``num_features``,
+        non-finite input, or (in training) a single value per channel. The running
+        statistics are unchanged then.
     TypeError
         On a non-floating input.
 
@@ -514,14 +534,16 @@ class LpNorm(nn.Module):
         $\epsilon > 0$ added to the norm, default ``1e-5``.
     momentum : float, optional
         Weight of the new batch statistics in the running ones, in ``[0, 1]``; default
-        0.1 (PyTorch's convention: $r \leftarrow (1 - m)\, r + m\, b$).
+        0.1 (PyTorch's convention: $r \leftarrow (1 - m)\, r + m\, b$). Unlike
+        ``torch.nn.BatchNorm2d``, ``momentum=None`` (a cumulative moving average) is
+        refused with a ValueError.
     affine : bool, optional
         Whether there are learnable $\gamma$ (initialized to 1) and $\beta$ (to 0).
 
     Raises
     ------
     ValueError
-        On ``p`` not in $\{1, 2, \infty\}$, ``eps <= 0``, ``momentum`` outside $[0, 1]$;
+        On ``p`` not in $\{1, 2, \infty\}$, ``eps <= 0``, ``momentum`` None or outside $[0, 1]$;
         at call time on an input not shaped ``(N, C)`` or ``(N, C, H, W)``, on non-finite
         values, or on a single value per channel in training. A rejected input leaves the
         running statistics unchanged.
@@ -596,7 +618,19 @@ class LpNorm(nn.Module):
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def average_norm(self, x: torch.Tensor) -> torch.Tensor:
-        r"""The per-channel average ℓp norm $\nu_c$ of ``x`` (before any mean shift)."""
+        r"""The per-channel average ℓp norm $\nu_c$ of ``x`` (before any mean shift).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Activations of shape ``(N, C)`` or ``(N, C, H, W)``, floating.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(C,)``: $(\frac1n \sum_k |a_k|^p)^{1/p}$ over the $n$ values of each
+            channel, or $\max_k |a_k|$ for $p = \infty$.
+        """
         axes = (0,) + tuple(range(2, x.ndim))
         if self.p == math.inf:
             return x.abs().amax(dim=axes)

@@ -89,3 +89,18 @@ def test_input_gradient_sums_to_zero_and_is_orthogonal_to_x_hat():
     dx, _, _ = batch_norm_backward(dy, cache)
     np.testing.assert_allclose(dx.sum(axis=(0, 2)), 0.0, atol=1e-12)
     np.testing.assert_allclose((dx * cache.x_hat).sum(axis=(0, 2)), 0.0, atol=1e-10)
+
+
+@pytest.mark.parametrize(("gamma", "beta"), [(None, None), (None, 0.5), (2.0, None), (2.0, 0.5)])
+def test_changing_y_in_place_leaves_the_backward_pass_unchanged(gamma, beta):
+    """y is a fresh array (also without gamma and beta): writing into it does not alter the cache or dx."""
+    rng = np.random.default_rng(12)
+    x, dy = rng.normal(size=(6, 3, 2)), rng.normal(size=(6, 3, 2))
+    gamma = None if gamma is None else np.full(3, gamma)
+    beta = None if beta is None else np.full(3, beta)
+    y, cache = batch_norm_forward(x, gamma, beta)
+    expected = [a.copy() for a in batch_norm_backward(dy, cache)]
+    y *= 5.0
+    y += 1.0
+    for a, b in zip(batch_norm_backward(dy, cache), expected):
+        np.testing.assert_array_equal(a, b)

@@ -36,7 +36,7 @@ def test_bn_train_eval_gap_is_the_bessel_factor():
     table = comparison_table(seed=0, shape=(6, 4, 3, 3))
     m = 6 * 3 * 3
     assert table["BN"]["same in training and inference"].relative_change == pytest.approx(
-        1 - np.sqrt((m - 1) / m), rel=1e-6)
+        1 - np.sqrt((m - 1) / m), rel=1e-12)
 
 
 @pytest.mark.parametrize(("method", "torch_fn"), [
@@ -66,12 +66,62 @@ def test_statistics_axes_follow_the_masks():
     ({"shape": (4, 4, 1, 1)}, "H*W >= 2"),
     ({"num_groups": 4}, "num_groups"),
     ({"num_groups": 1}, "num_groups"),
-    ({"tol": 0.0}, "tol must be > 0"),
+    ({"tol": 0.0}, r"tol must be a finite number > 0"),
 ])
 def test_bad_table_arguments_are_refused(kwargs, message):
     """Sizes that make a property meaningless, or a non-positive tolerance, raise ValueError."""
     with pytest.raises(ValueError, match=message):
         comparison_table(**kwargs)
+
+
+@pytest.mark.parametrize(("shape", "message"), [
+    ((6, 4, 3), "4 entries"),
+    ((6, 4, 3, 3, 1), "4 entries"),
+    ((6.0, 4, 3, 3), r"shape\[0\] \(N\) must be a positive integer"),
+    ((6, True, 3, 3), r"shape\[1\] \(K\) must be a positive integer"),
+    ((6, 4, 3.5, 3), r"shape\[2\] \(H\) must be a positive integer"),
+    ((6, 4, 3, 0), r"shape\[3\] \(W\) must be a positive integer"),
+    ((6, 4, "3", 3), r"shape\[2\] \(H\) must be a positive integer"),
+], ids=str)
+def test_non_integer_or_non_positive_sizes_are_refused(shape, message):
+    """Every size must be a positive integer (bool and float refused), and there must be four."""
+    with pytest.raises(ValueError, match=message):
+        comparison_table(shape=shape)
+
+
+@pytest.mark.parametrize("shape", [None, 6, "6433"], ids=str)
+def test_a_shape_that_is_not_a_sequence_is_refused(shape):
+    """shape must be a sequence of four integers."""
+    with pytest.raises(TypeError, match="shape must be a sequence of 4 integers"):
+        comparison_table(shape=shape)
+
+
+@pytest.mark.parametrize("channels", [6.0, True, 0, -6, "6"], ids=repr)
+def test_channels_must_be_a_positive_integer(channels):
+    """channels that is not a positive integer (a bool or float included) is a named ValueError."""
+    with pytest.raises(ValueError, match="channels must be a positive integer"):
+        comparison_table(channels=channels)
+
+
+@pytest.mark.parametrize("num_groups", [2.0, True, 0, "2"], ids=repr)
+def test_num_groups_must_be_a_positive_integer(num_groups):
+    """num_groups that is not a positive integer (a bool or float included) is a named ValueError."""
+    with pytest.raises(ValueError, match="num_groups must be a positive integer"):
+        comparison_table(num_groups=num_groups)
+
+
+@pytest.mark.parametrize("tol", [-1e-9, float("nan"), float("inf"), True, "1e-9", None], ids=repr)
+def test_tol_must_be_a_finite_positive_real(tol):
+    """tol that is not a finite real number > 0 is a named ValueError."""
+    with pytest.raises(ValueError, match="tol must be a finite number > 0"):
+        comparison_table(tol=tol)
+
+
+def test_numpy_integer_sizes_are_accepted():
+    """NumPy integers are integers: shape, channels and num_groups may be np.int64."""
+    table = comparison_table(shape=tuple(np.int64(s) for s in (6, 4, 3, 3)), channels=np.int64(6),
+                             num_groups=np.int64(2))
+    assert verdicts(table) == EXPECTED
 
 
 def test_unknown_method_is_refused():

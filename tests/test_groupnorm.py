@@ -209,13 +209,33 @@ def test_float32_with_large_offset_keeps_the_variance():
     assert np.max(np.abs(cache.var / exact - 1)) < 1e-5
 
 
-def test_a_group_of_one_value_normalizes_to_zero_like_torch():
-    """A group holding one value has variance 0 and output beta, as in F.group_norm (no error)."""
-    x = np.random.default_rng(8).normal(size=(3, 4))
-    beta = np.arange(4.0)
-    y, _ = group_norm_forward(x, 4, beta=beta)
-    np.testing.assert_array_equal(y, np.broadcast_to(beta, (3, 4)))
-    assert rel_err(y, F.group_norm(t(x), 4, None, t(beta)).numpy()) <= RTOL64
+@pytest.mark.parametrize("shape", [(3, 4), (3, 4, 1), (3, 4, 1, 1)], ids=str)
+def test_a_group_of_one_value_is_refused(shape):
+    """G = C with one spatial value leaves one value per group (output beta whatever x): a named ValueError."""
+    x = np.random.default_rng(8).normal(size=shape)
+    with pytest.raises(ValueError, match="more than 1 value per group"):
+        group_norm_forward(x, 4, beta=np.arange(4.0))
+
+
+def test_two_channels_of_one_position_per_group_are_accepted():
+    """C/G = 2 on a 1x1 map gives groups of two values, which normalize to -1 and +1 (up to eps)."""
+    x = np.array([[1.0, 3.0, -2.0, 6.0]])[:, :, None, None]
+    y, _ = group_norm_forward(x, 2, eps=1e-300)
+    np.testing.assert_allclose(y.ravel(), [-1.0, 1.0, -1.0, 1.0], rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_changing_y_in_place_leaves_the_backward_pass_unchanged(affine):
+    """y is a fresh array (also without gamma and beta): writing into it does not alter the cache or dx."""
+    rng = np.random.default_rng(10)
+    x, dy = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 3))
+    gamma, beta = _affine(rng, 4, affine)
+    y, cache = group_norm_forward(x, 2, gamma, beta)
+    expected = [a.copy() for a in group_norm_backward(dy, cache)]
+    y *= 5.0
+    y += 1.0
+    for a, b in zip(group_norm_backward(dy, cache), expected):
+        np.testing.assert_array_equal(a, b)
 
 
 BAD = [
@@ -226,6 +246,10 @@ BAD = [
     (np.ones((2, 6, 3)), 0, ValueError, "positive integer"),
     (np.ones((2, 6, 3)), True, ValueError, "positive integer"),
     (np.ones((2, 6, 3)), 2.0, ValueError, "positive integer"),
+    (np.ones((0, 6, 3)), 2, ValueError, r"size 0 along axis 0 \(N"),
+    (np.ones((2, 0, 3)), 1, ValueError, r"size 0 along axis 1 \(C"),
+    (np.ones((2, 6, 0)), 2, ValueError, r"size 0 along axis 2 \(a spatial axis"),
+    (np.ones((2, 6, 3, 0)), 2, ValueError, "size 0 along axis 3"),
 ]
 
 
@@ -238,12 +262,18 @@ def test_bad_group_norm_input_raises_a_named_error_and_leaves_the_input_unchange
     np.testing.assert_array_equal(x, before)
 
 
-def test_instance_norm_needs_more_than_one_spatial_value():
-    """IN of (N, C) or (N, C, 1) is refused, as torch refuses it; GN with G = C allows it."""
-    for shape in ((2, 3), (2, 3, 1)):
-        with pytest.raises(ValueError, match="more than 1 spatial value"):
-            instance_norm_forward(np.ones(shape))
-    group_norm_forward(np.ones((2, 3, 1)), 3)
+@pytest.mark.parametrize("shape", [(2, 3), (2, 3, 1), (2, 3, 1, 1)], ids=str)
+def test_instance_norm_needs_more_than_one_spatial_value(shape):
+    """IN of (N, C) or a 1x1 map is refused, as torch refuses it."""
+    with pytest.raises(ValueError, match="more than 1 spatial value"):
+        instance_norm_forward(np.ones(shape))
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 4), (2, 0, 4), (2, 3, 0), (2, 3, 4, 0)], ids=str)
+def test_instance_norm_refuses_an_empty_axis(shape):
+    """An axis of size 0 is a named ValueError for IN as for GN."""
+    with pytest.raises(ValueError, match="size 0 along axis"):
+        instance_norm_forward(np.ones(shape))
 
 
 def test_bad_affine_eps_and_upstream_gradient_are_named():
@@ -275,6 +305,26 @@ def test_bad_set_queries_raise_a_named_error(args, kwargs, message):
     """normalization_mask refuses unknown methods, missing or invalid num_groups, and bad shapes or indices."""
     with pytest.raises(ValueError, match=message):
         normalization_mask(*args, **kwargs)
+
+
+@pytest.mark.parametrize("index", [(0, 0, 0, True), (0, 0, 0, 1.0), (0, 1.5, 0, 0), (0, 0, "1", 0)], ids=str)
+def test_non_integer_index_entries_are_refused(index):
+    """A bool, float or str index entry is a TypeError naming the entry."""
+    with pytest.raises(TypeError, match="index entries must be integers"):
+        normalization_mask("layer", SHAPE, index)
+
+
+@pytest.mark.parametrize("index", ["0000", 3, None], ids=str)
+def test_an_index_that_is_not_a_sequence_is_refused(index):
+    """A string, a bare number or None as the index is a TypeError."""
+    with pytest.raises(TypeError, match="index must be a sequence of integers"):
+        normalization_mask("layer", SHAPE, index)
+
+
+def test_numpy_integer_index_entries_are_accepted():
+    """np.int64 entries index like Python ints."""
+    np.testing.assert_array_equal(normalization_mask("instance", SHAPE, tuple(np.int64(i) for i in (1, 2, 0, 1))),
+                                  normalization_mask("instance", SHAPE, (1, 2, 0, 1)))
 
 
 def test_negative_indices_count_from_the_end():

@@ -261,3 +261,62 @@ def test_non_scalar_loss_is_refused():
     x, y = batch()
     with pytest.raises(ValueError, match="must return a scalar"):
         gradient_ics(net, nn.CrossEntropyLoss(reduction="none"), x, y, 0.1)
+
+
+# --- noise layers with their own torch.Generator ------------------------------------------
+
+
+def noise_net(norm="noise"):
+    """vgg with Santurkar et al.'s noise layers, all drawing from one generator seeded 0."""
+    torch.manual_seed(0)
+    return vgg(norm, widths=(4, 8), hidden=16, generator=0).double()
+
+
+def noise_batch():
+    """Ten 8x8 single-channel images of N(0, 1) values and their labels, drawn with seed 1."""
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(10, 1, 8, 8, generator=g, dtype=torch.float64), torch.randint(0, 10, (10,), generator=g)
+
+
+def noise_generators(net):
+    """The distinct generators of the net's noise layers."""
+    return list({id(m.generator): m.generator for m in net.modules() if hasattr(m, "generator")}.values())
+
+
+@pytest.mark.parametrize("norm", ["noise", "noisy_batch"])
+def test_a_tiny_lr_gives_about_zero_ics_with_noise_layers(norm):
+    """With noise layers on their own generator, lr = 1e-9 gives ICS of order 1e-9 (G and G' see the same noise)."""
+    net = noise_net(norm)
+    x, y = noise_batch()
+    result = gradient_ics(net, nn.CrossEntropyLoss(), x, y, lr=1e-9)
+    assert np.all(result.grad_norm > 1e-2)
+    assert np.all(result.l2 <= 1e-6 * result.grad_norm)
+
+
+@pytest.mark.parametrize("norm", ["noise", "noisy_batch"])
+def test_noise_generators_are_left_as_found(norm):
+    """After gradient_ics the noise layers' generator has the state it had before."""
+    net = noise_net(norm)
+    x, y = noise_batch()
+    (generator,) = noise_generators(net)
+    before = generator.get_state()
+    gradient_ics(net, nn.CrossEntropyLoss(), x, y, lr=0.1)
+    assert torch.equal(generator.get_state(), before)
+
+
+def test_noise_generators_are_restored_after_an_error():
+    """A loss that turns non-finite on the second pass raises and leaves the noise layers' generator as it was."""
+    net = noise_net()
+    x, y = noise_batch()
+    (generator,) = noise_generators(net)
+    before = generator.get_state()
+    calls = []
+
+    def flaky_loss(out, target):
+        calls.append(1)
+        loss = nn.functional.cross_entropy(out, target)
+        return loss if len(calls) == 1 else loss * float("nan")
+
+    with pytest.raises(ValueError, match="not finite"):
+        gradient_ics(net, flaky_loss, x, y, lr=0.1)
+    assert torch.equal(generator.get_state(), before)

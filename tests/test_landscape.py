@@ -14,7 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from bnnotes.landscape import LandscapeProbe, flat_gradient, probe, trainable_parameters
+from bnnotes.landscape import (
+    _module_generators,
+    flat_gradient,
+    probe,
+    trainable_parameters,
+)
+from bnnotes.models import vgg
 
 SHAPES = ((2, 3), (4,))  # two parameter tensors, 10 coordinates in all
 ETAS = np.array([0.05, 0.1, 0.2, 0.4])
@@ -238,22 +244,28 @@ def test_a_diverged_step_is_recorded_as_infinite_not_raised():
 
 
 def reference(net, loss_fn, x, y, eta, direction=None, rng_state=None):
-    """Loss and gradient change at w - eta d, computed on a deep copy with .backward()."""
+    """Loss and gradient change at w - eta d, computed on a deep copy with .backward().
+
+    Only the parameters with requires_grad move and count; ``direction`` is one tensor per
+    such parameter (default: the gradient)."""
+    def trainable(model):
+        return [p for p in model.parameters() if p.requires_grad]
+
     ref = copy.deepcopy(net)
     if rng_state is not None:
         torch.set_rng_state(rng_state)
     loss_fn(ref(x), y).backward()
-    g = [p.grad.clone() for p in ref.parameters()]
+    g = [p.grad.clone() for p in trainable(ref)]
     d = g if direction is None else direction
     ref = copy.deepcopy(net)
     with torch.no_grad():
-        for p, step in zip(ref.parameters(), d):
+        for p, step in zip(trainable(ref), d):
             p -= eta * step
     if rng_state is not None:
         torch.set_rng_state(rng_state)
     loss = loss_fn(ref(x), y)
     loss.backward()
-    change = math.sqrt(sum(float(((p.grad - gi) ** 2).sum()) for p, gi in zip(ref.parameters(), g)))
+    change = math.sqrt(sum(float(((p.grad - gi) ** 2).sum()) for p, gi in zip(trainable(ref), g)))
     return loss.item(), change
 
 
@@ -350,16 +362,117 @@ def test_flat_gradient_matches_backward_and_changes_nothing():
     assert rel_err(g.numpy(), expected.numpy()) <= RTOL64
 
 
-def test_frozen_parameters_are_not_probed():
-    """Parameters with requires_grad=False stay fixed and the flat direction skips them."""
-    net, (x, y) = bn_net(), bn_batch()
+def frozen_net() -> nn.Sequential:
+    """bn_net with the first weight frozen (requires_grad=False)."""
+    net = bn_net()
     net[0].weight.requires_grad_(False)
+    return net
+
+
+def test_frozen_parameters_are_not_probed():
+    """Parameters with requires_grad=False are not trainable and the flat gradient skips them."""
+    net, (x, y) = frozen_net(), bn_batch()
     trainable = trainable_parameters(net)
     assert all(p is not net[0].weight for p in trainable)
-    size = sum(p.numel() for p in trainable)
-    assert flat_gradient(net, nn.functional.cross_entropy, x, y).numel() == size
-    result = probe(net, nn.functional.cross_entropy, x, y, [1.0], direction=torch.ones(size, dtype=torch.float64))
-    assert isinstance(result, LandscapeProbe) and np.isfinite(result.beta_smoothness)
+    assert flat_gradient(net, nn.functional.cross_entropy, x, y).numel() == sum(p.numel() for p in trainable)
+
+
+def test_a_frozen_parameter_keeps_its_value_during_a_probe():
+    """Along a direction of ones over the trainable parameters, the frozen weight is never moved."""
+    net, (x, y) = frozen_net(), bn_batch()
+    frozen = net[0].weight.detach().clone()
+    size = sum(p.numel() for p in trainable_parameters(net))
+    probe(net, nn.functional.cross_entropy, x, y, [0.5, 1.0], direction=torch.ones(size, dtype=torch.float64))
+    assert torch.equal(net[0].weight, frozen)
+
+
+def test_a_probe_with_frozen_parameters_matches_the_reference():
+    """Losses and gradient changes equal those of the .backward() reference moving only the trainable parameters."""
+    net, (x, y) = frozen_net(), bn_batch()
+    ones = [torch.ones_like(p) for p in trainable_parameters(net)]
+    result = probe(net, nn.functional.cross_entropy, x, y, [0.5, 1.0], direction=ones)
+    for k, eta in enumerate((0.5, 1.0)):
+        loss, change = reference(net, nn.functional.cross_entropy, x, y, eta, direction=ones)
+        assert rel_err(result.losses[k], loss) <= RTOL64
+        assert rel_err(result.gradient_changes[k], change) <= RTOL64
+
+
+# --- noise layers with their own torch.Generator ------------------------------------------
+
+
+def noise_net(norm: str = "noise") -> nn.Sequential:
+    """vgg with Santurkar et al.'s noise layers, all drawing from one generator seeded 0."""
+    torch.manual_seed(0)
+    return vgg(norm, widths=(4, 8), hidden=16, generator=0).double()
+
+
+def noise_batch():
+    """Ten 8x8 single-channel images of N(0, 1) values and their labels, drawn with seed 1."""
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(10, 1, 8, 8, generator=g, dtype=torch.float64), torch.randint(0, 10, (10,), generator=g)
+
+
+def generator_states(net: nn.Module) -> list[torch.Tensor]:
+    """The states of the generators the net's modules hold."""
+    return [g.get_state() for g in _module_generators(net)]
+
+
+def test_the_noise_layers_share_one_generator():
+    """vgg(..., generator=0) gives every noise layer the same generator, which the helper lists once."""
+    net = noise_net()
+    gens = _module_generators(net)
+    assert len(gens) == 1 and all(m.generator is gens[0] for m in net.modules() if hasattr(m, "generator"))
+
+
+@pytest.mark.parametrize("norm", ["noise", "noisy_batch"])
+def test_a_tiny_step_changes_the_gradient_of_a_noise_net_by_about_zero(norm):
+    """With noise layers on their own generator, a step of 1e-9 changes the gradient by O(1e-9) (same noise)."""
+    net, (x, y) = noise_net(norm), noise_batch()
+    result = probe(net, nn.functional.cross_entropy, x, y, [1e-9])
+    assert result.gradient_norm > 0.1
+    assert result.gradient_changes[0] <= 1e-6 * result.gradient_norm
+
+
+@pytest.mark.parametrize("norm", ["noise", "noisy_batch"])
+def test_probe_leaves_the_noise_generators_as_found(norm):
+    """After a probe the noise layers' generator has the state it had before."""
+    net, (x, y) = noise_net(norm), noise_batch()
+    before = generator_states(net)
+    probe(net, nn.functional.cross_entropy, x, y, [0.1, 1.0])
+    assert all(torch.equal(a, b) for a, b in zip(generator_states(net), before))
+
+
+def test_noise_generators_are_restored_when_the_loss_raises():
+    """A loss_fn that raises midway leaves the noise layers' generator as it was."""
+    net, (x, y) = noise_net(), noise_batch()
+    before = generator_states(net)
+    calls = []
+
+    def failing(out, target):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return nn.functional.cross_entropy(out, target)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        probe(net, failing, x, y, [0.5, 1.0])
+    assert all(torch.equal(a, b) for a, b in zip(generator_states(net), before))
+
+
+def test_flat_gradient_leaves_the_noise_generators_as_found():
+    """flat_gradient draws noise once and puts the noise layers' generator back."""
+    net, (x, y) = noise_net(), noise_batch()
+    before = generator_states(net)
+    flat_gradient(net, nn.functional.cross_entropy, x, y)
+    assert all(torch.equal(a, b) for a, b in zip(generator_states(net), before))
+
+
+def test_probing_does_not_change_the_next_training_draw():
+    """The noise of the training step after a probe is the noise it would have had without the probe."""
+    net, (x, y) = noise_net(), noise_batch()
+    twin = copy.deepcopy(net)
+    probe(net, nn.functional.cross_entropy, x, y, [0.5])
+    assert torch.equal(net(x), twin(x))
 
 
 # --- errors ------------------------------------------------------------------------------

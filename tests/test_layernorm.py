@@ -226,6 +226,20 @@ def test_forward_and_backward_do_not_modify_their_arguments():
     assert not np.shares_memory(cache.x_hat, x)
 
 
+@pytest.mark.parametrize("affine", [False, True])
+def test_changing_y_in_place_leaves_the_backward_pass_unchanged(affine):
+    """y is a fresh array (also without gamma and beta): writing into it does not alter the cache or dx."""
+    rng = np.random.default_rng(11)
+    x, dy = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    gamma, beta = (rng.normal(size=4), rng.normal(size=4)) if affine else (None, None)
+    y, cache = layer_norm_forward(x, 4, gamma, beta)
+    expected = [a.copy() for a in layer_norm_backward(dy, cache)]
+    y *= 5.0
+    y += 1.0
+    for a, b in zip(layer_norm_backward(dy, cache), expected):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_every_public_function_has_a_running_example():
     """Each public function and class of bnnotes.layernorm documents itself with an executed example or its attributes."""
     for name in ln.__all__:

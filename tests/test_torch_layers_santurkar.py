@@ -34,12 +34,19 @@ def _randomize_affine(*layers, seed=1):
             layer.bias.copy_(bias)
 
 
-def _lp_reference(x, p, eps, weight, bias):
-    """(x - mean) / (power mean of |x| + eps) per channel, in NumPy float64."""
+def _lp_statistics(x, p):
+    """Per-channel mean and power mean of |x| (max for p = inf), in NumPy float64."""
     x = np.asarray(x, dtype=np.float64)
     moved = np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
     mean = moved.mean(axis=0)
     norm = np.abs(moved).max(axis=0) if p == math.inf else (np.abs(moved) ** p).mean(axis=0) ** (1.0 / p)
+    return mean, norm
+
+
+def _lp_reference(x, p, eps, weight, bias):
+    """(x - mean) / (power mean of |x| + eps) per channel, in NumPy float64."""
+    x = np.asarray(x, dtype=np.float64)
+    mean, norm = _lp_statistics(x, p)
     shape = (1, -1) + (1,) * (x.ndim - 2)
     return (x - mean.reshape(shape)) / (norm.reshape(shape) + eps) * weight.reshape(shape) + bias.reshape(shape)
 
@@ -182,20 +189,51 @@ def test_noisy_bn_rejects_bad_input_without_touching_running_stats(x, message):
         assert torch.equal(v, before[k])
 
 
-def test_noise_rejects_bad_parameters_and_inputs():
-    """Inverted ranges, negative widths, bad generators and integer inputs are named errors."""
-    with pytest.raises(ValueError, match="mean_range"):
-        SanturkarNoise(mean_range=(0.5, -0.5))
-    with pytest.raises(ValueError, match="scale_range"):
-        SanturkarNoise(scale_range=(1.0, float("inf")))
-    with pytest.raises(ValueError, match="scale_std"):
-        SanturkarNoise(scale_std=-0.1)
-    with pytest.raises(TypeError, match="generator"):
-        SanturkarNoise(generator="seed")
-    with pytest.raises(TypeError, match="floating"):
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mean_range": (0.5, -0.5)}, "mean_range must be finite with low <= high"),
+        ({"scale_range": (1.0, float("inf"))}, "scale_range must be finite with low <= high"),
+        ({"mean_range": 0.5}, "mean_range must be a pair of numbers"),
+        ({"shift_halfwidth": -0.1}, "shift_halfwidth must be a finite number >= 0"),
+        ({"shift_halfwidth": float("nan")}, "shift_halfwidth must be a finite number >= 0"),
+        ({"scale_std": -0.1}, "scale_std must be a finite number >= 0"),
+    ],
+    ids=str,
+)
+def test_noise_rejects_bad_parameters(kwargs, message):
+    """Inverted or non-finite ranges and negative or nan widths are named ValueErrors."""
+    with pytest.raises(ValueError, match=message):
+        SanturkarNoise(**kwargs)
+
+
+@pytest.mark.parametrize("generator", ["seed", 1.5, True], ids=repr)
+def test_noise_rejects_a_bad_generator(generator):
+    """A generator that is neither a torch.Generator, an int seed nor None is a TypeError naming it."""
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        SanturkarNoise(generator=generator)
+
+
+def test_noise_rejects_an_integer_input():
+    """An integer tensor is a TypeError naming the floating dtype it needs."""
+    with pytest.raises(TypeError, match="floating dtype"):
         SanturkarNoise()(torch.ones(2, 2, dtype=torch.int64))
-    with pytest.raises(ValueError, match="eps"):
-        NoisyBatchNorm(3, eps=0.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"eps": 0.0}, "eps must be a finite number > 0"),
+        ({"momentum": 1.5}, r"momentum must be in \[0, 1\]"),
+        ({"momentum": None}, "momentum must be a finite number >= 0"),
+        ({"shift_halfwidth": -0.1}, "shift_halfwidth must be a finite number >= 0"),
+    ],
+    ids=str,
+)
+def test_noisy_bn_rejects_bad_parameters(kwargs, message):
+    """eps <= 0, a momentum outside [0, 1] or None, and bad noise parameters are named ValueErrors."""
+    with pytest.raises(ValueError, match=message):
+        NoisyBatchNorm(3, **kwargs)
 
 
 # ----------------------------------------------------------------------------- lp
@@ -237,7 +275,7 @@ def test_lp_norm_running_statistics_follow_the_momentum_rule(p):
     stats = []
     for x in batches:
         layer(x)
-        stats.append((x.mean(dim=(0, 2, 3)), layer.average_norm(x)))
+        stats.append(_lp_statistics(x.numpy(), p))
     mean = (1 - m) * m * stats[0][0] + m * stats[1][0]
     norm = (1 - m) ** 2 * 1.0 + (1 - m) * m * stats[0][1] + m * stats[1][1]
     assert rel_err(layer.running_mean, mean) < RTOL64
@@ -303,9 +341,10 @@ def test_lp_norm_rejects_p_outside_one_two_infinity(p):
 
 
 @pytest.mark.parametrize("kwargs, message", [({"eps": 0.0}, "eps"), ({"eps": -1e-5}, "eps"),
-                                             ({"momentum": 1.5}, "momentum"), ({"momentum": -0.1}, "momentum")])
+                                             ({"momentum": 1.5}, "momentum"), ({"momentum": -0.1}, "momentum"),
+                                             ({"momentum": None}, "momentum must be a finite number >= 0")])
 def test_lp_norm_rejects_bad_eps_and_momentum(kwargs, message):
-    """eps must be > 0 and momentum in [0, 1]."""
+    """eps must be > 0 and momentum a number in [0, 1] (None, a cumulative average, is refused)."""
     with pytest.raises(ValueError, match=message):
         LpNorm(3, 2, **kwargs)
 
