@@ -189,3 +189,17 @@ def test_printed_batch_size_table_is_the_stored_run():
         printed = [float(v) for v in row.split("|")]
         stored = [round(results["runs"][method][str(b)]["final_error"], 1) for b in (64, 32, 16, 8, 4, 2)]
         assert printed == stored
+
+
+@pytest.mark.parametrize("method", ["WN", "WS"])
+def test_weight_methods_agree_with_a_direct_computation(method):
+    """normalize('WN'/'WS') is the 1x1 convolution with unit-norm / standardized weight rows."""
+    rng = np.random.default_rng(2)
+    w, x = rng.normal(1.0, 2.0, size=(5, 4)), rng.normal(size=(3, 4, 2, 2))
+    if method == "WN":
+        rows = w / np.linalg.norm(w, axis=1, keepdims=True)
+    else:
+        centred = w - w.mean(axis=1, keepdims=True)
+        rows = centred / np.sqrt((centred**2).mean(axis=1, keepdims=True))
+    expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(rows)[:, :, None, None]).numpy()
+    assert np.max(np.abs(normalize(method, w, x) - expected)) <= 1e-12 * np.max(np.abs(expected))
