@@ -43,7 +43,6 @@ References
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
 from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
@@ -53,6 +52,7 @@ import torch
 from torch import nn
 
 from bnnotes import _validation as check
+from bnnotes.experiments import one_thread
 from bnnotes.saturation import sigmoid
 
 __all__ = [
@@ -130,17 +130,6 @@ def _kind(kind) -> str:
     if kind not in FEATURE_SETS:
         raise ValueError(f"kind must be one of {FEATURE_SETS}, got {kind!r}")
     return kind
-
-
-@contextmanager
-def _one_thread():
-    """Run torch on one thread (the tensors here are tiny; more threads only contend) and restore the setting."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 # --------------------------------------------------------------------------- part 1: covariate shift
@@ -881,7 +870,7 @@ def layer_input_drift(
         raise ValueError(f"batch_size ({batch_size}) must not exceed n_train ({n_train})")
     seed = _int_at_least(seed, 0, "seed")
 
-    with _one_thread():
+    with one_thread():
         return _train_and_record(batch_norm, learn_affine, steps, lr, batch_size, width, eps, n_train, n_probe, seed)
 
 
@@ -1021,7 +1010,7 @@ def prediction_spread(
         axis=1,
     )
     x = torch.from_numpy(batches).to(dtype)
-    with torch.no_grad(), _one_thread():
+    with torch.no_grad(), one_thread():
         if training or net.norm is None:
             _, h = _batch_hidden(net, x)
             logits = net.second(torch.relu(h))[:, 0, 0]

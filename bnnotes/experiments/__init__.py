@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -27,6 +28,7 @@ __all__ = [
     "RunConfig",
     "get",
     "names",
+    "one_thread",
     "render_figures",
     "run_experiment",
 ]
@@ -80,8 +82,32 @@ class Experiment:
     accepts_data_dir: bool = True
 
 
+@contextmanager
+def one_thread():
+    """Run torch on one CPU thread inside the block, then restore the previous setting.
+
+    The experiments' tensors are small, so more threads only contend with each other.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _registry() -> dict[str, Experiment]:
-    from bnnotes.experiments import batch_size, deep_linear, ics, landscape, lp_norm, mnist_sigmoid, noisy_bn
+    from bnnotes.experiments import (
+        batch_size,
+        deep_linear,
+        ics,
+        landscape,
+        lp_norm,
+        mnist_sigmoid,
+        noisy_bn,
+    )
 
     modules = (mnist_sigmoid, batch_size, noisy_bn, ics, deep_linear, landscape, lp_norm)
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}

@@ -34,7 +34,7 @@ import math
 import numpy as np
 import torch
 
-from bnnotes.experiments import Experiment, RunConfig
+from bnnotes.experiments import Experiment, RunConfig, one_thread
 from bnnotes.experiments.plotting import COLORS, STYLE, to_svg
 from bnnotes.experiments.progress import Progress
 from bnnotes.ics import gradient_ics
@@ -172,17 +172,13 @@ def run(config: RunConfig) -> dict:
     data = make_data(settings["samples"], settings["dim"], config.seed)
     total = len(settings["lrs"]) * len(NORMS) * settings["steps"]
     progress = Progress(total, "deep_linear", enabled=config.progress)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         runs, done = {}, 0
         for lr in settings["lrs"]:
             runs[repr(lr)] = {}
             for norm in NORMS:
                 runs[repr(lr)][norm] = train_one(norm, lr, settings, data, config.seed, progress, done)
                 done += settings["steps"]
-    finally:
-        torch.set_num_threads(threads)
     return {
         "settings": settings,
         "data": f"synthetic: {settings['samples']} samples x ~ N(0, I_{settings['dim']}), targets A x",

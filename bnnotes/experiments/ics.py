@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from contextlib import nullcontext
 
 import numpy as np
 import torch
 from torch import nn
 
 from bnnotes.data import Dataset, load_digits
-from bnnotes.experiments import Experiment, RunConfig
+from bnnotes.experiments import Experiment, RunConfig, one_thread
 from bnnotes.experiments.plotting import COLORS, STYLE, to_svg
 from bnnotes.experiments.progress import Progress
 from bnnotes.ics import gradient_ics
@@ -209,18 +210,13 @@ def run(config: RunConfig) -> dict:
     seeds = [config.seed + k for k in range(settings["repeats"])]
     total = len(NORMS) * len(seeds) * settings["steps"]
     progress = Progress(total, "ics", enabled=config.progress)
-    threads = torch.get_num_threads()
-    if config.device == "cpu":
-        torch.set_num_threads(1)
-    try:
+    with one_thread() if config.device == "cpu" else nullcontext():
         runs, done = {}, 0
         for norm in NORMS:
             runs[norm] = []
             for seed in seeds:
                 runs[norm].append(train_one(norm, seed, settings, tensors, shape, config.device, progress, done))
                 done += settings["steps"]
-    finally:
-        torch.set_num_threads(threads)
     return {
         "settings": settings,
         "data": data.name,

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from bnnotes.data import load_digits
-from bnnotes.experiments import Experiment, RunConfig
+from bnnotes.experiments import Experiment, RunConfig, one_thread
 from bnnotes.experiments.plotting import STYLE, new_figure, plt, to_svg
 from bnnotes.experiments.progress import Progress
 from bnnotes.landscape import flat_gradient, probe
@@ -225,9 +225,7 @@ def run(config: RunConfig) -> dict:
     total = len(settings["lrs"]) * len(seeds) * len(NORMS) * settings["steps"]
     progress = Progress(total, "landscape", enabled=config.progress)
     results = {"settings": settings, "data": data.name, "paper": PAPER, "runs": {}}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         done = 0
         for lr in settings["lrs"]:
             lr_runs = results["runs"][str(lr)] = {}
@@ -237,8 +235,6 @@ def run(config: RunConfig) -> dict:
                     lr_runs[str(seed)][norm] = train_and_probe(
                         norm, lr, seed, settings, tensors, config.device, progress, done)
                     done += settings["steps"]
-    finally:
-        torch.set_num_threads(threads)
     progress.update(total)
     results["summary"] = summarize(results["runs"], settings["steps"])
     return results

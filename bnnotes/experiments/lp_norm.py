@@ -25,16 +25,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from bnnotes.experiments import Experiment, RunConfig
+from bnnotes.experiments import Experiment, RunConfig, one_thread
 from bnnotes.experiments.noisy_bn import (
     COLORS,
     LABELS,
     ActivationRecorder,
-    round_values,
     accuracy_figure,
     distribution_figure,
     images,
     load_data,
+    round_values,
     settings_for,
     subplots,
     summarize,
@@ -151,9 +151,7 @@ def run(config: RunConfig) -> dict:
     data = load_data(config)
     image_shape(data.num_features)
     tensors = images(data, config.device)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         seeds = [config.seed + k for k in range(settings["seeds"])]
         dln_seeds = [config.seed + k for k in range(settings["dln_seeds"])]
         total = len(VARIANTS) * (len(seeds) * settings["steps"] + len(dln_seeds) * settings["dln_steps"])
@@ -190,8 +188,6 @@ def run(config: RunConfig) -> dict:
                 "raw_scale_drift": float(np.mean([r["drift_raw"]["scale_drift"] for r in runs])),
             }
         progress.update(total)
-    finally:
-        torch.set_num_threads(threads)
     return results
 
 

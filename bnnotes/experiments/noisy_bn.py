@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from bnnotes.data import Dataset, load_cifar10, load_digits
-from bnnotes.experiments import Experiment, RunConfig
+from bnnotes.experiments import Experiment, RunConfig, one_thread
 from bnnotes.experiments.plotting import STYLE, to_svg
 from bnnotes.experiments.progress import Progress
 from bnnotes.models import image_shape, images, vgg, weight_layers
@@ -287,9 +287,7 @@ def run(config: RunConfig) -> dict:
     data = load_data(config)
     image_shape(data.num_features)
     tensors = images(data, config.device)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         seeds = [config.seed + k for k in range(settings["seeds"])]
         progress = Progress(len(VARIANTS) * len(seeds) * settings["steps"], "noisy_bn", enabled=config.progress)
         results = {"settings": settings, "data": data.name, "paper": PAPER, "runs": {}, "summary": {}}
@@ -302,8 +300,6 @@ def run(config: RunConfig) -> dict:
                 done += settings["steps"]
             results["runs"][variant] = runs
             results["summary"][variant] = summarize(runs, settings)
-    finally:
-        torch.set_num_threads(threads)
     return results
 
 
