@@ -12,7 +12,11 @@ from sybil.evaluators.doctest import DocTestEvaluator
 from sybil.evaluators.python import PythonEvaluator
 from sybil.parsers.abstract.codeblock import PythonDocTestOrCodeBlockParser
 from sybil.parsers.abstract.doctest import DocTestStringParser
-from sybil.parsers.markdown import CodeBlockParser, PythonCodeBlockParser, SkipParser
+from sybil.parsers.markdown import (
+    CodeBlockParser,
+    PythonCodeBlockParser,
+    SkipParser,
+)
 from sybil.parsers.rest import DocTestParser
 
 FLAGS = ELLIPSIS | NORMALIZE_WHITESPACE
@@ -24,7 +28,9 @@ class PyconCodeBlockParser(PythonDocTestOrCodeBlockParser):
     codeblock_parser_class = CodeBlockParser
 
     def __init__(self, doctest_optionflags: int = 0) -> None:
-        self.doctest_parser = DocTestStringParser(DocTestEvaluator(doctest_optionflags))
+        self.doctest_parser = DocTestStringParser(
+            DocTestEvaluator(doctest_optionflags)
+        )
         self.codeblock_parser = CodeBlockParser("pycon", PythonEvaluator(()))
 
 

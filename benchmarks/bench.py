@@ -52,7 +52,9 @@ sys.path.insert(0, str(ROOT))
 
 # Targets of the benchmark issue, for this 2-core machine.
 TARGET_BN_RATIO = 1.5  # BN forward+backward, float32, bnnotes time / torch time, at both sizes
-TARGET_BN_MEMORY = 3  # BN forward+backward: at most this many arrays the size of x ...
+TARGET_BN_MEMORY = (
+    3  # BN forward+backward: at most this many arrays the size of x ...
+)
 MEMORY_SLACK = 0.25  # ... plus per-channel vectors and row patterns, together under a quarter of x
 TARGET_BUILD_S = 20.0  # full strict build of every language
 TARGET_REBUILD_S = 5.0  # rebuild after a one-line edit while serving
@@ -65,7 +67,11 @@ PASSES = ["forward", "backward", "fwd+bwd"]
 
 
 def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    print(
+        f"[bench {time.strftime('%H:%M:%S')}] {message}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def load() -> str:
@@ -80,7 +86,11 @@ def blas_threads() -> tuple[int, str]:
     """Threads of NumPy's BLAS (OpenBLAS), read from the loaded library; CPU count otherwise."""
     try:
         with open("/proc/self/maps", encoding="utf-8") as maps:
-            libs = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+            libs = sorted({
+                line.split()[-1]
+                for line in maps
+                if "openblas" in line.lower() and "/" in line
+            })
         for path in libs:
             lib = ctypes.CDLL(path)
             for symbol in (
@@ -89,17 +99,29 @@ def blas_threads() -> tuple[int, str]:
                 "openblas_get_num_threads",
             ):
                 if hasattr(lib, symbol):
-                    return int(getattr(lib, symbol)()), f"{Path(path).name}: {symbol}()"
+                    return int(
+                        getattr(lib, symbol)()
+                    ), f"{Path(path).name}: {symbol}()"
     except OSError:
         pass
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    n = (
+        len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count() or 1
+    )
     return n, "BLAS thread count unreadable; assumed the CPU count"
 
 
 # --------------------------------------------------------------------------- timing
 
 
-def median_times(funcs: dict[str, callable], rounds: int = 4, block_s: float = 0.15, min_block: int = 5, pause_s: float = 0.3):
+def median_times(
+    funcs: dict[str, callable],
+    rounds: int = 4,
+    block_s: float = 0.15,
+    min_block: int = 5,
+    pause_s: float = 0.3,
+):
     """Median (and spread, minimum) seconds per call of each function, timed in alternating blocks.
 
     Each round runs every function for a block of calls (at least ``min_block`` calls and
@@ -120,7 +142,9 @@ def median_times(funcs: dict[str, callable], rounds: int = 4, block_s: float = 0
             for name, f in funcs.items():
                 start = time.perf_counter()
                 calls = 0
-                while calls < min_block or time.perf_counter() - start < block_s:
+                while (
+                    calls < min_block or time.perf_counter() - start < block_s
+                ):
                     t0 = time.perf_counter()
                     f()
                     times[name].append(time.perf_counter() - t0)
@@ -175,9 +199,15 @@ class KernelResult:
     ours: dict = field(default_factory=dict)  # pass -> seconds
     torch: dict = field(default_factory=dict)
     memory: dict = field(default_factory=dict)  # pass -> peak extra / x.nbytes
-    spread: dict = field(default_factory=dict)  # pass -> larger IQR / median of the two sides
-    min_ratio: dict = field(default_factory=dict)  # pass -> fastest bnnotes call / fastest torch call
-    one_thread_ratio: float | None = None  # fwd+bwd against torch on one thread
+    spread: dict = field(
+        default_factory=dict
+    )  # pass -> larger IQR / median of the two sides
+    min_ratio: dict = field(
+        default_factory=dict
+    )  # pass -> fastest bnnotes call / fastest torch call
+    one_thread_ratio: float | None = (
+        None  # fwd+bwd against torch on one thread
+    )
     skipped: str = ""
 
 
@@ -190,7 +220,10 @@ def _inputs(shape, dtype, seed=0):
 
 def _tensors(torch, *arrays):
     """Leaf tensors that require grad, on copies (x shares memory with the NumPy input)."""
-    return [torch.from_numpy(a if i == 0 else a.copy()).requires_grad_() for i, a in enumerate(arrays)]
+    return [
+        torch.from_numpy(a if i == 0 else a.copy()).requires_grad_()
+        for i, a in enumerate(arrays)
+    ]
 
 
 def batchnorm_kernel(x, dy, rng, torch) -> Kernel:
@@ -199,15 +232,22 @@ def batchnorm_kernel(x, dy, rng, torch) -> Kernel:
     from bnnotes.batchnorm import batch_norm_backward, batch_norm_forward
 
     c = x.shape[1]
-    gamma, beta = rng.normal(size=c).astype(x.dtype), rng.normal(size=c).astype(x.dtype)
+    gamma, beta = (
+        rng.normal(size=c).astype(x.dtype),
+        rng.normal(size=c).astype(x.dtype),
+    )
     xt, gt, bt = _tensors(torch, x, gamma, beta)
     dyt = torch.from_numpy(dy)
     return Kernel(
         name="batch norm",
         ours_forward=lambda: batch_norm_forward(x, gamma, beta),
         ours_backward=lambda cache: batch_norm_backward(dy, cache),
-        torch_forward=lambda: F.batch_norm(xt, None, None, gt, bt, training=True),
-        torch_backward=lambda y: torch.autograd.grad(y, (xt, gt, bt), dyt, retain_graph=True),
+        torch_forward=lambda: F.batch_norm(
+            xt, None, None, gt, bt, training=True
+        ),
+        torch_backward=lambda y: torch.autograd.grad(
+            y, (xt, gt, bt), dyt, retain_graph=True
+        ),
     )
 
 
@@ -225,7 +265,10 @@ def optional_kernel(module_name: str, x, dy, rng, torch) -> Kernel | str:
         return "absent"
     module = importlib.import_module(module_name)
     if module_name.endswith("layernorm"):
-        forward, backward = module.layer_norm_forward, module.layer_norm_backward
+        forward, backward = (
+            module.layer_norm_forward,
+            module.layer_norm_backward,
+        )
         name, arg, param_shape = "layer norm", tuple(x.shape[1:]), x.shape[1:]
 
         def reference(xt, gt, bt):
@@ -233,13 +276,23 @@ def optional_kernel(module_name: str, x, dy, rng, torch) -> Kernel | str:
 
     else:
         groups = 32
-        forward, backward = module.group_norm_forward, module.group_norm_backward
-        name, arg, param_shape = f"group norm, {groups} groups", groups, (x.shape[1],)
+        forward, backward = (
+            module.group_norm_forward,
+            module.group_norm_backward,
+        )
+        name, arg, param_shape = (
+            f"group norm, {groups} groups",
+            groups,
+            (x.shape[1],),
+        )
 
         def reference(xt, gt, bt):
             return F.group_norm(xt, groups, gt, bt)
 
-    gamma, beta = rng.normal(size=param_shape).astype(x.dtype), rng.normal(size=param_shape).astype(x.dtype)
+    gamma, beta = (
+        rng.normal(size=param_shape).astype(x.dtype),
+        rng.normal(size=param_shape).astype(x.dtype),
+    )
     as64 = [a.astype(np.float64) for a in (x, gamma, beta)]
     ours64 = forward(as64[0], arg, as64[1], as64[2])[0]
     with torch.no_grad():
@@ -253,14 +306,22 @@ def optional_kernel(module_name: str, x, dy, rng, torch) -> Kernel | str:
         ours_forward=lambda: forward(x, arg, gamma, beta),
         ours_backward=lambda cache: backward(dy, cache),
         torch_forward=lambda: reference(xt, gt, bt),
-        torch_backward=lambda y: torch.autograd.grad(y, (xt, gt, bt), dyt, retain_graph=True),
+        torch_backward=lambda y: torch.autograd.grad(
+            y, (xt, gt, bt), dyt, retain_graph=True
+        ),
     )
 
 
 KERNELS = [
     ("bnnotes.batchnorm", batchnorm_kernel),
-    ("bnnotes.layernorm", functools.partial(optional_kernel, "bnnotes.layernorm")),
-    ("bnnotes.groupnorm", functools.partial(optional_kernel, "bnnotes.groupnorm")),
+    (
+        "bnnotes.layernorm",
+        functools.partial(optional_kernel, "bnnotes.layernorm"),
+    ),
+    (
+        "bnnotes.groupnorm",
+        functools.partial(optional_kernel, "bnnotes.groupnorm"),
+    ),
 ]
 
 
@@ -280,26 +341,49 @@ def bench_kernels(threads: int) -> tuple[list[KernelResult], list[str]]:
                     kernel = f"{type(exc).__name__}: {first_line}; adapt benchmarks/bench.py"
                 if kernel == "absent":
                     if dtype is DTYPES[0] and shape == SHAPES[0]:
-                        notes.append(f"`{module_name}` does not exist yet: not measured.")
+                        notes.append(
+                            f"`{module_name}` does not exist yet: not measured."
+                        )
                     continue
                 if isinstance(kernel, str):
-                    results.append(KernelResult(module_name, np.dtype(dtype).name, shape, skipped=kernel))
+                    results.append(
+                        KernelResult(
+                            module_name,
+                            np.dtype(dtype).name,
+                            shape,
+                            skipped=kernel,
+                        )
+                    )
                     continue
-                log(f"kernels: {kernel.name} {np.dtype(dtype).name} {shape} (load {load()})")
-                results.append(_bench_one(kernel, x, np.dtype(dtype).name, shape, torch, threads))
+                log(
+                    f"kernels: {kernel.name} {np.dtype(dtype).name} {shape} (load {load()})"
+                )
+                results.append(
+                    _bench_one(
+                        kernel, x, np.dtype(dtype).name, shape, torch, threads
+                    )
+                )
     return results, notes
 
 
-def _bench_one(k: Kernel, x: np.ndarray, dtype: str, shape: tuple, torch, threads: int) -> KernelResult:
+def _bench_one(
+    k: Kernel, x: np.ndarray, dtype: str, shape: tuple, torch, threads: int
+) -> KernelResult:
     r = KernelResult(k.name, dtype, shape)
     _, cache = k.ours_forward()
     y_t = k.torch_forward()
 
     def ours_fwd_bwd():
-        y, cache = k.ours_forward()  # y stays alive during the backward pass, as in training
+        y, cache = (
+            k.ours_forward()
+        )  # y stays alive during the backward pass, as in training
         return y, cache, k.ours_backward(cache)
 
-    ours = {"forward": k.ours_forward, "backward": lambda: k.ours_backward(cache), "fwd+bwd": ours_fwd_bwd}
+    ours = {
+        "forward": k.ours_forward,
+        "backward": lambda: k.ours_backward(cache),
+        "fwd+bwd": ours_fwd_bwd,
+    }
     theirs = {
         "forward": k.torch_forward,
         "backward": lambda: k.torch_backward(y_t),
@@ -307,13 +391,19 @@ def _bench_one(k: Kernel, x: np.ndarray, dtype: str, shape: tuple, torch, thread
     }
     for p in PASSES:
         medians = median_times({"ours": ours[p], "torch": theirs[p]})
-        (r.ours[p], ours_spread, ours_min), (r.torch[p], torch_spread, torch_min) = medians["ours"], medians["torch"]
+        (
+            (r.ours[p], ours_spread, ours_min),
+            (r.torch[p], torch_spread, torch_min),
+        ) = medians["ours"], medians["torch"]
         r.spread[p] = max(ours_spread, torch_spread)
         r.min_ratio[p] = ours_min / torch_min
     # For context, not for a target: torch on one thread, like NumPy's elementwise passes.
     torch.set_num_threads(1)
     try:
-        medians = median_times({"ours": ours["fwd+bwd"], "torch": theirs["fwd+bwd"]})
+        medians = median_times({
+            "ours": ours["fwd+bwd"],
+            "torch": theirs["fwd+bwd"],
+        })
     finally:
         torch.set_num_threads(threads)
     r.one_thread_ratio = medians["ours"][0] / medians["torch"][0]
@@ -333,25 +423,60 @@ def bench_build(repeats: int = 3) -> list[float]:
     times = []
     with tempfile.TemporaryDirectory(prefix="bnnotes-bench-site-") as out:
         for i in range(repeats):
-            log(f"site: mkdocs build --strict {i + 1}/{repeats} (load {load()})")
+            log(
+                f"site: mkdocs build --strict {i + 1}/{repeats} (load {load()})"
+            )
             t0 = time.perf_counter()
             proc = subprocess.run(
-                [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", out],  # no --quiet: it hides warnings from --strict
-                check=False, cwd=ROOT, env=_mkdocs_env(), capture_output=True, text=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "mkdocs",
+                    "build",
+                    "--strict",
+                    "-d",
+                    out,
+                ],  # no --quiet: it hides warnings from --strict
+                check=False,
+                cwd=ROOT,
+                env=_mkdocs_env(),
+                capture_output=True,
+                text=True,
             )
             times.append(time.perf_counter() - t0)
             if proc.returncode != 0:
-                raise RuntimeError(f"mkdocs build --strict failed:\n{proc.stderr[-3000:]}")
+                raise RuntimeError(
+                    f"mkdocs build --strict failed:\n{proc.stderr[-3000:]}"
+                )
     return times
 
 
 def _copy_project(dest: Path) -> None:
     """What mkdocs needs, copied; node_modules linked (it is only read)."""
-    skip = {".git", ".venv", "site", "node_modules", ".cache", ".pytest_cache", ".hypothesis", ".ruff_cache",
-            "build", "test-artifacts", "__pycache__", "bench-results.md"}
-    shutil.copytree(ROOT, dest, ignore=lambda d, names: [n for n in names if n in skip], symlinks=True)
+    skip = {
+        ".git",
+        ".venv",
+        "site",
+        "node_modules",
+        ".cache",
+        ".pytest_cache",
+        ".hypothesis",
+        ".ruff_cache",
+        "build",
+        "test-artifacts",
+        "__pycache__",
+        "bench-results.md",
+    }
+    shutil.copytree(
+        ROOT,
+        dest,
+        ignore=lambda d, names: [n for n in names if n in skip],
+        symlinks=True,
+    )
     if (ROOT / "node_modules").exists():
-        (dest / "node_modules").symlink_to(ROOT / "node_modules", target_is_directory=True)
+        (dest / "node_modules").symlink_to(
+            ROOT / "node_modules", target_is_directory=True
+        )
 
 
 def _free_port() -> int:
@@ -368,12 +493,16 @@ def _get(url: str) -> str | None:
         return None
 
 
-def _wait_for(url: str, token: str, timeout: float, proc: subprocess.Popen) -> float:
+def _wait_for(
+    url: str, token: str, timeout: float, proc: subprocess.Popen
+) -> float:
     """Poll url until its text contains token; return the time it happened."""
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"mkdocs serve exited with status {proc.returncode}")
+            raise RuntimeError(
+                f"mkdocs serve exited with status {proc.returncode}"
+            )
         text = _get(url)
         if text is not None and token in text:
             return time.perf_counter()
@@ -381,7 +510,9 @@ def _wait_for(url: str, token: str, timeout: float, proc: subprocess.Popen) -> f
     raise TimeoutError(f"{url} did not show {token!r} within {timeout:.0f} s")
 
 
-def bench_rebuild(repeats: int = 3, page: str = "docs/en/index.md") -> tuple[float, list[float]]:
+def bench_rebuild(
+    repeats: int = 3, page: str = "docs/en/index.md"
+) -> tuple[float, list[float]]:
     """Start time of mkdocs serve, and the seconds from each one-line edit to the page showing it."""
     with tempfile.TemporaryDirectory(prefix="bnnotes-bench-serve-") as tmp:
         project = Path(tmp) / "project"
@@ -392,8 +523,19 @@ def bench_rebuild(repeats: int = 3, page: str = "docs/en/index.md") -> tuple[flo
         url = f"http://127.0.0.1:{port}/"
         with open(Path(tmp) / "serve.log", "w+", encoding="utf-8") as log_file:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "mkdocs", "serve", "-a", f"127.0.0.1:{port}"],  # as `make serve` runs it
-                cwd=project, env=_mkdocs_env(), stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "mkdocs",
+                    "serve",
+                    "-a",
+                    f"127.0.0.1:{port}",
+                ],  # as `make serve` runs it
+                cwd=project,
+                env=_mkdocs_env(),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
             try:
                 log(f"site: waiting for mkdocs serve on port {port}")
@@ -403,9 +545,14 @@ def bench_rebuild(repeats: int = 3, page: str = "docs/en/index.md") -> tuple[flo
                 times = []
                 for i in range(repeats):
                     token = f"bench-edit-{uuid.uuid4().hex[:12]}"
-                    log(f"site: one-line edit {i + 1}/{repeats}, waiting for the served page (load {load()})")
+                    log(
+                        f"site: one-line edit {i + 1}/{repeats}, waiting for the served page (load {load()})"
+                    )
                     t_write = time.perf_counter()
-                    path.write_text(original.rstrip("\n") + f"\n\n{token}\n", encoding="utf-8")
+                    path.write_text(
+                        original.rstrip("\n") + f"\n\n{token}\n",
+                        encoding="utf-8",
+                    )
                     times.append(_wait_for(url, token, 120, proc) - t_write)
                 return startup, times
             except Exception:
@@ -429,7 +576,10 @@ def bench_rebuild(repeats: int = 3, page: str = "docs/en/index.md") -> tuple[flo
 
 def experiment_names() -> list[str] | None:
     """Names registered with the bnnotes.experiments harness, or None without one."""
-    if importlib.util.find_spec("bnnotes") is None or importlib.util.find_spec("bnnotes.experiments") is None:
+    if (
+        importlib.util.find_spec("bnnotes") is None
+        or importlib.util.find_spec("bnnotes.experiments") is None
+    ):
         return None
     module = importlib.import_module("bnnotes.experiments")
     names = getattr(module, "names", None)
@@ -438,15 +588,31 @@ def experiment_names() -> list[str] | None:
 
 def bench_experiments(names: list[str]) -> list[tuple[str, float, str]]:
     base = [sys.executable, "-m", "bnnotes.experiments"]
-    help_text = subprocess.run(base + ["--help"], check=False, cwd=ROOT, capture_output=True, text=True).stdout
+    help_text = subprocess.run(
+        base + ["--help"],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
     extra = ["--no-progress"] if "--no-progress" in help_text else []
     rows = []
     for name in names:
         log(f"experiments: {name} --quick (load {load()})")
         t0 = time.perf_counter()
-        proc = subprocess.run(base + [name, "--quick", *extra], check=False, cwd=ROOT, capture_output=True, text=True)
+        proc = subprocess.run(
+            base + [name, "--quick", *extra],
+            check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - t0
-        status = "ok" if proc.returncode == 0 else f"failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}"
+        status = (
+            "ok"
+            if proc.returncode == 0
+            else f"failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}"
+        )
         rows.append((name, wall, status))
     return rows
 
@@ -457,8 +623,12 @@ def bench_experiments(names: list[str]) -> list[tuple[str, float, str]]:
 def _first_error(exc: Exception) -> str:
     """The first line of an error that says what went wrong (mkdocs: its first warning or error)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    useful = [line for line in lines if line.startswith(("WARNING", "ERROR"))] or lines
-    return useful[0].replace("|", "\\|")[:200] if useful else type(exc).__name__
+    useful = [
+        line for line in lines if line.startswith(("WARNING", "ERROR"))
+    ] or lines
+    return (
+        useful[0].replace("|", "\\|")[:200] if useful else type(exc).__name__
+    )
 
 
 def verdict(value: float, limit: float) -> str:
@@ -469,7 +639,9 @@ def fmt_ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3f}" if seconds < 0.01 else f"{seconds * 1e3:.2f}"
 
 
-def kernel_table(results: list[KernelResult]) -> tuple[list[str], list[tuple[str, bool | None]]]:
+def kernel_table(
+    results: list[KernelResult],
+) -> tuple[list[str], list[tuple[str, bool | None]]]:
     lines = [
         (
             "| kernel | dtype | shape | pass | bnnotes ms | torch ms | ratio | ratio of minima | spread "
@@ -481,23 +653,43 @@ def kernel_table(results: list[KernelResult]) -> tuple[list[str], list[tuple[str
     for r in results:
         shape = "×".join(map(str, r.shape))
         if r.skipped:
-            lines.append(f"| {r.name} | {r.dtype} | {shape} | — | — | — | — | — | — | — | — | skipped: {r.skipped} |")
+            lines.append(
+                f"| {r.name} | {r.dtype} | {shape} | — | — | — | — | — | — | — | — | skipped: {r.skipped} |"
+            )
             continue
         for p in PASSES:
             ratio = r.ours[p] / r.torch[p]
-            one_thread = f"{r.one_thread_ratio:.2f}×" if p == "fwd+bwd" and r.one_thread_ratio else ""
+            one_thread = (
+                f"{r.one_thread_ratio:.2f}×"
+                if p == "fwd+bwd" and r.one_thread_ratio
+                else ""
+            )
             target = ""
             if r.name == "batch norm" and p == "fwd+bwd":
                 memory_ok = r.memory[p] <= TARGET_BN_MEMORY + MEMORY_SLACK
-                checks = [f"≤ {TARGET_BN_MEMORY} arrays of x's size: {'met' if memory_ok else '**missed**'}"]
-                targets.append((f"BN fwd+bwd {r.dtype} {shape}: at most {TARGET_BN_MEMORY} arrays the size of x", memory_ok))
+                checks = [
+                    f"≤ {TARGET_BN_MEMORY} arrays of x's size: {'met' if memory_ok else '**missed**'}"
+                ]
+                targets.append((
+                    f"BN fwd+bwd {r.dtype} {shape}: at most {TARGET_BN_MEMORY} arrays the size of x",
+                    memory_ok,
+                ))
                 if r.dtype == "float32":
                     ok = ratio <= TARGET_BN_RATIO
-                    if ok != (r.min_ratio[p] <= TARGET_BN_RATIO):  # other processes decided it
+                    if ok != (
+                        r.min_ratio[p] <= TARGET_BN_RATIO
+                    ):  # other processes decided it
                         ok = None
-                    status = {True: "met", False: "**missed**", None: INCONCLUSIVE}[ok]
+                    status = {
+                        True: "met",
+                        False: "**missed**",
+                        None: INCONCLUSIVE,
+                    }[ok]
                     checks.insert(0, f"ratio ≤ {TARGET_BN_RATIO}: {status}")
-                    targets.append((f"BN fwd+bwd float32 {shape} within {TARGET_BN_RATIO}× torch", ok))
+                    targets.append((
+                        f"BN fwd+bwd float32 {shape} within {TARGET_BN_RATIO}× torch",
+                        ok,
+                    ))
                 target = "; ".join(checks)
             lines.append(
                 f"| {r.name} | {r.dtype} | {shape} | {p} | {fmt_ms(r.ours[p])} | {fmt_ms(r.torch[p])} | "
@@ -508,9 +700,17 @@ def kernel_table(results: list[KernelResult]) -> tuple[list[str], list[tuple[str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", default="kernels,site,experiments",
-                        help="comma-separated subset of kernels,site,experiments (default: all)")
-    parser.add_argument("--output", type=Path, default=ROOT / "bench-results.md", help="markdown file to write")
+    parser.add_argument(
+        "--parts",
+        default="kernels,site,experiments",
+        help="comma-separated subset of kernels,site,experiments (default: all)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "bench-results.md",
+        help="markdown file to write",
+    )
     args = parser.parse_args(argv)
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     unknown = parts - {"kernels", "site", "experiments"}
@@ -523,8 +723,15 @@ def main(argv: list[str] | None = None) -> int:
     out = ["# bnnotes benchmarks", ""]
     targets: list[tuple[str, bool | None]] = []
     cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo", encoding="utf-8") as info:
-        cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    with (
+        contextlib.suppress(OSError, StopIteration),
+        open("/proc/cpuinfo", encoding="utf-8") as info,
+    ):
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in info
+            if line.startswith("model name")
+        )
     import torch
 
     out += [
@@ -568,21 +775,41 @@ def main(argv: list[str] | None = None) -> int:
             "every array a call allocates, outputs included (forward: y and x_hat, backward: dx; "
             f"the memory target allows {MEMORY_SLACK:g} × x on top of the arrays for per-channel vectors)."
         )
-        out += ["## Kernels: bnnotes (NumPy) against torch (CPU)", "", explanation, ""]
-        out += lines + [""] + [f"- {n}" for n in notes] + ([""] if notes else [])
+        out += [
+            "## Kernels: bnnotes (NumPy) against torch (CPU)",
+            "",
+            explanation,
+            "",
+        ]
+        out += (
+            lines + [""] + [f"- {n}" for n in notes] + ([""] if notes else [])
+        )
 
     if "site" in parts:
-        out += ["## Site", "", "| measurement | seconds | runs | target |", "|---|---:|---|---|"]
+        out += [
+            "## Site",
+            "",
+            "| measurement | seconds | runs | target |",
+            "|---|---:|---|---|",
+        ]
         log("site: full strict builds")
         try:
             builds = bench_build()
         except RuntimeError as exc:
             log(str(exc))
-            out.append(f"| `mkdocs build --strict`, every language | — | — | **failed**: {_first_error(exc)} |")
-            targets.append((f"full strict build ≤ {TARGET_BUILD_S:g} s (the build failed)", False))
+            out.append(
+                f"| `mkdocs build --strict`, every language | — | — | **failed**: {_first_error(exc)} |"
+            )
+            targets.append((
+                f"full strict build ≤ {TARGET_BUILD_S:g} s (the build failed)",
+                False,
+            ))
         else:
             build = statistics.median(builds)
-            targets.append((f"full strict build ≤ {TARGET_BUILD_S:g} s", build <= TARGET_BUILD_S))
+            targets.append((
+                f"full strict build ≤ {TARGET_BUILD_S:g} s",
+                build <= TARGET_BUILD_S,
+            ))
             out.append(
                 f"| `mkdocs build --strict`, every language (median of {len(builds)}) | {build:.2f} | "
                 f"{', '.join(f'{t:.2f}' for t in builds)} | ≤ {TARGET_BUILD_S:g} s: {verdict(build, TARGET_BUILD_S)} |"
@@ -591,11 +818,19 @@ def main(argv: list[str] | None = None) -> int:
             startup, rebuilds = bench_rebuild()
         except (RuntimeError, TimeoutError) as exc:
             log(str(exc))
-            out.append(f"| `mkdocs serve`: rebuild after a one-line edit | — | — | **failed**: {_first_error(exc)} |")
-            targets.append((f"rebuild after a one-line edit ≤ {TARGET_REBUILD_S:g} s (serve failed)", False))
+            out.append(
+                f"| `mkdocs serve`: rebuild after a one-line edit | — | — | **failed**: {_first_error(exc)} |"
+            )
+            targets.append((
+                f"rebuild after a one-line edit ≤ {TARGET_REBUILD_S:g} s (serve failed)",
+                False,
+            ))
         else:
             rebuild = statistics.median(rebuilds)
-            targets.append((f"rebuild after a one-line edit ≤ {TARGET_REBUILD_S:g} s", rebuild <= TARGET_REBUILD_S))
+            targets.append((
+                f"rebuild after a one-line edit ≤ {TARGET_REBUILD_S:g} s",
+                rebuild <= TARGET_REBUILD_S,
+            ))
             out += [
                 (
                     "| `mkdocs serve`: one-line edit of docs/en/index.md until the served page shows it "
@@ -616,14 +851,25 @@ def main(argv: list[str] | None = None) -> int:
             rows = bench_experiments(names)
             total = sum(wall for _, wall, _ in rows)
             ok = all(status == "ok" for _, _, status in rows)
-            targets.append((f"all --quick experiments ≤ {TARGET_EXPERIMENTS_S:g} s", total <= TARGET_EXPERIMENTS_S and ok))
+            targets.append((
+                f"all --quick experiments ≤ {TARGET_EXPERIMENTS_S:g} s",
+                total <= TARGET_EXPERIMENTS_S and ok,
+            ))
             out += ["| experiment | seconds | status |", "|---|---:|---|"]
-            out += [f"| {name} | {wall:.1f} | {status} |" for name, wall, status in rows]
-            out += [f"| **total** | {total:.1f} | ≤ {TARGET_EXPERIMENTS_S:g} s: {verdict(total, TARGET_EXPERIMENTS_S)} |", ""]
+            out += [
+                f"| {name} | {wall:.1f} | {status} |"
+                for name, wall, status in rows
+            ]
+            out += [
+                f"| **total** | {total:.1f} | ≤ {TARGET_EXPERIMENTS_S:g} s: {verdict(total, TARGET_EXPERIMENTS_S)} |",
+                "",
+            ]
 
     out += [f"Load average at the end: {load()}.", "", "## Targets", ""]
     status = {True: "met", False: "**missed**", None: INCONCLUSIVE}
-    out += [f"- {status[ok]}: {name}" for name, ok in targets] or ["- (none measured)"]
+    out += [f"- {status[ok]}: {name}" for name, ok in targets] or [
+        "- (none measured)"
+    ]
     text = "\n".join(out) + "\n"
     print(text)
     args.output.write_text(text, encoding="utf-8")

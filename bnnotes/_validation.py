@@ -34,17 +34,25 @@ def optional_vector(v, shape: tuple[int, ...], name: str) -> np.ndarray | None:
         return None
     v = finite_floating(v, name)
     if v.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got {v.shape}")
+        raise ValueError(
+            f"{name} must have shape {tuple(shape)}, got {v.shape}"
+        )
     return v
 
 
 def nonnegative(value, name: str, *, allow_zero: bool = False) -> float:
     """``value`` as a float after checking that it is a finite number > 0 (>= 0 with allow_zero)."""
     bound = ">= 0" if allow_zero else "> 0"
-    if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value) or value < 0 or (
-        value == 0 and not allow_zero
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Real)
+        or not np.isfinite(value)
+        or value < 0
+        or (value == 0 and not allow_zero)
     ):
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+        raise ValueError(
+            f"{name} must be a finite number {bound}, got {value!r}"
+        )
     return float(value)
 
 
@@ -64,5 +72,7 @@ def same_shape(dy, shape: tuple[int, ...], name: str = "dy") -> np.ndarray:
     """An upstream gradient checked to have the forward output's shape, a floating dtype and finite values."""
     dy = np.asarray(dy)
     if dy.shape != tuple(shape):
-        raise ValueError(f"{name} must have the forward output's shape {tuple(shape)}, got {dy.shape}")
+        raise ValueError(
+            f"{name} must have the forward output's shape {tuple(shape)}, got {dy.shape}"
+        )
     return finite_floating(dy, name)

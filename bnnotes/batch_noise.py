@@ -21,7 +21,9 @@ import numpy as np
 __all__ = ["batch_noise", "predicted_batch_noise"]
 
 
-def batch_noise(x: float, batch_size: int, trials: int = 4000, seed: int = 0) -> float:
+def batch_noise(
+    x: float, batch_size: int, trials: int = 4000, seed: int = 0
+) -> float:
     r"""Standard deviation of BN's output for one value ``x`` over random batch companions.
 
     The companions are ``batch_size - 1`` draws from $\mathcal N(0, 1)$; ``x`` is the
@@ -30,14 +32,18 @@ def batch_noise(x: float, batch_size: int, trials: int = 4000, seed: int = 0) ->
     Examples
     --------
     >>> from bnnotes.batch_noise import batch_noise
-    >>> bool(batch_noise(0.5, 64) < batch_noise(0.5, 8))   # larger batches, less noise
+    >>> bool(
+    ...     batch_noise(0.5, 64) < batch_noise(0.5, 8)
+    ... )  # larger batches, less noise
     True
     """
     if batch_size < 2 or trials < 2:
         raise ValueError("need batch_size >= 2 and trials >= 2")
     rng = np.random.default_rng(seed)
     companions = rng.normal(size=(trials, batch_size - 1))
-    batches = np.concatenate([np.full((trials, 1), float(x)), companions], axis=1)
+    batches = np.concatenate(
+        [np.full((trials, 1), float(x)), companions], axis=1
+    )
     mu = batches.mean(axis=1)
     sigma = np.sqrt(((batches - mu[:, None]) ** 2).mean(axis=1))
     return float(np.std((x - mu) / sigma))

@@ -77,7 +77,9 @@ def _checked_channel_sum(x: np.ndarray, name: str) -> np.ndarray | None:
     return None
 
 
-def _check_input(x: np.ndarray, num_features: int | None = None, *, finite: bool = True) -> np.ndarray:
+def _check_input(
+    x: np.ndarray, num_features: int | None = None, *, finite: bool = True
+) -> np.ndarray:
     """Check an input of shape (N, C, *spatial); ``finite=False`` leaves out the finiteness scan."""
     x = np.asarray(x)
     if x.ndim < 2:
@@ -90,7 +92,11 @@ def _check_input(x: np.ndarray, num_features: int | None = None, *, finite: bool
             f"expected {num_features} channels on axis 1, got {x.shape[1]} "
             f"(input shape {x.shape})"
         )
-    return _check_float_array(x, "input") if finite else _check_floating(x, "input")
+    return (
+        _check_float_array(x, "input")
+        if finite
+        else _check_floating(x, "input")
+    )
 
 
 def _check_eps(eps: float) -> float:
@@ -99,24 +105,44 @@ def _check_eps(eps: float) -> float:
     return float(eps)
 
 
-def _check_layer_args(num_features, eps, momentum) -> tuple[int, float, float | None]:
+def _check_layer_args(
+    num_features, eps, momentum
+) -> tuple[int, float, float | None]:
     """Validate the constructor arguments shared by the BN layers; return them normalized."""
-    if isinstance(num_features, bool) or not isinstance(num_features, Integral) or num_features < 1:
-        raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
+    if (
+        isinstance(num_features, bool)
+        or not isinstance(num_features, Integral)
+        or num_features < 1
+    ):
+        raise ValueError(
+            f"num_features must be a positive integer, got {num_features!r}"
+        )
     eps = _check_eps(eps)
     if momentum is not None and (
-        not isinstance(momentum, Real) or not np.isfinite(momentum) or not 0.0 <= momentum <= 1.0
+        not isinstance(momentum, Real)
+        or not np.isfinite(momentum)
+        or not 0.0 <= momentum <= 1.0
     ):
-        raise ValueError(f"momentum must be None or a number in [0, 1], got {momentum!r}")
-    return int(num_features), eps, None if momentum is None else float(momentum)
+        raise ValueError(
+            f"momentum must be None or a number in [0, 1], got {momentum!r}"
+        )
+    return (
+        int(num_features),
+        eps,
+        None if momentum is None else float(momentum),
+    )
 
 
-def _check_channel_vector(v, num_channels: int, name: str) -> np.ndarray | None:
+def _check_channel_vector(
+    v, num_channels: int, name: str
+) -> np.ndarray | None:
     if v is None:
         return None
     v = _check_float_array(v, name)
     if v.shape != (num_channels,):
-        raise ValueError(f"{name} must have shape ({num_channels},), got {v.shape}")
+        raise ValueError(
+            f"{name} must have shape ({num_channels},), got {v.shape}"
+        )
     return v
 
 
@@ -151,10 +177,14 @@ def _bshape(ndim: int) -> tuple[int, ...]:
     return (1, -1) + (1,) * (ndim - 2)
 
 
-_ROW_LENGTH = 16384  # _rows_view puts several samples in a row up to this many values
+_ROW_LENGTH = (
+    16384  # _rows_view puts several samples in a row up to this many values
+)
 
 
-def _rows_view(a: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+def _rows_view(
+    a: np.ndarray,
+) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
     """A C-ordered (N, C, *spatial) array seen as long rows, and how to lay a per-channel vector along one row.
 
     Broadcasting a ``(1, C, 1, ...)`` vector makes numpy run its inner loop once per
@@ -273,13 +303,18 @@ def batch_norm_forward(
     >>> from bnnotes.batchnorm import batch_norm_forward
     >>> x = np.random.default_rng(0).normal(3.0, 2.0, size=(8, 4))
     >>> y, cache = batch_norm_forward(x, np.ones(4), np.zeros(4))
-    >>> bool(np.allclose(y.mean(axis=0), 0.0)), bool(np.allclose(y.var(axis=0), 1.0, atol=1e-4))
+    >>> (
+    ...     bool(np.allclose(y.mean(axis=0), 0.0)),
+    ...     bool(np.allclose(y.var(axis=0), 1.0, atol=1e-4)),
+    ... )
     (True, True)
     >>> cache.m
     8
     """
     x = _check_input(x, finite=False)
-    total = _checked_channel_sum(x, "input")  # sum of x per channel, for the mean
+    total = _checked_channel_sum(
+        x, "input"
+    )  # sum of x per channel, for the mean
     eps = _check_eps(eps)
     num_channels = x.shape[1]
     gamma = _check_channel_vector(gamma, num_channels, "gamma")
@@ -293,13 +328,19 @@ def batch_norm_forward(
 
     axes = _reduce_axes(x.ndim)
     bshape = _bshape(x.ndim)
-    mean, x_hat = _centered(x, axes, bshape, total)  # x_hat holds x - mu until it is scaled below
+    mean, x_hat = _centered(
+        x, axes, bshape, total
+    )  # x_hat holds x - mu until it is scaled below
     var = _centered_sum_of_squares(x_hat) / m
     inv_std = 1.0 / np.sqrt(var + np.asarray(eps, dtype=x.dtype))
-    rows, along = _rows_view(x_hat)  # per-channel passes over long rows, see _rows_view
+    rows, along = _rows_view(
+        x_hat
+    )  # per-channel passes over long rows, see _rows_view
     rows *= along(inv_std)
     if gamma is None and beta is None:
-        y = x_hat.copy(order="K")  # a copy, so that changing y in place cannot change the cache
+        y = x_hat.copy(
+            order="K"
+        )  # a copy, so that changing y in place cannot change the cache
     else:
         # y = gamma * x_hat + beta: one new array, one pass per term, no copy of x_hat first.
         if gamma is not None:
@@ -309,12 +350,23 @@ def batch_norm_forward(
         else:
             y = rows + along(beta.astype(x.dtype, copy=False))
         y = y.reshape(x.shape)
-    cache = BatchNormCache(x_hat=x_hat, mean=mean, var=var, inv_std=inv_std, gamma=gamma, eps=eps, m=m)
+    cache = BatchNormCache(
+        x_hat=x_hat,
+        mean=mean,
+        var=var,
+        inv_std=inv_std,
+        gamma=gamma,
+        eps=eps,
+        m=m,
+    )
     return y, cache
 
 
 def _centered(
-    x: np.ndarray, axes: tuple[int, ...], bshape: tuple[int, ...], total: np.ndarray | None = None
+    x: np.ndarray,
+    axes: tuple[int, ...],
+    bshape: tuple[int, ...],
+    total: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and the centered array ``x - mean`` (a new array).
 
@@ -329,7 +381,9 @@ def _centered(
         m = _values_per_channel(x.shape)
         hi = total / m
         rows, along = _rows_view(x)
-        centered = np.subtract(rows, along(hi), out=np.empty(rows.shape, x.dtype)).reshape(x.shape)
+        centered = np.subtract(
+            rows, along(hi), out=np.empty(rows.shape, x.dtype)
+        ).reshape(x.shape)
         if x.dtype == np.float64:
             return hi, centered
         lo = _channel_sum(centered) / m
@@ -422,19 +476,27 @@ def batch_norm_backward(
     >>> from bnnotes.batchnorm import batch_norm_forward, batch_norm_backward
     >>> rng = np.random.default_rng(1)
     >>> x, dy = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
-    >>> y, cache = batch_norm_forward(x, rng.normal(size=3), rng.normal(size=3))
+    >>> y, cache = batch_norm_forward(
+    ...     x, rng.normal(size=3), rng.normal(size=3)
+    ... )
     >>> dx, dgamma, dbeta = batch_norm_backward(dy, cache)
     >>> dx_paper, _, _ = batch_norm_backward(dy, cache, form="paper")
     >>> bool(np.allclose(dx, dx_paper, rtol=1e-12, atol=1e-14))
     True
-    >>> bool(np.allclose(dx.sum(axis=0), 0.0))  # the gradient is orthogonal to a shift of x
+    >>> bool(
+    ...     np.allclose(dx.sum(axis=0), 0.0)
+    ... )  # the gradient is orthogonal to a shift of x
     True
     """
     if not isinstance(cache, BatchNormCache):
-        raise TypeError(f"cache must be the BatchNormCache from batch_norm_forward, got {type(cache).__name__}")
+        raise TypeError(
+            f"cache must be the BatchNormCache from batch_norm_forward, got {type(cache).__name__}"
+        )
     dy = np.asarray(dy)
     if dy.shape != cache.x_hat.shape:
-        raise ValueError(f"dy must have the forward input's shape {cache.x_hat.shape}, got {dy.shape}")
+        raise ValueError(
+            f"dy must have the forward input's shape {cache.x_hat.shape}, got {dy.shape}"
+        )
     dy = _check_floating(dy, "dy")
     dbeta = _checked_channel_sum(dy, "dy")
     if form not in ("compact", "paper"):
@@ -447,12 +509,18 @@ def batch_norm_backward(
     if dbeta is None:
         dbeta = dy.sum(axis=axes)
     dgamma = _channel_dot(dy, x_hat)
-    gamma = np.ones_like(cache.inv_std) if cache.gamma is None else cache.gamma.astype(dy.dtype, copy=False)
+    gamma = (
+        np.ones_like(cache.inv_std)
+        if cache.gamma is None
+        else cache.gamma.astype(dy.dtype, copy=False)
+    )
 
     if form == "compact":
         # dx = gamma * inv_std / m * (m * dy - sum(dy) - x_hat * sum(dy * x_hat)),
         # evaluated as gamma * inv_std * (dy - (x_hat * dgamma / m + dbeta / m)): four passes, no temporary.
-        rows, along = _rows_view(x_hat)  # per-channel passes over long rows, see _rows_view
+        rows, along = _rows_view(
+            x_hat
+        )  # per-channel passes over long rows, see _rows_view
         dx = rows * along(dgamma / m)
         dx += along(dbeta / m)
         np.subtract(dy, dx.reshape(dy.shape), out=dx.reshape(dy.shape))
@@ -464,7 +532,10 @@ def batch_norm_backward(
     centered = x_hat * s.reshape(bshape)  # x_i - mu_B
     dx_hat = dy * gamma.reshape(bshape)
     dvar = _channel_dot(dx_hat, centered) * (-0.5) * s**-3
-    dmean = dx_hat.sum(axis=axes) * (-1.0 / s) + dvar * (-2.0 * centered.sum(axis=axes)) / m
+    dmean = (
+        dx_hat.sum(axis=axes) * (-1.0 / s)
+        + dvar * (-2.0 * centered.sum(axis=axes)) / m
+    )
     dx = (
         dx_hat * (1.0 / s).reshape(bshape)
         + dvar.reshape(bshape) * 2.0 * centered / m
@@ -520,7 +591,14 @@ def batch_norm_inference(
     --------
     >>> import numpy as np
     >>> from bnnotes.batchnorm import batch_norm_inference
-    >>> y = batch_norm_inference(np.array([[1.0], [3.0]]), np.array([2.0]), np.array([4.0]), None, None, eps=1e-12)
+    >>> y = batch_norm_inference(
+    ...     np.array([[1.0], [3.0]]),
+    ...     np.array([2.0]),
+    ...     np.array([4.0]),
+    ...     None,
+    ...     None,
+    ...     eps=1e-12,
+    ... )
     >>> bool(np.allclose(y.ravel(), [-0.5, 0.5]))
     True
     """
@@ -554,7 +632,9 @@ def _affine_from_statistics(mean, var, gamma, beta, eps):
 # --------------------------------------------------------------------------- Algorithm 2
 
 
-def population_statistics(batches: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def population_statistics(
+    batches: Iterable[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
     r"""Population mean and unbiased variance from mini-batches (Algorithm 2, step 10).
 
     Parameters
@@ -591,7 +671,9 @@ def population_statistics(batches: Iterable[np.ndarray]) -> tuple[np.ndarray, np
     >>> from bnnotes.batchnorm import population_statistics
     >>> rng = np.random.default_rng(0)
     >>> data = rng.normal(1.0, 3.0, size=(20000, 2))
-    >>> mean, var = population_statistics(np.split(data, 5000))  # 5000 batches of 4
+    >>> mean, var = population_statistics(
+    ...     np.split(data, 5000)
+    ... )  # 5000 batches of 4
     >>> bool(np.allclose(mean, data.mean(axis=0)))
     True
     >>> bool(np.allclose(var, 9.0, rtol=0.05))
@@ -614,10 +696,15 @@ def population_statistics(batches: Iterable[np.ndarray]) -> tuple[np.ndarray, np
                 f"all batches must have the same shape; batch {count} has shape {batch.shape}, "
                 f"the first had {shape}"
             )
-        mu, centered = _centered(batch, _reduce_axes(batch.ndim), _bshape(batch.ndim))
+        mu, centered = _centered(
+            batch, _reduce_axes(batch.ndim), _bshape(batch.ndim)
+        )
         sigma2 = _centered_sum_of_squares(centered) / m
         if sum_mean is None:
-            sum_mean, sum_var = mu.astype(np.float64), sigma2.astype(np.float64)
+            sum_mean, sum_var = (
+                mu.astype(np.float64),
+                sigma2.astype(np.float64),
+            )
         else:
             sum_mean += mu
             sum_var += sigma2
@@ -683,16 +770,27 @@ def fold_batch_norm(
     >>> import numpy as np
     >>> from bnnotes.batchnorm import fold_batch_norm, batch_norm_inference
     >>> rng = np.random.default_rng(0)
-    >>> W, b, u = rng.normal(size=(3, 5)), rng.normal(size=3), rng.normal(size=(4, 5))
+    >>> W, b, u = (
+    ...     rng.normal(size=(3, 5)),
+    ...     rng.normal(size=3),
+    ...     rng.normal(size=(4, 5)),
+    ... )
     >>> mean, var = rng.normal(size=3), rng.uniform(0.5, 2.0, size=3)
     >>> gamma, beta = rng.normal(size=3), rng.normal(size=3)
     >>> W2, b2 = fold_batch_norm(W, b, mean, var, gamma, beta)
-    >>> bool(np.allclose(u @ W2.T + b2, batch_norm_inference(u @ W.T + b, mean, var, gamma, beta)))
+    >>> bool(
+    ...     np.allclose(
+    ...         u @ W2.T + b2,
+    ...         batch_norm_inference(u @ W.T + b, mean, var, gamma, beta),
+    ...     )
+    ... )
     True
     """
     weight = _check_float_array(weight, "weight")
     if weight.ndim < 2:
-        raise ValueError(f"weight must have shape (out, in) or (out, in, *kernel), got {weight.shape}")
+        raise ValueError(
+            f"weight must have shape (out, in) or (out, in, *kernel), got {weight.shape}"
+        )
     eps = _check_eps(eps)
     out = weight.shape[0]
     bias = _check_channel_vector(bias, out, "bias")
@@ -702,7 +800,9 @@ def fold_batch_norm(
         raise ValueError("running_var must be >= 0 in every channel")
     gamma = _check_channel_vector(gamma, out, "gamma")
     beta = _check_channel_vector(beta, out, "beta")
-    scale, shift = _affine_from_statistics(running_mean, running_var, gamma, beta, eps)
+    scale, shift = _affine_from_statistics(
+        running_mean, running_var, gamma, beta, eps
+    )
     new_weight = weight * scale.reshape((-1,) + (1,) * (weight.ndim - 1))
     new_bias = shift if bias is None else bias * scale + shift
     return new_weight, new_bias
@@ -785,7 +885,9 @@ class BatchNorm:
         track_running_stats: bool = True,
         dtype=np.float64,
     ) -> None:
-        num_features, self.eps, momentum = _check_layer_args(num_features, eps, momentum)
+        num_features, self.eps, momentum = _check_layer_args(
+            num_features, eps, momentum
+        )
         dtype = np.dtype(dtype)
         if not np.issubdtype(dtype, np.floating):
             raise TypeError(f"dtype must be a floating dtype, got {dtype}")
@@ -801,7 +903,9 @@ class BatchNorm:
             self.running_var = np.ones(num_features, dtype)
             self.num_batches_tracked = 0
         else:
-            self.running_mean = self.running_var = self.num_batches_tracked = None
+            self.running_mean = self.running_var = self.num_batches_tracked = (
+                None
+            )
         self.training = True
         self.weight_grad = self.bias_grad = None
         self._cache: BatchNormCache | tuple | None = None
@@ -848,17 +952,37 @@ class BatchNorm:
                 self._update_running_stats(cache)
             self._cache = cache
             return y
-        y = batch_norm_inference(x, self.running_mean, self.running_var, self.weight, self.bias, self.eps)
-        self._cache = ("eval", x.shape, 1.0 / np.sqrt(self.running_var + self.eps), x)
+        y = batch_norm_inference(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.eps,
+        )
+        self._cache = (
+            "eval",
+            x.shape,
+            1.0 / np.sqrt(self.running_var + self.eps),
+            x,
+        )
         return y
 
     def _update_running_stats(self, cache: BatchNormCache) -> None:
         self.num_batches_tracked += 1
-        factor = 1.0 / self.num_batches_tracked if self.momentum is None else self.momentum
+        factor = (
+            1.0 / self.num_batches_tracked
+            if self.momentum is None
+            else self.momentum
+        )
         unbiased = cache.var * (cache.m / (cache.m - 1))
         # New arrays (no aliasing of any input or cache array), assigned only after success.
-        self.running_mean = ((1.0 - factor) * self.running_mean + factor * cache.mean).astype(self.dtype)
-        self.running_var = ((1.0 - factor) * self.running_var + factor * unbiased).astype(self.dtype)
+        self.running_mean = (
+            (1.0 - factor) * self.running_mean + factor * cache.mean
+        ).astype(self.dtype)
+        self.running_var = (
+            (1.0 - factor) * self.running_var + factor * unbiased
+        ).astype(self.dtype)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         r"""Gradient with respect to the input of the last [`forward`][bnnotes.batchnorm.BatchNorm.forward] call.
@@ -882,15 +1006,23 @@ class BatchNorm:
             _, shape, inv_std, x = self._cache
             dy = np.asarray(dy)
             if dy.shape != shape:
-                raise ValueError(f"dy must have the forward input's shape {shape}, got {dy.shape}")
+                raise ValueError(
+                    f"dy must have the forward input's shape {shape}, got {dy.shape}"
+                )
             dy = _check_float_array(dy, "dy")
             bshape = _bshape(dy.ndim)
             axes = _reduce_axes(dy.ndim)
-            x_hat = (x - self.running_mean.reshape(bshape)) * inv_std.reshape(bshape)
+            x_hat = (x - self.running_mean.reshape(bshape)) * inv_std.reshape(
+                bshape
+            )
             dgamma = (dy * x_hat).sum(axis=axes)
             dbeta = dy.sum(axis=axes)
-            gamma = np.ones_like(inv_std) if self.weight is None else self.weight
-            dx = dy * (gamma * inv_std).astype(dy.dtype, copy=False).reshape(bshape)
+            gamma = (
+                np.ones_like(inv_std) if self.weight is None else self.weight
+            )
+            dx = dy * (gamma * inv_std).astype(dy.dtype, copy=False).reshape(
+                bshape
+            )
         if self.affine:
             self.weight_grad, self.bias_grad = dgamma, dbeta
         return dx
@@ -921,11 +1053,15 @@ class BatchNorm:
         expected = set(self.state_dict())
         missing, unexpected = expected - set(state), set(state) - expected
         if missing or unexpected:
-            raise KeyError(f"state_dict mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+            raise KeyError(
+                f"state_dict mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+            )
         new = {}
         for key in ("weight", "bias", "running_mean", "running_var"):
             if key in expected:
-                value = _check_channel_vector(np.asarray(state[key]), self.num_features, key)
+                value = _check_channel_vector(
+                    np.asarray(state[key]), self.num_features, key
+                )
                 new[key] = value.astype(self.dtype, copy=True)
         if "running_var" in new and (new["running_var"] < 0).any():
             raise ValueError("running_var must be >= 0 in every channel")

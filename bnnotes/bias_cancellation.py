@@ -16,8 +16,13 @@ import numpy as np
 __all__ = ["simulate_bias_drift"]
 
 
-def simulate_bias_drift(steps: int = 200, lr: float = 0.1, batch: int = 64, features: int = 4,
-                        seed: int = 0) -> dict[str, np.ndarray]:
+def simulate_bias_drift(
+    steps: int = 200,
+    lr: float = 0.1,
+    batch: int = 64,
+    features: int = 4,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     r"""Train the bias of a centered layer with the true and with the statistics-blind gradient.
 
     The model is $\hat x = (u + b) - E_\mathcal{B}[u + b]$ per feature, followed by a fixed
@@ -47,7 +52,10 @@ def simulate_bias_drift(steps: int = 200, lr: float = 0.1, batch: int = 64, feat
         raise ValueError("need steps >= 1, batch >= 2 and lr > 0")
     rng = np.random.default_rng(seed)
     v = rng.normal(size=features)
-    out = {key: np.empty(steps) for key in ("bias_true", "bias_blind", "loss_true", "loss_blind")}
+    out = {
+        key: np.empty(steps)
+        for key in ("bias_true", "bias_blind", "loss_true", "loss_blind")
+    }
     b = {"true": np.zeros(features), "blind": np.zeros(features)}
     for step in range(steps):
         u = rng.normal(size=(batch, features)) * 2.0 + 3.0
@@ -56,14 +64,14 @@ def simulate_bias_drift(steps: int = 200, lr: float = 0.1, batch: int = 64, feat
         for kind in ("true", "blind"):
             x = u + b[kind]
             x_hat = x - x.mean(axis=0)
-            residual = x_hat @ v - t                       # dl/dy * m
-            dx_hat = np.outer(residual, v) / batch         # dl/dx_hat
+            residual = x_hat @ v - t  # dl/dy * m
+            dx_hat = np.outer(residual, v) / batch  # dl/dx_hat
             if kind == "true":
                 # Chain rule through x_hat_i = x_i - mean(x): the direct path gives
                 # sum_i dx_hat_i, the path through the mean gives -m * mean_i dx_hat_i.
                 db = dx_hat.sum(axis=0) - batch * dx_hat.mean(axis=0)
             else:
-                db = dx_hat.sum(axis=0)                    # E[x] treated as a constant
+                db = dx_hat.sum(axis=0)  # E[x] treated as a constant
             b[kind] = b[kind] - lr * db
             out[f"bias_{kind}"][step] = np.linalg.norm(b[kind])
             out[f"loss_{kind}"][step] = 0.5 * np.mean(residual**2)

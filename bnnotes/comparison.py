@@ -39,12 +39,23 @@ import numpy as np
 
 from bnnotes import _validation as check
 from bnnotes.batchnorm import BatchNorm
-from bnnotes.groupnorm import group_norm_forward, instance_norm_forward, normalization_mask
+from bnnotes.groupnorm import (
+    group_norm_forward,
+    instance_norm_forward,
+    normalization_mask,
+)
 from bnnotes.layernorm import layer_norm_forward
 from bnnotes.weight_standardization import weight_standardization_forward
 from bnnotes.weightnorm import weight_norm_forward
 
-__all__ = ["EXPECTED", "METHODS", "PROPERTIES", "Measurement", "comparison_table", "normalize"]
+__all__ = [
+    "EXPECTED",
+    "METHODS",
+    "PROPERTIES",
+    "Measurement",
+    "comparison_table",
+    "normalize",
+]
 
 METHODS = ("BN", "LN", "IN", "GN", "WN", "WS")
 """Row labels: batch, layer, instance, group normalization, weight normalization, weight standardization."""
@@ -60,15 +71,31 @@ PROPERTIES = (
 )
 """Column labels. All but the first are yes/no properties measured by [`comparison_table`][bnnotes.comparison.comparison_table]."""
 
-_EPS = 1e-30   # far below every variance in play: the standardizations are exact to rounding
+_EPS = 1e-30  # far below every variance in play: the standardizations are exact to rounding
 
 EXPECTED = {
     "BN": ("(N, H, W)", True, False, True, True, False, True),
     "LN": ("(C, H, W)", False, True, True, False, True, False),
     "IN": ("(H, W)", False, True, True, True, True, True),
     "GN": ("(C/G, H, W)", False, True, True, False, True, False),
-    "WN": ("weights of each output channel", False, True, True, True, False, False),
-    "WS": ("weights of each output channel", False, True, True, True, False, False),
+    "WN": (
+        "weights of each output channel",
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ),
+    "WS": (
+        "weights of each output channel",
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ),
 }
 """The table the derivations in [`comparison_table`][bnnotes.comparison.comparison_table]'s Notes predict."""
 
@@ -95,8 +122,14 @@ def _check_method(method: str) -> None:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
-def normalize(method: str, weight: np.ndarray, x: np.ndarray, num_groups: int = 2, training: bool = True,
-              layer: BatchNorm | None = None) -> np.ndarray:
+def normalize(
+    method: str,
+    weight: np.ndarray,
+    x: np.ndarray,
+    num_groups: int = 2,
+    training: bool = True,
+    layer: BatchNorm | None = None,
+) -> np.ndarray:
     r"""Apply a 1x1 convolution with ``weight`` to ``x`` and normalize with ``method``.
 
     Parameters
@@ -133,23 +166,36 @@ def normalize(method: str, weight: np.ndarray, x: np.ndarray, num_groups: int = 
     >>> rng = np.random.default_rng(0)
     >>> W, x = rng.normal(size=(4, 3)), rng.normal(size=(5, 3, 2, 2))
     >>> y = normalize("IN", W, x)
-    >>> bool(np.allclose(y.mean(axis=(2, 3)), 0.0) and np.allclose(y.var(axis=(2, 3)), 1.0))
+    >>> bool(
+    ...     np.allclose(y.mean(axis=(2, 3)), 0.0)
+    ...     and np.allclose(y.var(axis=(2, 3)), 1.0)
+    ... )
     True
     """
     _check_method(method)
     weight = check.finite_floating(weight, "weight")
     x = check.finite_floating(x, "x")
     if weight.ndim != 2 or x.ndim != 4 or x.shape[1] != weight.shape[1]:
-        raise ValueError(f"weight must be (C, K) and x (N, K, H, W), got {weight.shape} and {x.shape}")
+        raise ValueError(
+            f"weight must be (C, K) and x (N, K, H, W), got {weight.shape} and {x.shape}"
+        )
     if method == "WN":
-        weight = weight_norm_forward(weight, np.ones(weight.shape[0]), dim=0)[0]
+        weight = weight_norm_forward(weight, np.ones(weight.shape[0]), dim=0)[
+            0
+        ]
     elif method == "WS":
-        weight = weight_standardization_forward(weight, eps=_EPS, correction=0)[0]
+        weight = weight_standardization_forward(
+            weight, eps=_EPS, correction=0
+        )[0]
     a = np.einsum("ck,nkhw->nchw", weight, x)
     if method in ("WN", "WS"):
         return a
     if method == "BN":
-        layer = BatchNorm(a.shape[1], eps=_EPS, momentum=None) if layer is None else layer
+        layer = (
+            BatchNorm(a.shape[1], eps=_EPS, momentum=None)
+            if layer is None
+            else layer
+        )
         return layer.train(training)(a)
     if method == "LN":
         return layer_norm_forward(a, a.shape[1:], eps=_EPS)[0]
@@ -165,11 +211,17 @@ def _change(y0: np.ndarray, y1: np.ndarray) -> float:
 def _axes(method: str, shape: tuple[int, ...], num_groups: int) -> str:
     if method in ("WN", "WS"):
         return "weights of each output channel"
-    name = {"BN": "batch", "LN": "layer", "IN": "instance", "GN": "group"}[method]
-    mask = normalization_mask(name, shape, (0, 0, 0, 0), num_groups if method == "GN" else None)
+    name = {"BN": "batch", "LN": "layer", "IN": "instance", "GN": "group"}[
+        method
+    ]
+    mask = normalization_mask(
+        name, shape, (0, 0, 0, 0), num_groups if method == "GN" else None
+    )
     spans = []
     for axis, label in enumerate("NCHW"):
-        covered = int(mask.any(axis=tuple(a for a in range(4) if a != axis)).sum())
+        covered = int(
+            mask.any(axis=tuple(a for a in range(4) if a != axis)).sum()
+        )
         if covered == shape[axis]:
             spans.append(label)
         elif covered > 1:
@@ -178,7 +230,10 @@ def _axes(method: str, shape: tuple[int, ...], num_groups: int) -> str:
 
 
 def comparison_table(
-    seed: int = 0, shape: tuple[int, int, int, int] = (6, 4, 3, 3), channels: int = 6, num_groups: int = 2,
+    seed: int = 0,
+    shape: tuple[int, int, int, int] = (6, 4, 3, 3),
+    channels: int = 6,
+    num_groups: int = 2,
     tol: float = 1e-9,
 ) -> dict[str, dict[str, str | Measurement]]:
     r"""Measure every property of every method on one random 1x1-convolution layer and batch.
@@ -239,72 +294,115 @@ def comparison_table(
     --------
     >>> from bnnotes.comparison import EXPECTED, PROPERTIES, comparison_table
     >>> table = comparison_table(seed=0)
-    >>> table["GN"]["statistics over"], table["GN"]["uses other examples"].holds
+    >>> (
+    ...     table["GN"]["statistics over"],
+    ...     table["GN"]["uses other examples"].holds,
+    ... )
     ('(C/G, H, W)', False)
-    >>> all((table[m][PROPERTIES[0]],) + tuple(table[m][p].holds for p in PROPERTIES[1:]) == EXPECTED[m]
-    ...     for m in EXPECTED)
+    >>> all(
+    ...     (table[m][PROPERTIES[0]],)
+    ...     + tuple(table[m][p].holds for p in PROPERTIES[1:])
+    ...     == EXPECTED[m]
+    ...     for m in EXPECTED
+    ... )
     True
     """
     if isinstance(shape, (str, bytes)):
-        raise TypeError(f"shape must be a sequence of 4 integers (N, K, H, W), got {shape!r}")
+        raise TypeError(
+            f"shape must be a sequence of 4 integers (N, K, H, W), got {shape!r}"
+        )
     try:
         shape = tuple(shape)
     except TypeError:
-        raise TypeError(f"shape must be a sequence of 4 integers (N, K, H, W), got {shape!r}") from None
+        raise TypeError(
+            f"shape must be a sequence of 4 integers (N, K, H, W), got {shape!r}"
+        ) from None
     if len(shape) != 4:
-        raise ValueError(f"shape must have 4 entries (N, K, H, W), got {shape!r}")
-    shape = tuple(check.positive_int(size, f"shape[{axis}] ({name})")
-                  for axis, (size, name) in enumerate(zip(shape, "NKHW")))
+        raise ValueError(
+            f"shape must have 4 entries (N, K, H, W), got {shape!r}"
+        )
+    shape = tuple(
+        check.positive_int(size, f"shape[{axis}] ({name})")
+        for axis, (size, name) in enumerate(zip(shape, "NKHW"))
+    )
     if shape[0] < 2 or shape[2] * shape[3] < 2:
-        raise ValueError(f"shape must be (N, K, H, W) with N >= 2 and H*W >= 2, got {shape}")
+        raise ValueError(
+            f"shape must be (N, K, H, W) with N >= 2 and H*W >= 2, got {shape}"
+        )
     channels = check.positive_int(channels, "channels")
     num_groups = check.positive_int(num_groups, "num_groups")
     if num_groups < 2 or channels % num_groups or channels // num_groups < 2:
-        raise ValueError(f"channels ({channels}) must split into num_groups ({num_groups}) >= 2 groups "
-                         "of at least 2 channels")
+        raise ValueError(
+            f"channels ({channels}) must split into num_groups ({num_groups}) >= 2 groups "
+            "of at least 2 channels"
+        )
     tol = check.nonnegative(tol, "tol")
     rng = np.random.default_rng(seed)
     weight = rng.normal(size=(channels, shape[1]))
     x = rng.normal(size=shape)
     others = x.copy()
     others[1:] = rng.normal(size=(shape[0] - 1,) + shape[1:])
-    delta, one_channel, one_example = rng.uniform(2.0, 5.0), int(rng.integers(channels)), int(rng.integers(shape[0]))
+    delta, one_channel, one_example = (
+        rng.uniform(2.0, 5.0),
+        int(rng.integers(channels)),
+        int(rng.integers(shape[0])),
+    )
     bias = rng.normal(size=(channels, 1, 1))
     out_shape = (shape[0], channels, shape[2], shape[3])
 
     table: dict[str, dict[str, str | Measurement]] = {}
     for method in METHODS:
+
         def run(w, inputs, method=method):
             return normalize(method, w, inputs, num_groups)
 
         base = run(weight, x)
-        row: dict[str, str | Measurement] = {"statistics over": _axes(method, out_shape, num_groups)}
+        row: dict[str, str | Measurement] = {
+            "statistics over": _axes(method, out_shape, num_groups)
+        }
         change = _change(base[:1], run(weight, others)[:1])
         row["uses other examples"] = Measurement(change > tol, change)
 
-        layer = BatchNorm(channels, eps=_EPS, momentum=None)     # used by BN only
-        trained = normalize(method, weight, x, num_groups, training=True, layer=layer)
-        change = _change(trained, normalize(method, weight, x, num_groups, training=False, layer=layer))
-        row["same in training and inference"] = Measurement(change <= tol, change)
+        layer = BatchNorm(channels, eps=_EPS, momentum=None)  # used by BN only
+        trained = normalize(
+            method, weight, x, num_groups, training=True, layer=layer
+        )
+        change = _change(
+            trained,
+            normalize(
+                method, weight, x, num_groups, training=False, layer=layer
+            ),
+        )
+        row["same in training and inference"] = Measurement(
+            change <= tol, change
+        )
 
         change = _change(base, run(delta * weight, x))
-        row["invariant to scaling all weights"] = Measurement(change <= tol, change)
+        row["invariant to scaling all weights"] = Measurement(
+            change <= tol, change
+        )
 
         scaled = weight.copy()
         scaled[one_channel] *= delta
         change = _change(base, run(scaled, x))
-        row["invariant to scaling one channel's weights"] = Measurement(change <= tol, change)
+        row["invariant to scaling one channel's weights"] = Measurement(
+            change <= tol, change
+        )
 
         scaled_x = x.copy()
         scaled_x[one_example] *= delta
         change = _change(base, run(weight, scaled_x))
-        row["invariant to scaling one example"] = Measurement(change <= tol, change)
+        row["invariant to scaling one example"] = Measurement(
+            change <= tol, change
+        )
 
         # A bias after the convolution: append a constant input channel whose weights are the bias.
         with_bias = np.concatenate([weight, bias[:, :, 0]], axis=1)
         x_one = np.concatenate([x, np.ones((shape[0], 1) + shape[2:])], axis=1)
         if method in ("WN", "WS"):
-            biased = base + bias                       # the bias is added after the normalized weights
+            biased = (
+                base + bias
+            )  # the bias is added after the normalized weights
         else:
             biased = run(with_bias, x_one)
         change = _change(base, biased)

@@ -103,7 +103,11 @@ def _int_at_least(n, low: int, name: str) -> int:
 
 
 def _finite_real(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Real)
+        or not np.isfinite(value)
+    ):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
 
@@ -119,8 +123,13 @@ def _labels(y, n: int) -> np.ndarray:
     y = np.asarray(y)
     if y.shape != (n,):
         raise ValueError(f"y must have shape ({n},) to match x, got {y.shape}")
-    if y.dtype == bool or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
-        raise TypeError(f"y must hold the integers 0 and 1, got dtype {y.dtype}")
+    if y.dtype == bool or not (
+        np.issubdtype(y.dtype, np.integer)
+        or np.issubdtype(y.dtype, np.floating)
+    ):
+        raise TypeError(
+            f"y must hold the integers 0 and 1, got dtype {y.dtype}"
+        )
     if not np.all((y == 0) | (y == 1)):
         raise ValueError("y must contain only the labels 0 and 1")
     return y.astype(np.float64)
@@ -196,7 +205,11 @@ def label(x: np.ndarray) -> np.ndarray:
 
 
 def sample_domain(
-    n: int, x1_mean: float, seed: int = 0, x1_sd: float = 0.5, noise_sd: float = 1.0
+    n: int,
+    x1_mean: float,
+    seed: int = 0,
+    x1_sd: float = 0.5,
+    noise_sd: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Draw ``n`` labelled inputs from the domain centred at $x_1 = $ ``x1_mean``.
 
@@ -293,7 +306,9 @@ def features(x: np.ndarray, kind: str = "linear") -> np.ndarray:
     return np.stack(columns, axis=1)
 
 
-def _objective(X: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float) -> float:
+def _objective(
+    X: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float
+) -> float:
     z = X @ w
     # log(1 + e^z) - y z, without overflow for large |z|.
     losses = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z))) - y * z
@@ -336,7 +351,12 @@ class LogisticFit:
 
 
 def fit_logistic(
-    x: np.ndarray, y: np.ndarray, kind: str = "linear", l2: float = 1e-3, tol: float = 1e-12, max_iter: int = 100
+    x: np.ndarray,
+    y: np.ndarray,
+    kind: str = "linear",
+    l2: float = 1e-3,
+    tol: float = 1e-12,
+    max_iter: int = 100,
 ) -> LogisticFit:
     r"""Fit L2-regularized logistic regression by Newton's method.
 
@@ -385,13 +405,20 @@ def fit_logistic(
     Examples
     --------
     >>> import numpy as np
-    >>> from bnnotes.covariate_shift import features, fit_logistic, sample_domain
+    >>> from bnnotes.covariate_shift import (
+    ...     features,
+    ...     fit_logistic,
+    ...     sample_domain,
+    ... )
     >>> from bnnotes.saturation import sigmoid
     >>> x, y = sample_domain(500, -2.0, seed=1)
     >>> fit = fit_logistic(x, y, "linear", l2=1e-3)
     >>> Phi = features(x, "linear")
-    >>> grad = Phi.T @ (sigmoid(Phi @ fit.weights) - y) / len(y) + 1e-3 * fit.weights
-    >>> bool(np.abs(grad).max() < 1e-12)          # the optimality condition holds
+    >>> grad = (
+    ...     Phi.T @ (sigmoid(Phi @ fit.weights) - y) / len(y)
+    ...     + 1e-3 * fit.weights
+    ... )
+    >>> bool(np.abs(grad).max() < 1e-12)  # the optimality condition holds
     True
     """
     x = _inputs(x)
@@ -418,8 +445,12 @@ def fit_logistic(
             scale *= 0.5
         w, value = candidate, new_value
         if np.max(np.abs(scale * step)) < tol:
-            return LogisticFit(weights=w, kind=kind, l2=l2, iterations=iteration)
-    raise RuntimeError(f"Newton's method did not converge to tol={tol} in {max_iter} steps")
+            return LogisticFit(
+                weights=w, kind=kind, l2=l2, iterations=iteration
+            )
+    raise RuntimeError(
+        f"Newton's method did not converge to tol={tol} in {max_iter} steps"
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -498,7 +529,11 @@ def covariate_shift_report(
     --------
     >>> from bnnotes.covariate_shift import covariate_shift_report
     >>> r = covariate_shift_report("linear", n=1000)
-    >>> r.source_test_accuracy > 0.9, r.target_accuracy < 0.6, r.retrained_target_accuracy > 0.9
+    >>> (
+    ...     r.source_test_accuracy > 0.9,
+    ...     r.target_accuracy < 0.6,
+    ...     r.retrained_target_accuracy > 0.9,
+    ... )
     (True, True, True)
     """
     kind = _kind(kind)
@@ -578,8 +613,14 @@ class TwoLayerNet(nn.Module):
         width = _int_at_least(width, 1, "width")
         eps = check.eps_value(eps)
         super().__init__()
-        self.first = nn.Linear(in_features, width, bias=not batch_norm, dtype=dtype)
-        self.norm = nn.BatchNorm1d(width, eps=eps, affine=learn_affine, dtype=dtype) if batch_norm else None
+        self.first = nn.Linear(
+            in_features, width, bias=not batch_norm, dtype=dtype
+        )
+        self.norm = (
+            nn.BatchNorm1d(width, eps=eps, affine=learn_affine, dtype=dtype)
+            if batch_norm
+            else None
+        )
         self.second = nn.Linear(width, 1, dtype=dtype)
 
     @property
@@ -605,15 +646,21 @@ class TwoLayerNet(nn.Module):
             If the network has no BN.
         """
         if self.norm is None:
-            raise ValueError("the network has no BN, so it has no gamma and beta")
+            raise ValueError(
+                "the network has no BN, so it has no gamma and beta"
+            )
         width = self.norm.num_features
         if self.norm.weight is None:
             return np.ones(width), np.zeros(width)
-        return (self.norm.weight.detach().to(torch.float64).numpy().copy(),
-                self.norm.bias.detach().to(torch.float64).numpy().copy())
+        return (
+            self.norm.weight.detach().to(torch.float64).numpy().copy(),
+            self.norm.bias.detach().to(torch.float64).numpy().copy(),
+        )
 
 
-def _batch_hidden(net: TwoLayerNet, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch_hidden(
+    net: TwoLayerNet, x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(z, h) on the batch ``x`` with its own batch statistics; no gradient, no running-statistics update.
 
     ``x`` may carry leading batch dimensions: ``(..., m, in_features)``, normalized over ``m``.
@@ -624,7 +671,9 @@ def _batch_hidden(net: TwoLayerNet, x: torch.Tensor) -> tuple[torch.Tensor, torc
             return z, z
         mean = z.mean(dim=-2, keepdim=True)
         centered = z - mean
-        var = centered.square().mean(dim=-2, keepdim=True)  # two-pass, biased (1/m)
+        var = centered.square().mean(
+            dim=-2, keepdim=True
+        )  # two-pass, biased (1/m)
         h = centered / torch.sqrt(var + net.norm.eps)
         if net.norm.weight is not None:
             h = h * net.norm.weight + net.norm.bias
@@ -690,25 +739,34 @@ def hidden_moments(h: np.ndarray) -> HiddenMoments:
     >>> from bnnotes.covariate_shift import hidden_moments
     >>> h = np.random.default_rng(0).exponential(size=(10_000, 3))
     >>> moments = hidden_moments(3.0 * h - 1.0)
-    >>> bool(np.allclose(moments.skewness, hidden_moments(h).skewness, rtol=1e-12))
+    >>> bool(
+    ...     np.allclose(
+    ...         moments.skewness, hidden_moments(h).skewness, rtol=1e-12
+    ...     )
+    ... )
     True
     """
     h = check.finite_floating(h, "h")
     if h.ndim != 2 or h.shape[0] < 2:
-        raise ValueError(f"h must have shape (m, k) with m >= 2, got {h.shape}")
+        raise ValueError(
+            f"h must have shape (m, k) with m >= 2, got {h.shape}"
+        )
     h = h.astype(np.float64, copy=False)
     mean = h.mean(axis=0)
     centered = h - mean
     variance = np.mean(centered * centered, axis=0)
     if np.any(variance == 0):
-        raise ValueError("every unit of h must vary over the batch (a unit has variance 0)")
+        raise ValueError(
+            "every unit of h must vary over the batch (a unit has variance 0)"
+        )
     u = centered / np.sqrt(variance)
     return HiddenMoments(
         mean=mean,
         variance=variance,
         skewness=np.mean(u**3, axis=0),
         kurtosis=np.mean(u**4, axis=0),
-        correlation=np.einsum("ij,ik->jk", u, u) / h.shape[0],  # einsum: no BLAS threads for a 16 x 16 result
+        correlation=np.einsum("ij,ik->jk", u, u)
+        / h.shape[0],  # einsum: no BLAS threads for a 16 x 16 result
     )
 
 
@@ -852,9 +910,11 @@ def layer_input_drift(
     >>> import numpy as np
     >>> from bnnotes.covariate_shift import layer_input_drift
     >>> trace = layer_input_drift(batch_norm=True, steps=5)
-    >>> bool(np.allclose(trace.means, trace.betas, rtol=0, atol=1e-12))   # mean pinned to beta
+    >>> bool(
+    ...     np.allclose(trace.means, trace.betas, rtol=0, atol=1e-12)
+    ... )  # mean pinned to beta
     True
-    >>> bool(trace.correlation_change.min() > 0)                          # correlations still move
+    >>> bool(trace.correlation_change.min() > 0)  # correlations still move
     True
     """
     batch_norm = bool(batch_norm)
@@ -867,29 +927,68 @@ def layer_input_drift(
     n_probe = _int_at_least(n_probe, 2, "n_probe")
     batch_size = _int_at_least(batch_size, 2, "batch_size")
     if batch_size > n_train:
-        raise ValueError(f"batch_size ({batch_size}) must not exceed n_train ({n_train})")
+        raise ValueError(
+            f"batch_size ({batch_size}) must not exceed n_train ({n_train})"
+        )
     seed = _int_at_least(seed, 0, "seed")
 
     with one_thread():
-        return _train_and_record(batch_norm, learn_affine, steps, lr, batch_size, width, eps, n_train, n_probe, seed)
+        return _train_and_record(
+            batch_norm,
+            learn_affine,
+            steps,
+            lr,
+            batch_size,
+            width,
+            eps,
+            n_train,
+            n_probe,
+            seed,
+        )
 
 
 def _train_and_record(
-    batch_norm: bool, learn_affine: bool, steps: int, lr: float, batch_size: int, width: int, eps: float,
-    n_train: int, n_probe: int, seed: int,
+    batch_norm: bool,
+    learn_affine: bool,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    width: int,
+    eps: float,
+    n_train: int,
+    n_probe: int,
+    seed: int,
 ) -> DriftTrace:
     """The body of layer_input_drift, with checked arguments."""
     x_train, y_train = sample_domain(n_train, SOURCE_MEAN, seed)
     x_probe, _ = sample_domain(n_probe, SOURCE_MEAN, seed + 1)
-    X, Y, P = torch.from_numpy(x_train), torch.from_numpy(y_train.astype(np.float64)), torch.from_numpy(x_probe)
+    X, Y, P = (
+        torch.from_numpy(x_train),
+        torch.from_numpy(y_train.astype(np.float64)),
+        torch.from_numpy(x_probe),
+    )
     order = np.random.default_rng(seed + 2)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = TwoLayerNet(2, width, batch_norm=batch_norm, learn_affine=learn_affine, eps=eps)
+        net = TwoLayerNet(
+            2, width, batch_norm=batch_norm, learn_affine=learn_affine, eps=eps
+        )
     net.train()
     parameters = [p for p in net.parameters() if p.requires_grad]
 
-    records: dict[str, list[np.ndarray]] = {k: [] for k in ("mean", "variance", "skewness", "kurtosis", "correlation", "pre", "gamma", "beta")}
+    records: dict[str, list[np.ndarray]] = {
+        k: []
+        for k in (
+            "mean",
+            "variance",
+            "skewness",
+            "kurtosis",
+            "correlation",
+            "pre",
+            "gamma",
+            "beta",
+        )
+    }
 
     def record() -> None:
         z, h = _batch_hidden(net, P)
@@ -909,8 +1008,12 @@ def _train_and_record(
     record()
     losses = np.empty(steps)
     for step in range(steps):
-        idx = torch.from_numpy(order.choice(n_train, size=batch_size, replace=False))
-        loss = nn.functional.binary_cross_entropy_with_logits(net(X[idx]), Y[idx])
+        idx = torch.from_numpy(
+            order.choice(n_train, size=batch_size, replace=False)
+        )
+        loss = nn.functional.binary_cross_entropy_with_logits(
+            net(X[idx]), Y[idx]
+        )
         grads = torch.autograd.grad(loss, parameters)
         with torch.no_grad():  # plain SGD, W <- W - lr * grad (torch.optim would import torch._dynamo: seconds)
             for parameter, grad in zip(parameters, grads):
@@ -988,10 +1091,16 @@ def prediction_spread(
     Examples
     --------
     >>> import numpy as np
-    >>> from bnnotes.covariate_shift import layer_input_drift, prediction_spread
+    >>> from bnnotes.covariate_shift import (
+    ...     layer_input_drift,
+    ...     prediction_spread,
+    ... )
     >>> net = layer_input_drift(batch_norm=True, steps=20).net
     >>> example = np.array([-2.0, 2.5])
-    >>> bool(prediction_spread(net, example, 64) < prediction_spread(net, example, 8))
+    >>> bool(
+    ...     prediction_spread(net, example, 64)
+    ...     < prediction_spread(net, example, 8)
+    ... )
     True
     >>> prediction_spread(net, example, 8, training=False)
     0.0
@@ -1006,7 +1115,10 @@ def prediction_spread(
     companions, _ = sample_domain(draws * (batch_size - 1), SOURCE_MEAN, seed)
     dtype = net.second.weight.dtype
     batches = np.concatenate(
-        [np.broadcast_to(example.astype(np.float64), (draws, 1, 2)), companions.reshape(draws, batch_size - 1, 2)],
+        [
+            np.broadcast_to(example.astype(np.float64), (draws, 1, 2)),
+            companions.reshape(draws, batch_size - 1, 2),
+        ],
         axis=1,
     )
     x = torch.from_numpy(batches).to(dtype)
@@ -1055,22 +1167,51 @@ def figures(seed: int = 0) -> dict[str, str]:
     target_x, target_y = sample_domain(150, TARGET_MEAN, seed + 11)
 
     fig, ax = new_figure(5.6, 3.8)
-    for x, y, color, name in ((source_x, source_y, "#111827", "source (trained on)"),
-                              (target_x, target_y, COLORS["batchnorm"], "target (tested on)")):
-        ax.scatter(x[y == 1, 0], x[y == 1, 1], s=9, color=color, label=f"{name}, y = 1")
-        ax.scatter(x[y == 0, 0], x[y == 0, 1], s=9, facecolors="none", edgecolors=color, linewidths=0.7,
-                   label=f"{name}, y = 0")
+    for x, y, color, name in (
+        (source_x, source_y, "#111827", "source (trained on)"),
+        (target_x, target_y, COLORS["batchnorm"], "target (tested on)"),
+    ):
+        ax.scatter(
+            x[y == 1, 0],
+            x[y == 1, 1],
+            s=9,
+            color=color,
+            label=f"{name}, y = 1",
+        )
+        ax.scatter(
+            x[y == 0, 0],
+            x[y == 0, 1],
+            s=9,
+            facecolors="none",
+            edgecolors=color,
+            linewidths=0.7,
+            label=f"{name}, y = 0",
+        )
     grid = np.linspace(-3.6, 3.6, 145)
-    ax.plot(grid, boundary(grid), color="#4b5563", linewidth=1.5, label="rule: $x_2 = x_1^2/2$")
+    ax.plot(
+        grid,
+        boundary(grid),
+        color="#4b5563",
+        linewidth=1.5,
+        label="rule: $x_2 = x_1^2/2$",
+    )
     w = report.fit.weights
-    ax.plot(grid, -(w[0] + w[1] * grid) / w[2], color=COLORS["baseline"], linestyle="--", linewidth=1.5,
-            label="linear model fitted on the source")
+    ax.plot(
+        grid,
+        -(w[0] + w[1] * grid) / w[2],
+        color=COLORS["baseline"],
+        linestyle="--",
+        linewidth=1.5,
+        label="linear model fitted on the source",
+    )
     ax.set_xlim(-3.6, 3.6)
     ax.set_ylim(-3.0, 8.0)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
-    ax.set_title(f"source accuracy {report.source_test_accuracy:.2f}, target accuracy {report.target_accuracy:.2f}",
-                 fontsize=9)
+    ax.set_title(
+        f"source accuracy {report.source_test_accuracy:.2f}, target accuracy {report.target_accuracy:.2f}",
+        fontsize=9,
+    )
     ax.legend(fontsize=7, loc="upper center", ncol=2)
     domains = to_svg(fig)
 
@@ -1080,14 +1221,34 @@ def figures(seed: int = 0) -> dict[str, str]:
     kernel = np.full(window, 1.0 / window)
     steps = np.arange(window, plain.losses.size + 1)
     fig, ax = new_figure(5.6, 3.8)
-    for trace, color, name in ((plain, COLORS["baseline"], "no BN"), (normed, COLORS["batchnorm"], "BN")):
-        for attribute, style, quantity in (("mean_change", "-", "mean"), ("correlation_change", ":", "correlation")):
-            smooth = np.convolve(getattr(trace, attribute), kernel, mode="valid")
-            ax.semilogy(steps, smooth, color=color, linestyle=style, linewidth=1.5, label=f"{name}: {quantity}")
+    for trace, color, name in (
+        (plain, COLORS["baseline"], "no BN"),
+        (normed, COLORS["batchnorm"], "BN"),
+    ):
+        for attribute, style, quantity in (
+            ("mean_change", "-", "mean"),
+            ("correlation_change", ":", "correlation"),
+        ):
+            smooth = np.convolve(
+                getattr(trace, attribute), kernel, mode="valid"
+            )
+            ax.semilogy(
+                steps,
+                smooth,
+                color=color,
+                linestyle=style,
+                linewidth=1.5,
+                label=f"{name}: {quantity}",
+            )
     ax.set_ylim(1e-3, 10.0)
     ax.set_xlabel("SGD step")
-    ax.set_ylabel(f"largest change in one step ({window}-step average)", fontsize=9)
-    ax.set_title("hidden units of the two-layer network on a fixed probe batch", fontsize=9)
+    ax.set_ylabel(
+        f"largest change in one step ({window}-step average)", fontsize=9
+    )
+    ax.set_title(
+        "hidden units of the two-layer network on a fixed probe batch",
+        fontsize=9,
+    )
     ax.legend(fontsize=8, ncol=2, loc="upper center")
     drift = to_svg(fig)
     return dict(zip(FIGURE_NAMES, (domains, drift)))

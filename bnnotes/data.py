@@ -87,7 +87,11 @@ def read_idx(path: str | Path) -> np.ndarray:
     [7, 2, 1]
     """
     path = Path(path)
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    raw = (
+        gzip.decompress(path.read_bytes())
+        if path.suffix == ".gz"
+        else path.read_bytes()
+    )
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise ValueError(f"{path}: not an IDX file (bad magic number)")
     code, ndim = raw[2], raw[3]
@@ -104,14 +108,26 @@ def read_idx(path: str | Path) -> np.ndarray:
             f"{path}: header declares shape {shape} ({expected} bytes of data), "
             f"file has {len(raw) - header} bytes"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return (
+        np
+        .frombuffer(raw, dtype=dtype, offset=header)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))
+    )
 
 
 def _find(data_dir: Path, stem: str) -> Path:
-    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+    for name in (
+        stem,
+        stem + ".gz",
+        stem.replace("-idx", ".idx"),
+        stem.replace("-idx", ".idx") + ".gz",
+    ):
         if (data_dir / name).is_file():
             return data_dir / name
-    raise FileNotFoundError(f"{data_dir}: no {stem} or {stem}.gz (the MNIST IDX files)")
+    raise FileNotFoundError(
+        f"{data_dir}: no {stem} or {stem}.gz (the MNIST IDX files)"
+    )
 
 
 def load_mnist(data_dir: str | Path) -> Dataset:
@@ -179,14 +195,18 @@ def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     from sklearn.model_selection import train_test_split
 
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        raise ValueError(
+            f"test_fraction must be in (0, 1), got {test_fraction}"
+        )
     bunch = sk_load_digits()
     x = (bunch.data / 16.0).astype(np.float32)
     y = bunch.target.astype(np.int64)
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=test_fraction, random_state=seed, stratify=y
     )
-    return Dataset(x_train, y_train, x_test, y_test, name="scikit-learn digits (8x8)")
+    return Dataset(
+        x_train, y_train, x_test, y_test, name="scikit-learn digits (8x8)"
+    )
 
 
 CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -218,30 +238,59 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in _CIFAR10_PICKLE_GLOBALS:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR-10 batch holds only arrays")
+            raise pickle.UnpicklingError(
+                f"refusing to load {module}.{name}: a CIFAR-10 batch holds only arrays"
+            )
         return super().find_class(module, name)
 
 
 def _read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
-        raise FileNotFoundError(f"{path.parent}: no {path.name} (a CIFAR-10 python batch)")
+        raise FileNotFoundError(
+            f"{path.parent}: no {path.name} (a CIFAR-10 python batch)"
+        )
     with path.open("rb") as f:
         try:
             batch = _ArrayOnlyUnpickler(f, encoding="bytes").load()
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
-            raise ValueError(f"{path}: not a CIFAR-10 python batch ({error})") from None
+        except (
+            pickle.UnpicklingError,
+            EOFError,
+            ValueError,
+            TypeError,
+            AttributeError,
+        ) as error:
+            raise ValueError(
+                f"{path}: not a CIFAR-10 python batch ({error})"
+            ) from None
     if not isinstance(batch, dict):
-        raise ValueError(f"{path}: expected a dict, got {type(batch).__name__}")  # noqa: TRY004 (a malformed file)
-    batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+        raise ValueError(
+            f"{path}: expected a dict, got {type(batch).__name__}"
+        )  # noqa: TRY004 (a malformed file)
+    batch = {
+        k.decode("latin1") if isinstance(k, bytes) else k: v
+        for k, v in batch.items()
+    }
     if "data" not in batch or "labels" not in batch:
-        raise ValueError(f"{path}: a CIFAR-10 batch needs the keys 'data' and 'labels', has {sorted(map(str, batch))}")
+        raise ValueError(
+            f"{path}: a CIFAR-10 batch needs the keys 'data' and 'labels', has {sorted(map(str, batch))}"
+        )
     data = np.asarray(batch["data"])
     labels = np.asarray(batch["labels"])
-    if data.ndim != 2 or data.shape[1] != _CIFAR10_FEATURES or data.dtype != np.uint8:
-        raise ValueError(f"{path}: data must be uint8 of shape (n, {_CIFAR10_FEATURES}), got {data.dtype} {data.shape}")
+    if (
+        data.ndim != 2
+        or data.shape[1] != _CIFAR10_FEATURES
+        or data.dtype != np.uint8
+    ):
+        raise ValueError(
+            f"{path}: data must be uint8 of shape (n, {_CIFAR10_FEATURES}), got {data.dtype} {data.shape}"
+        )
     if labels.ndim != 1 or len(labels) != len(data):
-        raise ValueError(f"{path}: {len(data)} images but labels of shape {labels.shape}: they do not match")
-    if not np.issubdtype(labels.dtype, np.integer) or (labels.size and (labels.min() < 0 or labels.max() > 9)):
+        raise ValueError(
+            f"{path}: {len(data)} images but labels of shape {labels.shape}: they do not match"
+        )
+    if not np.issubdtype(labels.dtype, np.integer) or (
+        labels.size and (labels.min() < 0 or labels.max() > 9)
+    ):
         raise ValueError(f"{path}: labels must be integers in 0..9")
     return data, labels
 
@@ -282,16 +331,29 @@ def load_cifar10(data_dir: str | Path) -> Dataset:
     >>> from bnnotes.data import load_cifar10
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-    ...     batch = {b"data": np.full((2, 3072), 255, dtype=np.uint8), b"labels": [3, 7]}
+    ...     batch = {
+    ...         b"data": np.full((2, 3072), 255, dtype=np.uint8),
+    ...         b"labels": [3, 7],
+    ...     }
     ...     _ = (folder / name).write_bytes(pickle.dumps(batch))
     >>> data = load_cifar10(folder)
-    >>> data.x_train.shape, data.x_test.shape, float(data.x_train.max()), data.y_test.tolist()
+    >>> (
+    ...     data.x_train.shape,
+    ...     data.x_test.shape,
+    ...     float(data.x_train.max()),
+    ...     data.y_test.tolist(),
+    ... )
     ((10, 3072), (2, 3072), 1.0, [3, 7])
     """
     data_dir = Path(data_dir)
-    if not (data_dir / CIFAR10_TEST_BATCH).is_file() and (data_dir / "cifar-10-batches-py").is_dir():
+    if (
+        not (data_dir / CIFAR10_TEST_BATCH).is_file()
+        and (data_dir / "cifar-10-batches-py").is_dir()
+    ):
         data_dir = data_dir / "cifar-10-batches-py"
-    train = [_read_cifar10_batch(data_dir / name) for name in CIFAR10_TRAIN_BATCHES]
+    train = [
+        _read_cifar10_batch(data_dir / name) for name in CIFAR10_TRAIN_BATCHES
+    ]
     x_test, y_test = _read_cifar10_batch(data_dir / CIFAR10_TEST_BATCH)
     x_train = np.concatenate([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])

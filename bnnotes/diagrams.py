@@ -26,14 +26,32 @@ from bnnotes.groupnorm import METHODS, normalization_mask
 
 __all__ = ["INDEX_SETS_FIGURE", "index_sets_svg"]
 
-INDEX_SETS_FIGURE = Path(__file__).resolve().parents[1] / "docs" / "assets" / "figures" / "index-sets.svg"
+INDEX_SETS_FIGURE = (
+    Path(__file__).resolve().parents[1]
+    / "docs"
+    / "assets"
+    / "figures"
+    / "index-sets.svg"
+)
 """Where the committed figure lives (``docs/assets/figures/index-sets.svg``)."""
 
-_TITLES = {"batch": "Batch Norm", "layer": "Layer Norm", "instance": "Instance Norm", "group": "Group Norm"}
+_TITLES = {
+    "batch": "Batch Norm",
+    "layer": "Layer Norm",
+    "instance": "Instance Norm",
+    "group": "Group Norm",
+}
 _SHADE, _PIVOT, _EMPTY, _LINE = "#8fb4e3", "#1f5fa8", "#ffffff", "#4b5563"
 
 
-def _panel(mask: np.ndarray, index: tuple[int, ...], x0: float, y0: float, cell: float, gap: float) -> list[str]:
+def _panel(
+    mask: np.ndarray,
+    index: tuple[int, ...],
+    x0: float,
+    y0: float,
+    cell: float,
+    gap: float,
+) -> list[str]:
     n_size, c_size, h_size, w_size = mask.shape
     parts = []
     for n in range(n_size):
@@ -43,7 +61,11 @@ def _panel(mask: np.ndarray, index: tuple[int, ...], x0: float, y0: float, cell:
             for h in range(h_size):
                 for w in range(w_size):
                     k = (n, c, h, w)
-                    fill = _PIVOT if k == index else (_SHADE if mask[k] else _EMPTY)
+                    fill = (
+                        _PIVOT
+                        if k == index
+                        else (_SHADE if mask[k] else _EMPTY)
+                    )
                     parts.append(
                         f'<rect x="{cx + w * cell:.1f}" y="{cy + h * cell:.1f}" width="{cell:.1f}" '
                         f'height="{cell:.1f}" fill="{fill}" stroke="{_LINE}" stroke-width="0.4"/>'
@@ -88,10 +110,21 @@ def index_sets_svg(
     True
     """
     shape = tuple(shape)
-    if len(shape) != 4 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 1 <= s <= 16
-                               for s in shape):
-        raise ValueError(f"shape must be (N, C, H, W) with sizes in [1, 16], got {shape}")
-    masks = {m: normalization_mask(m, shape, index, num_groups if m == "group" else None) for m in METHODS}
+    if len(shape) != 4 or any(
+        isinstance(s, bool)
+        or not isinstance(s, (int, np.integer))
+        or not 1 <= s <= 16
+        for s in shape
+    ):
+        raise ValueError(
+            f"shape must be (N, C, H, W) with sizes in [1, 16], got {shape}"
+        )
+    masks = {
+        m: normalization_mask(
+            m, shape, index, num_groups if m == "group" else None
+        )
+        for m in METHODS
+    }
     index = tuple(int(i) % s for i, s in zip(index, shape))
     n_size, c_size, h_size, w_size = shape
     cell, gap, margin, title_h, label_w = 9.0, 3.0, 10.0, 34.0, 14.0
@@ -107,16 +140,26 @@ def index_sets_svg(
     ]
     for p, method in enumerate(METHODS):
         x0 = margin + p * (label_w + panel_w + margin) + label_w
-        title = _TITLES[method] + (f" (G={num_groups})" if method == "group" else "")
-        parts.append(f'<text x="{x0 + panel_w / 2:.1f}" y="14" font-size="10" text-anchor="middle">{title}</text>')
-        parts.append(f'<text x="{x0 + panel_w / 2:.1f}" y="27" font-size="8" text-anchor="middle" '
-                     f'fill="{_LINE}">C (channels) →</text>')
-        parts.append(f'<text x="{x0 - 4:.1f}" y="{title_h + panel_h / 2:.1f}" font-size="8" text-anchor="middle" '
-                     f'fill="{_LINE}" transform="rotate(-90 {x0 - 4:.1f} {title_h + panel_h / 2:.1f})">'
-                     "← N (examples)</text>")
+        title = _TITLES[method] + (
+            f" (G={num_groups})" if method == "group" else ""
+        )
+        parts.append(
+            f'<text x="{x0 + panel_w / 2:.1f}" y="14" font-size="10" text-anchor="middle">{title}</text>'
+        )
+        parts.append(
+            f'<text x="{x0 + panel_w / 2:.1f}" y="27" font-size="8" text-anchor="middle" '
+            f'fill="{_LINE}">C (channels) →</text>'
+        )
+        parts.append(
+            f'<text x="{x0 - 4:.1f}" y="{title_h + panel_h / 2:.1f}" font-size="8" text-anchor="middle" '
+            f'fill="{_LINE}" transform="rotate(-90 {x0 - 4:.1f} {title_h + panel_h / 2:.1f})">'
+            "← N (examples)</text>"
+        )
         parts.extend(_panel(masks[method], index, x0, title_h, cell, gap))
         size = int(masks[method].sum())
-        parts.append(f'<text x="{x0 + panel_w / 2:.1f}" y="{title_h + panel_h + 14:.1f}" font-size="8" '
-                     f'text-anchor="middle" fill="{_LINE}">|S_i| = {size}</text>')
+        parts.append(
+            f'<text x="{x0 + panel_w / 2:.1f}" y="{title_h + panel_h + 14:.1f}" font-size="8" '
+            f'text-anchor="middle" fill="{_LINE}">|S_i| = {size}</text>'
+        )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"

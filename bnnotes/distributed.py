@@ -188,16 +188,24 @@ def merge_moments(counts, means, m2s) -> tuple[int, np.ndarray, np.ndarray]:
     """
     counts_arr = np.asarray(counts)
     if counts_arr.ndim != 1 or counts_arr.size == 0:
-        raise ValueError(f"counts must be a non-empty 1-d sequence, got shape {counts_arr.shape}")
-    if counts_arr.dtype == bool or not np.issubdtype(counts_arr.dtype, np.integer):
-        raise TypeError(f"counts must be integers, got dtype {counts_arr.dtype}")
+        raise ValueError(
+            f"counts must be a non-empty 1-d sequence, got shape {counts_arr.shape}"
+        )
+    if counts_arr.dtype == bool or not np.issubdtype(
+        counts_arr.dtype, np.integer
+    ):
+        raise TypeError(
+            f"counts must be integers, got dtype {counts_arr.dtype}"
+        )
     if (counts_arr < 0).any():
         raise ValueError(f"counts must be >= 0, got {counts_arr.tolist()}")
     means = np.asarray(means)
     m2s = np.asarray(m2s)
     for name, value in (("means", means), ("m2s", m2s)):
         if not np.issubdtype(value.dtype, np.floating):
-            raise TypeError(f"{name} must have a floating dtype, got {value.dtype}")
+            raise TypeError(
+                f"{name} must have a floating dtype, got {value.dtype}"
+            )
         if value.ndim == 0 or value.shape[0] != counts_arr.size:
             raise ValueError(
                 f"{name} must have one row per shard ({counts_arr.size}), got shape {value.shape}"
@@ -205,13 +213,17 @@ def merge_moments(counts, means, m2s) -> tuple[int, np.ndarray, np.ndarray]:
         if not np.isfinite(value).all():
             raise ValueError(f"{name} contains non-finite values (nan or inf)")
     if means.shape != m2s.shape:
-        raise ValueError(f"means and m2s must have the same shape, got {means.shape} and {m2s.shape}")
+        raise ValueError(
+            f"means and m2s must have the same shape, got {means.shape} and {m2s.shape}"
+        )
     if (m2s < 0).any():
         raise ValueError("m2s must be >= 0 (a sum of squares)")
     total = int(counts_arr.sum())
     if total == 0:
         raise ValueError("all counts are 0: there is nothing to merge")
-    weights = counts_arr.astype(means.dtype).reshape((-1,) + (1,) * (means.ndim - 1))
+    weights = counts_arr.astype(means.dtype).reshape(
+        (-1,) + (1,) * (means.ndim - 1)
+    )
     mean, m2 = _merge(weights, means, m2s, total)
     return total, mean, m2
 
@@ -227,7 +239,9 @@ def _collective(what: str, op: Callable, *args, group) -> None:
     """Run a collective; turn a backend failure into an error that says what happened where."""
     try:
         op(*args, group=group)
-    except Exception as err:  # gloo raises RuntimeError subclasses (DistBackendError, ...)
+    except (
+        Exception
+    ) as err:  # gloo raises RuntimeError subclasses (DistBackendError, ...)
         rank, world = dist.get_rank(), dist.get_world_size(group)
         raise RuntimeError(
             f"SyncBatchNorm: {what} failed on rank {rank} of {world}; another rank raised, "
@@ -254,13 +268,28 @@ class _SyncBatchNormFunction(torch.autograd.Function):
             local_mean = xd.mean(dim=axes)
             local_m2 = ((xd - local_mean.view(bshape)) ** 2).sum(dim=axes)
         else:
-            local_mean = local_m2 = torch.zeros(c, dtype=torch.float64, device=x.device)
-        packed = torch.cat([torch.tensor([float(count)], dtype=torch.float64, device=x.device), local_mean, local_m2])
+            local_mean = local_m2 = torch.zeros(
+                c, dtype=torch.float64, device=x.device
+            )
+        packed = torch.cat([
+            torch.tensor([float(count)], dtype=torch.float64, device=x.device),
+            local_mean,
+            local_m2,
+        ])
         if sync:
             # all_gather, not all_reduce: the ranks' counts differ, and every rank then merges
             # the same K rows in the same order, so the statistics are identical on all ranks.
-            gathered = [torch.empty_like(packed) for _ in range(dist.get_world_size(group))]
-            _collective("the all_gather of the shard statistics", dist.all_gather, gathered, packed, group=group)
+            gathered = [
+                torch.empty_like(packed)
+                for _ in range(dist.get_world_size(group))
+            ]
+            _collective(
+                "the all_gather of the shard statistics",
+                dist.all_gather,
+                gathered,
+                packed,
+                group=group,
+            )
             rows = torch.stack(gathered)
         else:
             rows = packed.unsqueeze(0)
@@ -303,15 +332,30 @@ class _SyncBatchNormFunction(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             sums = torch.cat([sum_dy, sum_dy_xhat])
             if ctx.sync:
-                _collective("the all_reduce of the gradient sums", dist.all_reduce, sums, group=ctx.group)
+                _collective(
+                    "the all_reduce of the gradient sums",
+                    dist.all_reduce,
+                    sums,
+                    group=ctx.group,
+                )
             g_sum_dy, g_sum_dy_xhat = sums.chunk(2)
-            gamma = torch.ones_like(inv_std) if weight is None else weight.to(torch.float64)
+            gamma = (
+                torch.ones_like(inv_std)
+                if weight is None
+                else weight.to(torch.float64)
+            )
             # dx = gamma * inv_std / M * (M * dy - sum(dy) - x_hat * sum(dy * x_hat)), sums over all ranks
             scale = (gamma * inv_std / total).view(bshape)
-            dx = scale * (total * dyd - g_sum_dy.view(bshape) - x_hat * g_sum_dy_xhat.view(bshape))
+            dx = scale * (
+                total * dyd
+                - g_sum_dy.view(bshape)
+                - x_hat * g_sum_dy_xhat.view(bshape)
+            )
             dx = dx.to(ctx.x_dtype)
         if weight is not None and ctx.needs_input_grad[1]:
-            dweight = sum_dy_xhat.to(weight.dtype)  # this rank's part; the ranks' parts add up
+            dweight = sum_dy_xhat.to(
+                weight.dtype
+            )  # this rank's part; the ranks' parts add up
         if ctx.needs_input_grad[2]:
             dbias = sum_dy.to(ctx.bias_dtype)
         return dx, dweight, dbias, None, None, None
@@ -319,13 +363,19 @@ class _SyncBatchNormFunction(torch.autograd.Function):
 
 def _check_tensor_input(x, num_features: int) -> None:
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
+        raise TypeError(
+            f"input must be a torch.Tensor, got {type(x).__name__}"
+        )
     if not x.is_floating_point():
         raise TypeError(f"input must have a floating dtype, got {x.dtype}")
     if x.dim() < 2:
-        raise ValueError(f"expected an input with at least 2 dimensions (N, C, *spatial), got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"expected an input with at least 2 dimensions (N, C, *spatial), got shape {tuple(x.shape)}"
+        )
     if x.shape[1] != num_features:
-        raise ValueError(f"expected {num_features} channels on axis 1, got {x.shape[1]} (input shape {tuple(x.shape)})")
+        raise ValueError(
+            f"expected {num_features} channels on axis 1, got {x.shape[1]} (input shape {tuple(x.shape)})"
+        )
     if not bool(torch.isfinite(x).all()):
         raise ValueError("input contains non-finite values (nan or inf)")
 
@@ -393,12 +443,17 @@ class SyncBatchNorm(torch.nn.Module):
     --------
     >>> import torch
     >>> from bnnotes.distributed import SyncBatchNorm
-    >>> layer = SyncBatchNorm(3, dtype=torch.float64)  # no process group: plain BN
+    >>> layer = SyncBatchNorm(
+    ...     3, dtype=torch.float64
+    ... )  # no process group: plain BN
     >>> x = torch.randn(8, 3, 4, dtype=torch.float64)
     >>> ref = torch.nn.BatchNorm1d(3, dtype=torch.float64)
     >>> bool(torch.allclose(layer(x), ref(x)))
     True
-    >>> bool(torch.allclose(layer.running_var, ref.running_var)), int(layer.num_batches_tracked)
+    >>> (
+    ...     bool(torch.allclose(layer.running_var, ref.running_var)),
+    ...     int(layer.num_batches_tracked),
+    ... )
     (True, 1)
     """
 
@@ -415,8 +470,12 @@ class SyncBatchNorm(torch.nn.Module):
     ) -> None:
         super().__init__()
         if isinstance(momentum, bool):
-            raise ValueError(f"momentum must be None or a number in [0, 1], got {momentum!r}")
-        num_features, eps, momentum = _check_layer_args(num_features, eps, momentum)
+            raise ValueError(
+                f"momentum must be None or a number in [0, 1], got {momentum!r}"
+            )
+        num_features, eps, momentum = _check_layer_args(
+            num_features, eps, momentum
+        )
         factory = {"device": device, "dtype": dtype}
         self.num_features = num_features
         self.eps = eps
@@ -425,15 +484,26 @@ class SyncBatchNorm(torch.nn.Module):
         self.track_running_stats = bool(track_running_stats)
         self.process_group = process_group
         if self.affine:
-            self.weight = torch.nn.Parameter(torch.ones(num_features, **factory))
-            self.bias = torch.nn.Parameter(torch.zeros(num_features, **factory))
+            self.weight = torch.nn.Parameter(
+                torch.ones(num_features, **factory)
+            )
+            self.bias = torch.nn.Parameter(
+                torch.zeros(num_features, **factory)
+            )
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if self.track_running_stats:
-            self.register_buffer("running_mean", torch.zeros(num_features, **factory))
-            self.register_buffer("running_var", torch.ones(num_features, **factory))
-            self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device))
+            self.register_buffer(
+                "running_mean", torch.zeros(num_features, **factory)
+            )
+            self.register_buffer(
+                "running_var", torch.ones(num_features, **factory)
+            )
+            self.register_buffer(
+                "num_batches_tracked",
+                torch.tensor(0, dtype=torch.long, device=device),
+            )
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -449,7 +519,11 @@ class SyncBatchNorm(torch.nn.Module):
         """(group, sync): whether this training call all-gathers, and over which group."""
         if not (dist.is_available() and dist.is_initialized()):
             return None, False
-        group = self.process_group if self.process_group is not None else dist.group.WORLD
+        group = (
+            self.process_group
+            if self.process_group is not None
+            else dist.group.WORLD
+        )
         return group, dist.get_world_size(group) > 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -476,19 +550,29 @@ class SyncBatchNorm(torch.nn.Module):
                 y = y + self.bias.view(bshape)
             return y
         group, sync = self._sync_group() if self.training else (None, False)
-        y, mean, var, total = _SyncBatchNormFunction.apply(x, self.weight, self.bias, self.eps, group, sync)
+        y, mean, var, total = _SyncBatchNormFunction.apply(
+            x, self.weight, self.bias, self.eps, group, sync
+        )
         if self.training and self.track_running_stats:
             with torch.no_grad():
                 steps = int(self.num_batches_tracked) + 1
-                factor = 1.0 / steps if self.momentum is None else self.momentum
+                factor = (
+                    1.0 / steps if self.momentum is None else self.momentum
+                )
                 unbiased = var * (total / (total - 1))
-                self.running_mean.mul_(1.0 - factor).add_(factor * mean.to(self.running_mean.dtype))
-                self.running_var.mul_(1.0 - factor).add_(factor * unbiased.to(self.running_var.dtype))
+                self.running_mean.mul_(1.0 - factor).add_(
+                    factor * mean.to(self.running_mean.dtype)
+                )
+                self.running_var.mul_(1.0 - factor).add_(
+                    factor * unbiased.to(self.running_var.dtype)
+                )
                 self.num_batches_tracked.add_(1)
         return y
 
 
-def convert_sync_batchnorm(module: torch.nn.Module, process_group: Any = None) -> torch.nn.Module:
+def convert_sync_batchnorm(
+    module: torch.nn.Module, process_group: Any = None
+) -> torch.nn.Module:
     r"""Replace every ``torch.nn.BatchNorm1d/2d/3d`` (and ``torch.nn.SyncBatchNorm``) in a model by a [`SyncBatchNorm`][bnnotes.distributed.SyncBatchNorm].
 
     Parameters
@@ -515,20 +599,33 @@ def convert_sync_batchnorm(module: torch.nn.Module, process_group: Any = None) -
     --------
     >>> import torch
     >>> from bnnotes.distributed import SyncBatchNorm, convert_sync_batchnorm
-    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU())
+    >>> net = torch.nn.Sequential(
+    ...     torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU()
+    ... )
     >>> bn_weight = net[1].weight
     >>> net = convert_sync_batchnorm(net)
     >>> type(net[1]).__name__, net[1].weight is bn_weight
     ('SyncBatchNorm', True)
     """
     if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    bn_types = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d, torch.nn.SyncBatchNorm)
+        raise TypeError(
+            f"module must be a torch.nn.Module, got {type(module).__name__}"
+        )
+    bn_types = (
+        torch.nn.BatchNorm1d,
+        torch.nn.BatchNorm2d,
+        torch.nn.BatchNorm3d,
+        torch.nn.SyncBatchNorm,
+    )
     output = module
     if isinstance(module, bn_types):
         output = SyncBatchNorm(
-            module.num_features, module.eps, module.momentum, module.affine,
-            module.track_running_stats, process_group,
+            module.num_features,
+            module.eps,
+            module.momentum,
+            module.affine,
+            module.track_running_stats,
+            process_group,
         )
         if module.affine:
             output.weight = module.weight
@@ -546,10 +643,16 @@ def convert_sync_batchnorm(module: torch.nn.Module, process_group: Any = None) -
 
 
 def _virtual_batches(n: int, virtual_batch_size) -> list[slice]:
-    if isinstance(virtual_batch_size, bool) or not isinstance(virtual_batch_size, Integral):
-        raise TypeError(f"virtual_batch_size must be an integer, got {virtual_batch_size!r}")
+    if isinstance(virtual_batch_size, bool) or not isinstance(
+        virtual_batch_size, Integral
+    ):
+        raise TypeError(
+            f"virtual_batch_size must be an integer, got {virtual_batch_size!r}"
+        )
     if virtual_batch_size < 1:
-        raise ValueError(f"virtual_batch_size must be >= 1, got {virtual_batch_size}")
+        raise ValueError(
+            f"virtual_batch_size must be >= 1, got {virtual_batch_size}"
+        )
     v = int(virtual_batch_size)
     return [slice(start, min(start + v, n)) for start in range(0, n, v)]
 
@@ -607,7 +710,10 @@ def ghost_batch_norm(
     >>> y, caches = ghost_batch_norm(x, None, None, virtual_batch_size=4)
     >>> [c.m for c in caches]
     [4, 4, 2]
-    >>> bool(np.allclose(y[:4].mean(axis=0), 0.0)), bool(np.allclose(y[8:].mean(axis=0), 0.0))
+    >>> (
+    ...     bool(np.allclose(y[:4].mean(axis=0), 0.0)),
+    ...     bool(np.allclose(y[8:].mean(axis=0), 0.0)),
+    ... )
     (True, True)
     """
     x = _check_input(x)
@@ -659,20 +765,37 @@ def ghost_batch_norm_backward(
     Examples
     --------
     >>> import numpy as np
-    >>> from bnnotes.distributed import ghost_batch_norm, ghost_batch_norm_backward
+    >>> from bnnotes.distributed import (
+    ...     ghost_batch_norm,
+    ...     ghost_batch_norm_backward,
+    ... )
     >>> rng = np.random.default_rng(1)
     >>> x, dy = rng.normal(size=(9, 2)), rng.normal(size=(9, 2))
-    >>> y, caches = ghost_batch_norm(x, np.ones(2), np.zeros(2), virtual_batch_size=3)
+    >>> y, caches = ghost_batch_norm(
+    ...     x, np.ones(2), np.zeros(2), virtual_batch_size=3
+    ... )
     >>> dx, dgamma, dbeta = ghost_batch_norm_backward(dy, caches)
-    >>> bool(np.allclose(dx[:3].sum(axis=0), 0.0))  # each virtual batch's gradient sums to 0
+    >>> bool(
+    ...     np.allclose(dx[:3].sum(axis=0), 0.0)
+    ... )  # each virtual batch's gradient sums to 0
     True
     """
-    if not isinstance(caches, Sequence) or not caches or not all(isinstance(c, BatchNormCache) for c in caches):
-        raise TypeError("caches must be the non-empty list of BatchNormCache returned by ghost_batch_norm")
+    if (
+        not isinstance(caches, Sequence)
+        or not caches
+        or not all(isinstance(c, BatchNormCache) for c in caches)
+    ):
+        raise TypeError(
+            "caches must be the non-empty list of BatchNormCache returned by ghost_batch_norm"
+        )
     dy = np.asarray(dy)
-    expected = (sum(c.x_hat.shape[0] for c in caches),) + caches[0].x_hat.shape[1:]
+    expected = (sum(c.x_hat.shape[0] for c in caches),) + caches[
+        0
+    ].x_hat.shape[1:]
     if dy.shape != expected:
-        raise ValueError(f"dy must have the forward input's shape {expected}, got {dy.shape}")
+        raise ValueError(
+            f"dy must have the forward input's shape {expected}, got {dy.shape}"
+        )
     dxs, dgamma, dbeta, start = [], 0.0, 0.0, 0
     for cache in caches:
         stop = start + cache.x_hat.shape[0]
@@ -699,20 +822,33 @@ class RankFailure(RuntimeError):
     def __init__(self, errors: dict[int, str], tracebacks: dict[int, str]):
         self.errors = dict(sorted(errors.items()))
         self.tracebacks = dict(sorted(tracebacks.items()))
-        lines = [f"  rank {rank}: {message}" for rank, message in self.errors.items()]
-        super().__init__(f"{len(self.errors)} rank(s) failed:\n" + "\n".join(lines))
+        lines = [
+            f"  rank {rank}: {message}"
+            for rank, message in self.errors.items()
+        ]
+        super().__init__(
+            f"{len(self.errors)} rank(s) failed:\n" + "\n".join(lines)
+        )
 
 
 def _loopback_interface() -> str | None:
-    names = {name for _, name in socket.if_nameindex()} if hasattr(socket, "if_nameindex") else set()
+    names = (
+        {name for _, name in socket.if_nameindex()}
+        if hasattr(socket, "if_nameindex")
+        else set()
+    )
     return next((name for name in ("lo", "lo0") if name in names), None)
 
 
-def _rank_entry(rank, world_size, store_path, timeout_s, fn, args, results) -> None:
+def _rank_entry(
+    rank, world_size, store_path, timeout_s, fn, args, results
+) -> None:
     """Body of each spawned process: join the gloo group, run fn, report, leave the group."""
     interface = _loopback_interface()
     if interface is not None:
-        os.environ["GLOO_SOCKET_IFNAME"] = interface  # gloo's sockets on the loopback only
+        os.environ["GLOO_SOCKET_IFNAME"] = (
+            interface  # gloo's sockets on the loopback only
+        )
     try:
         dist.init_process_group(
             "gloo",
@@ -727,10 +863,21 @@ def _rank_entry(rank, world_size, store_path, timeout_s, fn, args, results) -> N
             dist.destroy_process_group()
         results.put((rank, "ok", pickle.dumps(value)))
     except BaseException as err:  # noqa: BLE001 - report everything, KeyboardInterrupt included
-        results.put((rank, "error", f"{type(err).__name__}: {err}", traceback.format_exc()))
+        results.put((
+            rank,
+            "error",
+            f"{type(err).__name__}: {err}",
+            traceback.format_exc(),
+        ))
 
 
-def spawn_ranks(fn: Callable, world_size: int, *args, timeout: float = 30.0, startup: float = 60.0) -> list:
+def spawn_ranks(
+    fn: Callable,
+    world_size: int,
+    *args,
+    timeout: float = 30.0,
+    startup: float = 60.0,
+) -> list:
     r"""Run ``fn(rank, world_size, *args)`` in ``world_size`` new processes joined in a gloo group.
 
     Parameters
@@ -778,16 +925,28 @@ def spawn_ranks(fn: Callable, world_size: int, *args, timeout: float = 30.0, sta
     >>> x, dy = rng.normal(size=(8, 2)), rng.normal(size=(8, 2))
     >>> ranks = spawn_ranks(sync_bn_shard_step, 2, x, dy, [5, 3], timeout=20)
     >>> y = np.concatenate([r["y"] for r in ranks])
-    >>> bool(np.allclose(y, (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + 1e-5)))
+    >>> bool(
+    ...     np.allclose(
+    ...         y, (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + 1e-5)
+    ...     )
+    ... )
     True
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    if isinstance(world_size, bool) or not isinstance(world_size, Integral) or world_size < 1:
-        raise ValueError(f"world_size must be a positive integer, got {world_size!r}")
+    if (
+        isinstance(world_size, bool)
+        or not isinstance(world_size, Integral)
+        or world_size < 1
+    ):
+        raise ValueError(
+            f"world_size must be a positive integer, got {world_size!r}"
+        )
     for name, value in (("timeout", timeout), ("startup", startup)):
         if not isinstance(value, Real) or not np.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+            raise ValueError(
+                f"{name} must be a finite number of seconds > 0, got {value!r}"
+            )
     context = mp.get_context("spawn")
     results = context.Queue()
     reports: dict[int, tuple] = {}
@@ -796,7 +955,15 @@ def spawn_ranks(fn: Callable, world_size: int, *args, timeout: float = 30.0, sta
         processes = [
             context.Process(
                 target=_rank_entry,
-                args=(rank, world_size, store, float(timeout), fn, args, results),
+                args=(
+                    rank,
+                    world_size,
+                    store,
+                    float(timeout),
+                    fn,
+                    args,
+                    results,
+                ),
                 daemon=True,
             )
             for rank in range(world_size)
@@ -809,13 +976,18 @@ def spawn_ranks(fn: Callable, world_size: int, *args, timeout: float = 30.0, sta
                 try:
                     report = results.get(timeout=0.2)
                 except queue_module.Empty:
-                    if not any(p.is_alive() for p in processes) and results.empty():
+                    if (
+                        not any(p.is_alive() for p in processes)
+                        and results.empty()
+                    ):
                         break
                     continue
                 reports[report[0]] = report[1:]
         finally:
             for process in processes:
-                process.join(timeout=max(0.0, min(5.0, deadline - time.monotonic())))
+                process.join(
+                    timeout=max(0.0, min(5.0, deadline - time.monotonic()))
+                )
                 if process.is_alive():
                     process.terminate()
                     process.join(timeout=5.0)
@@ -837,7 +1009,9 @@ def spawn_ranks(fn: Callable, world_size: int, *args, timeout: float = 30.0, sta
     return [values[rank] for rank in range(world_size)]
 
 
-def sync_bn_shard_step(rank, world_size, x, dy, sizes, weight=None, bias=None, eps=DEFAULT_EPS) -> dict:
+def sync_bn_shard_step(
+    rank, world_size, x, dy, sizes, weight=None, bias=None, eps=DEFAULT_EPS
+) -> dict:
     r"""One training step of [`SyncBatchNorm`][bnnotes.distributed.SyncBatchNorm] on this rank's shard of a batch.
 
     Meant to run under [`spawn_ranks`][bnnotes.distributed.spawn_ranks]: rank $k$ takes
@@ -870,7 +1044,9 @@ def sync_bn_shard_step(rank, world_size, x, dy, sizes, weight=None, bias=None, e
     """
     sizes = [int(s) for s in sizes]
     if len(sizes) != world_size or sum(sizes) != len(x) or min(sizes) < 0:
-        raise ValueError(f"sizes {sizes} must split the {len(x)} examples into {world_size} shards")
+        raise ValueError(
+            f"sizes {sizes} must split the {len(x)} examples into {world_size} shards"
+        )
     start = sum(sizes[:rank])
     rows = slice(start, start + sizes[rank])
     layer = SyncBatchNorm(x.shape[1], eps=eps, dtype=torch.float64)

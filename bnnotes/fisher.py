@@ -80,12 +80,20 @@ def _check_model(weight, x) -> tuple[np.ndarray, np.ndarray]:
     weight = check.finite_floating(weight, "weight")
     x = check.finite_floating(x, "x")
     if weight.ndim != 2 or weight.shape[0] < 2:
-        raise ValueError(f"weight must have shape (K, d) with K >= 2 classes, got {weight.shape}")
+        raise ValueError(
+            f"weight must have shape (K, d) with K >= 2 classes, got {weight.shape}"
+        )
     if x.ndim != 2 or x.shape[0] < 1:
-        raise ValueError(f"x must have shape (n, d) with n >= 1, got {x.shape}")
+        raise ValueError(
+            f"x must have shape (n, d) with n >= 1, got {x.shape}"
+        )
     if x.shape[1] != weight.shape[1]:
-        raise ValueError(f"x has {x.shape[1]} features but weight expects {weight.shape[1]}")
-    return weight.astype(np.float64, copy=False), x.astype(np.float64, copy=False)
+        raise ValueError(
+            f"x has {x.shape[1]} features but weight expects {weight.shape[1]}"
+        )
+    return weight.astype(np.float64, copy=False), x.astype(
+        np.float64, copy=False
+    )
 
 
 def _check_labels(y, n: int, num_classes: int) -> np.ndarray:
@@ -95,7 +103,9 @@ def _check_labels(y, n: int, num_classes: int) -> np.ndarray:
     if y.shape != (n,):
         raise ValueError(f"labels must have shape ({n},), got {y.shape}")
     if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes}), got values from {y.min()} to {y.max()}")
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}), got values from {y.min()} to {y.max()}"
+        )
     return y
 
 
@@ -104,14 +114,18 @@ def _check_probs(p, name: str) -> np.ndarray:
     if p.ndim != 2:
         raise ValueError(f"{name} must have shape (n, K), got {p.shape}")
     if (p < 0).any() or not np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-9):
-        raise ValueError(f"each row of {name} must be a probability vector (>= 0, summing to 1)")
+        raise ValueError(
+            f"each row of {name} must be a probability vector (>= 0, summing to 1)"
+        )
     return p.astype(np.float64, copy=False)
 
 
 def _check_square(matrix, name: str) -> np.ndarray:
     matrix = check.finite_floating(matrix, name)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"{name} must be a square matrix, got shape {matrix.shape}")
+        raise ValueError(
+            f"{name} must be a square matrix, got shape {matrix.shape}"
+        )
     return matrix
 
 
@@ -157,14 +171,18 @@ def softmax_regression_probs(weight: np.ndarray, x: np.ndarray) -> np.ndarray:
     --------
     >>> import numpy as np
     >>> from bnnotes.fisher import softmax_regression_probs
-    >>> softmax_regression_probs(np.zeros((3, 2)), np.ones((1, 2))).round(4).tolist()
+    >>> softmax_regression_probs(np.zeros((3, 2)), np.ones((1, 2))).round(
+    ...     4
+    ... ).tolist()
     [[0.3333, 0.3333, 0.3333]]
     """
     weight, x = _check_model(weight, x)
     return softmax(x @ weight.T)
 
 
-def softmax_regression_nll(weight: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+def softmax_regression_nll(
+    weight: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> float:
     r"""Mean negative log-likelihood $\frac1n\sum_i -\log p(y_i \mid x_i)$.
 
     Parameters
@@ -188,7 +206,12 @@ def softmax_regression_nll(weight: np.ndarray, x: np.ndarray, y: np.ndarray) -> 
     --------
     >>> import numpy as np
     >>> from bnnotes.fisher import softmax_regression_nll
-    >>> round(softmax_regression_nll(np.zeros((4, 3)), np.ones((2, 3)), np.array([0, 3])), 6)   # log 4
+    >>> round(
+    ...     softmax_regression_nll(
+    ...         np.zeros((4, 3)), np.ones((2, 3)), np.array([0, 3])
+    ...     ),
+    ...     6,
+    ... )  # log 4
     1.386294
     """
     weight, x = _check_model(weight, x)
@@ -199,7 +222,9 @@ def softmax_regression_nll(weight: np.ndarray, x: np.ndarray, y: np.ndarray) -> 
     return float(np.mean(log_norm - z[np.arange(len(y)), y]))
 
 
-def softmax_regression_grad(weight: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def softmax_regression_grad(
+    weight: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> np.ndarray:
     r"""Gradient of the mean NLL: $\frac1n \sum_i (p_i - e_{y_i})\,x_i^\top$, shape ``(K, d)``.
 
     Parameters
@@ -221,7 +246,9 @@ def softmax_regression_grad(weight: np.ndarray, x: np.ndarray, y: np.ndarray) ->
     --------
     >>> import numpy as np
     >>> from bnnotes.fisher import softmax_regression_grad
-    >>> softmax_regression_grad(np.zeros((2, 1)), np.ones((1, 1)), np.array([0])).tolist()
+    >>> softmax_regression_grad(
+    ...     np.zeros((2, 1)), np.ones((1, 1)), np.array([0])
+    ... ).tolist()
     [[-0.5], [0.5]]
     """
     weight, x = _check_model(weight, x)
@@ -231,7 +258,9 @@ def softmax_regression_grad(weight: np.ndarray, x: np.ndarray, y: np.ndarray) ->
     return residual.T @ x / x.shape[0]
 
 
-def softmax_regression_hessian(weight: np.ndarray, x: np.ndarray) -> np.ndarray:
+def softmax_regression_hessian(
+    weight: np.ndarray, x: np.ndarray
+) -> np.ndarray:
     r"""Hessian of the mean NLL with respect to $\theta = \mathrm{vec}(W)$ (row by row), shape ``(Kd, Kd)``.
 
     Parameters
@@ -261,8 +290,13 @@ def softmax_regression_hessian(weight: np.ndarray, x: np.ndarray) -> np.ndarray:
     >>> import numpy as np
     >>> from bnnotes.fisher import softmax_regression_hessian
     >>> rng = np.random.default_rng(0)
-    >>> H = softmax_regression_hessian(rng.normal(size=(3, 2)), rng.normal(size=(10, 2)))
-    >>> H.shape, bool(np.allclose(H @ np.tile([1.0, -2.0], 3), 0.0))   # null direction 1 (x) c
+    >>> H = softmax_regression_hessian(
+    ...     rng.normal(size=(3, 2)), rng.normal(size=(10, 2))
+    ... )
+    >>> (
+    ...     H.shape,
+    ...     bool(np.allclose(H @ np.tile([1.0, -2.0], 3), 0.0)),
+    ... )  # null direction 1 (x) c
     ((6, 6), True)
     """
     weight, x = _check_model(weight, x)
@@ -295,17 +329,24 @@ def softmax_regression_scores(weight: np.ndarray, x: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from bnnotes.fisher import softmax_regression_probs, softmax_regression_scores
+    >>> from bnnotes.fisher import (
+    ...     softmax_regression_probs,
+    ...     softmax_regression_scores,
+    ... )
     >>> rng = np.random.default_rng(1)
     >>> W, x = rng.normal(size=(3, 2)), rng.normal(size=(5, 2))
     >>> s, p = softmax_regression_scores(W, x), softmax_regression_probs(W, x)
-    >>> bool(np.allclose(np.einsum("ic,icp->ip", p, s), 0.0))   # E_{y ~ p}[score] = 0
+    >>> bool(
+    ...     np.allclose(np.einsum("ic,icp->ip", p, s), 0.0)
+    ... )  # E_{y ~ p}[score] = 0
     True
     """
     weight, x = _check_model(weight, x)
     p = softmax(x @ weight.T)
     k = weight.shape[0]
-    residual = np.eye(k)[None, :, :] - p[:, None, :]  # [i, c, k] = (e_c - p_i)_k
+    residual = (
+        np.eye(k)[None, :, :] - p[:, None, :]
+    )  # [i, c, k] = (e_c - p_i)_k
     n, d = x.shape
     return np.einsum("ick,ij->ickj", residual, x).reshape(n, k, k * d)
 
@@ -338,13 +379,22 @@ def softmax_regression_lipschitz_bound(x: np.ndarray) -> float:
     --------
     >>> import numpy as np
     >>> from bnnotes.fisher import softmax_regression_lipschitz_bound
-    >>> round(softmax_regression_lipschitz_bound(np.array([[3.0, 4.0], [0.0, 1.0]])), 6)
+    >>> round(
+    ...     softmax_regression_lipschitz_bound(
+    ...         np.array([[3.0, 4.0], [0.0, 1.0]])
+    ...     ),
+    ...     6,
+    ... )
     4.242641
     """
     x = check.finite_floating(x, "x")
     if x.ndim != 2 or x.shape[0] < 1:
-        raise ValueError(f"x must have shape (n, d) with n >= 1, got {x.shape}")
-    return float(math.sqrt(2.0) * np.linalg.norm(x.astype(np.float64), axis=1).mean())
+        raise ValueError(
+            f"x must have shape (n, d) with n >= 1, got {x.shape}"
+        )
+    return float(
+        math.sqrt(2.0) * np.linalg.norm(x.astype(np.float64), axis=1).mean()
+    )
 
 
 def softmax_regression_smoothness_bound(x: np.ndarray) -> float:
@@ -375,16 +425,26 @@ def softmax_regression_smoothness_bound(x: np.ndarray) -> float:
     Examples
     --------
     >>> import numpy as np
-    >>> from bnnotes.fisher import softmax_regression_hessian, softmax_regression_smoothness_bound
+    >>> from bnnotes.fisher import (
+    ...     softmax_regression_hessian,
+    ...     softmax_regression_smoothness_bound,
+    ... )
     >>> rng = np.random.default_rng(2)
     >>> x = rng.normal(size=(50, 3))
     >>> beta = softmax_regression_smoothness_bound(x)
-    >>> bool(np.linalg.eigvalsh(softmax_regression_hessian(rng.normal(size=(4, 3)), x)).max() <= beta)
+    >>> bool(
+    ...     np.linalg.eigvalsh(
+    ...         softmax_regression_hessian(rng.normal(size=(4, 3)), x)
+    ...     ).max()
+    ...     <= beta
+    ... )
     True
     """
     x = check.finite_floating(x, "x")
     if x.ndim != 2 or x.shape[0] < 1:
-        raise ValueError(f"x must have shape (n, d) with n >= 1, got {x.shape}")
+        raise ValueError(
+            f"x must have shape (n, d) with n >= 1, got {x.shape}"
+        )
     x = x.astype(np.float64)
     return float(0.5 * np.linalg.eigvalsh(x.T @ x / x.shape[0]).max())
 
@@ -395,10 +455,14 @@ def softmax_regression_smoothness_bound(x: np.ndarray) -> float:
 def _check_scores(scores, probs) -> tuple[np.ndarray, np.ndarray]:
     scores = check.finite_floating(scores, "scores")
     if scores.ndim != 3:
-        raise ValueError(f"scores must have shape (n, K, P), got {scores.shape}")
+        raise ValueError(
+            f"scores must have shape (n, K, P), got {scores.shape}"
+        )
     probs = _check_probs(probs, "probs")
     if probs.shape != scores.shape[:2]:
-        raise ValueError(f"probs must have shape {scores.shape[:2]} to match scores, got {probs.shape}")
+        raise ValueError(
+            f"probs must have shape {scores.shape[:2]} to match scores, got {probs.shape}"
+        )
     return scores.astype(np.float64, copy=False), probs
 
 
@@ -432,12 +496,22 @@ def fisher_from_scores(scores: np.ndarray, probs: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from bnnotes.fisher import (fisher_from_scores, softmax_regression_hessian,
-    ...     softmax_regression_probs, softmax_regression_scores)
+    >>> from bnnotes.fisher import (
+    ...     fisher_from_scores,
+    ...     softmax_regression_hessian,
+    ...     softmax_regression_probs,
+    ...     softmax_regression_scores,
+    ... )
     >>> rng = np.random.default_rng(3)
     >>> W, x = rng.normal(size=(3, 2)), rng.normal(size=(20, 2))
-    >>> F = fisher_from_scores(softmax_regression_scores(W, x), softmax_regression_probs(W, x))
-    >>> bool(np.allclose(F, softmax_regression_hessian(W, x), rtol=0, atol=1e-14))
+    >>> F = fisher_from_scores(
+    ...     softmax_regression_scores(W, x), softmax_regression_probs(W, x)
+    ... )
+    >>> bool(
+    ...     np.allclose(
+    ...         F, softmax_regression_hessian(W, x), rtol=0, atol=1e-14
+    ...     )
+    ... )
     True
     """
     scores, probs = _check_scores(scores, probs)
@@ -474,19 +548,31 @@ def empirical_fisher(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from bnnotes.fisher import (empirical_fisher, fisher_from_scores,
-    ...     softmax_regression_probs, softmax_regression_scores)
+    >>> from bnnotes.fisher import (
+    ...     empirical_fisher,
+    ...     fisher_from_scores,
+    ...     softmax_regression_probs,
+    ...     softmax_regression_scores,
+    ... )
     >>> rng = np.random.default_rng(4)
-    >>> W, x, y = rng.normal(size=(3, 2)), rng.normal(size=(20, 2)), rng.integers(0, 3, size=20)
+    >>> W, x, y = (
+    ...     rng.normal(size=(3, 2)),
+    ...     rng.normal(size=(20, 2)),
+    ...     rng.integers(0, 3, size=20),
+    ... )
     >>> s, p = softmax_regression_scores(W, x), softmax_regression_probs(W, x)
     >>> bool(np.allclose(empirical_fisher(s, y), fisher_from_scores(s, p)))
     False
     """
     scores = check.finite_floating(scores, "scores")
     if scores.ndim != 3:
-        raise ValueError(f"scores must have shape (n, K, P), got {scores.shape}")
+        raise ValueError(
+            f"scores must have shape (n, K, P), got {scores.shape}"
+        )
     y = _check_labels(y, scores.shape[0], scores.shape[1])
-    observed = scores[np.arange(scores.shape[0]), y].astype(np.float64, copy=False)
+    observed = scores[np.arange(scores.shape[0]), y].astype(
+        np.float64, copy=False
+    )
     return observed.T @ observed / scores.shape[0]
 
 
@@ -515,17 +601,28 @@ def expected_hessian(hessians: np.ndarray, probs: np.ndarray) -> np.ndarray:
     --------
     >>> import numpy as np
     >>> from bnnotes.fisher import expected_hessian
-    >>> H = np.stack([np.eye(2), 3 * np.eye(2)])[None]          # one example, two labels
+    >>> H = np.stack([np.eye(2), 3 * np.eye(2)])[
+    ...     None
+    ... ]  # one example, two labels
     >>> expected_hessian(H, np.array([[0.25, 0.75]])).tolist()
     [[2.5, 0.0], [0.0, 2.5]]
     """
     hessians = check.finite_floating(hessians, "hessians")
     if hessians.ndim != 4 or hessians.shape[2] != hessians.shape[3]:
-        raise ValueError(f"hessians must have shape (n, K, P, P), got {hessians.shape}")
+        raise ValueError(
+            f"hessians must have shape (n, K, P, P), got {hessians.shape}"
+        )
     probs = _check_probs(probs, "probs")
     if probs.shape != hessians.shape[:2]:
-        raise ValueError(f"probs must have shape {hessians.shape[:2]} to match hessians, got {probs.shape}")
-    return np.einsum("ic,icpq->pq", probs, hessians.astype(np.float64, copy=False)) / hessians.shape[0]
+        raise ValueError(
+            f"probs must have shape {hessians.shape[:2]} to match hessians, got {probs.shape}"
+        )
+    return (
+        np.einsum(
+            "ic,icpq->pq", probs, hessians.astype(np.float64, copy=False)
+        )
+        / hessians.shape[0]
+    )
 
 
 def categorical_kl(p: np.ndarray, q: np.ndarray) -> float:
@@ -552,26 +649,47 @@ def categorical_kl(p: np.ndarray, q: np.ndarray) -> float:
     >>> import numpy as np
     >>> from bnnotes.fisher import categorical_kl, softmax_regression_probs
     >>> rng = np.random.default_rng(5)
-    >>> W, D, x = rng.normal(size=(3, 2)), rng.normal(size=(3, 2)), rng.normal(size=(30, 2))
+    >>> W, D, x = (
+    ...     rng.normal(size=(3, 2)),
+    ...     rng.normal(size=(3, 2)),
+    ...     rng.normal(size=(30, 2)),
+    ... )
     >>> t = 1e-3
-    >>> kl = categorical_kl(softmax_regression_probs(W, x), softmax_regression_probs(W + t * D, x))
+    >>> kl = categorical_kl(
+    ...     softmax_regression_probs(W, x),
+    ...     softmax_regression_probs(W + t * D, x),
+    ... )
     >>> from bnnotes.fisher import quadratic_form, softmax_regression_hessian
-    >>> round(kl / (0.5 * t**2 * quadratic_form(softmax_regression_hessian(W, x), D)), 3)
+    >>> round(
+    ...     kl
+    ...     / (
+    ...         0.5
+    ...         * t**2
+    ...         * quadratic_form(softmax_regression_hessian(W, x), D)
+    ...     ),
+    ...     3,
+    ... )
     1.0
     """
     p = _check_probs(p, "p")
     q = _check_probs(q, "q")
     if p.shape != q.shape:
-        raise ValueError(f"p and q must have the same shape, got {p.shape} and {q.shape}")
+        raise ValueError(
+            f"p and q must have the same shape, got {p.shape} and {q.shape}"
+        )
     support = p > 0
     if (q[support] == 0).any():
-        raise ValueError("q is 0 where p is positive: the divergence is infinite")
+        raise ValueError(
+            "q is 0 where p is positive: the divergence is infinite"
+        )
     terms = np.zeros_like(p)
     terms[support] = p[support] * (np.log(p[support]) - np.log(q[support]))
     return float(terms.sum(axis=1).mean())
 
 
-def natural_gradient(fisher: np.ndarray, grad: np.ndarray, damping: float = 0.0) -> np.ndarray:
+def natural_gradient(
+    fisher: np.ndarray, grad: np.ndarray, damping: float = 0.0
+) -> np.ndarray:
     r"""The natural gradient $(F + \lambda I)^{-1}\nabla_\theta L$.
 
     Parameters
@@ -613,7 +731,9 @@ def natural_gradient(fisher: np.ndarray, grad: np.ndarray, damping: float = 0.0)
     fisher = _check_square(fisher, "fisher")
     grad = check.finite_floating(grad, "grad")
     if grad.size != fisher.shape[0]:
-        raise ValueError(f"grad must have {fisher.shape[0]} entries to match fisher, got shape {grad.shape}")
+        raise ValueError(
+            f"grad must have {fisher.shape[0]} entries to match fisher, got shape {grad.shape}"
+        )
     damping = check.nonnegative(damping, "damping", allow_zero=True)
     f = fisher.astype(np.float64) + damping * np.eye(fisher.shape[0])
     g = grad.reshape(-1).astype(np.float64)
@@ -639,13 +759,17 @@ def quadratic_form(matrix: np.ndarray, direction: np.ndarray) -> float:
     --------
     >>> import numpy as np
     >>> from bnnotes.fisher import quadratic_form
-    >>> quadratic_form(np.array([[2.0, 1.0], [1.0, 3.0]]), np.array([1.0, -1.0]))
+    >>> quadratic_form(
+    ...     np.array([[2.0, 1.0], [1.0, 3.0]]), np.array([1.0, -1.0])
+    ... )
     3.0
     """
     matrix = _check_square(matrix, "matrix")
     d = check.finite_floating(direction, "direction").reshape(-1)
     if d.size != matrix.shape[0]:
-        raise ValueError(f"direction must have {matrix.shape[0]} entries, got {d.size}")
+        raise ValueError(
+            f"direction must have {matrix.shape[0]} entries, got {d.size}"
+        )
     d = d.astype(np.float64)
     return float(d @ matrix.astype(np.float64) @ d)
 
@@ -654,7 +778,9 @@ def _check_point_pair(a, b) -> tuple[np.ndarray, np.ndarray, float]:
     a = check.finite_floating(a, "a").astype(np.float64)
     b = check.finite_floating(b, "b").astype(np.float64)
     if a.shape != b.shape:
-        raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+        raise ValueError(
+            f"a and b must have the same shape, got {a.shape} and {b.shape}"
+        )
     dist = float(np.linalg.norm((a - b).reshape(-1)))
     if dist == 0:
         raise ValueError("a and b must be different points")
@@ -662,7 +788,10 @@ def _check_point_pair(a, b) -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def second_difference(
-    f: Callable[[np.ndarray], float], theta: np.ndarray, direction: np.ndarray, h: float = 1e-4
+    f: Callable[[np.ndarray], float],
+    theta: np.ndarray,
+    direction: np.ndarray,
+    h: float = 1e-4,
 ) -> float:
     r"""$\big(f(\theta + h d) - 2 f(\theta) + f(\theta - h d)\big)/h^2$, the curvature of $f$ along $d$ from three values.
 
@@ -689,19 +818,32 @@ def second_difference(
     --------
     >>> import numpy as np
     >>> from bnnotes.fisher import second_difference
-    >>> f = lambda v: float(v[0] ** 2 + 3 * v[0] * v[1])   # Hessian [[2, 3], [3, 0]]
-    >>> round(second_difference(f, np.array([0.3, -1.0]), np.array([1.0, 1.0])), 6)
+    >>> f = lambda v: float(
+    ...     v[0] ** 2 + 3 * v[0] * v[1]
+    ... )  # Hessian [[2, 3], [3, 0]]
+    >>> round(
+    ...     second_difference(f, np.array([0.3, -1.0]), np.array([1.0, 1.0])),
+    ...     6,
+    ... )
     8.0
     """
     theta = check.finite_floating(theta, "theta").astype(np.float64)
-    direction = check.finite_floating(direction, "direction").astype(np.float64)
+    direction = check.finite_floating(direction, "direction").astype(
+        np.float64
+    )
     if direction.shape != theta.shape:
-        raise ValueError(f"direction must have the shape of theta {theta.shape}, got {direction.shape}")
+        raise ValueError(
+            f"direction must have the shape of theta {theta.shape}, got {direction.shape}"
+        )
     h = check.nonnegative(h, "h")
-    return (f(theta + h * direction) - 2.0 * f(theta) + f(theta - h * direction)) / h**2
+    return (
+        f(theta + h * direction) - 2.0 * f(theta) + f(theta - h * direction)
+    ) / h**2
 
 
-def lipschitz_ratio(f: Callable[[np.ndarray], float], a: np.ndarray, b: np.ndarray) -> float:
+def lipschitz_ratio(
+    f: Callable[[np.ndarray], float], a: np.ndarray, b: np.ndarray
+) -> float:
     r"""$|f(a) - f(b)| / \lVert a - b\rVert$: every Lipschitz constant of $f$ is at least this.
 
     Raises
@@ -713,14 +855,18 @@ def lipschitz_ratio(f: Callable[[np.ndarray], float], a: np.ndarray, b: np.ndarr
     --------
     >>> import numpy as np
     >>> from bnnotes.fisher import lipschitz_ratio
-    >>> lipschitz_ratio(lambda v: float(np.sin(v).sum()), np.array([0.0]), np.array([1e-8])) <= 1.0
+    >>> lipschitz_ratio(
+    ...     lambda v: float(np.sin(v).sum()), np.array([0.0]), np.array([1e-8])
+    ... ) <= 1.0
     True
     """
     a, b, dist = _check_point_pair(a, b)
     return abs(float(f(a)) - float(f(b))) / dist
 
 
-def smoothness_ratio(grad: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray) -> float:
+def smoothness_ratio(
+    grad: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray
+) -> float:
     r"""$\lVert\nabla f(a) - \nabla f(b)\rVert / \lVert a - b\rVert$: every smoothness constant $\beta$ of $f$ is at least this.
 
     Raises
@@ -732,12 +878,14 @@ def smoothness_ratio(grad: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b:
     --------
     >>> import numpy as np
     >>> from bnnotes.fisher import smoothness_ratio
-    >>> A = np.diag([1.0, 5.0])                     # f(v) = v'Av/2 is 5-smooth
+    >>> A = np.diag([1.0, 5.0])  # f(v) = v'Av/2 is 5-smooth
     >>> smoothness_ratio(lambda v: A @ v, np.zeros(2), np.array([0.0, 2.0]))
     5.0
     """
     a, b, dist = _check_point_pair(a, b)
-    diff = np.asarray(grad(a), dtype=np.float64) - np.asarray(grad(b), dtype=np.float64)
+    diff = np.asarray(grad(a), dtype=np.float64) - np.asarray(
+        grad(b), dtype=np.float64
+    )
     return float(np.linalg.norm(diff.reshape(-1))) / dist
 
 
@@ -800,9 +948,16 @@ def tanh_network_log_probs(theta, x, hidden: int, num_classes: int):
     Examples
     --------
     >>> import torch
-    >>> from bnnotes.fisher import tanh_network_log_probs, tanh_network_num_params
-    >>> theta = torch.zeros(tanh_network_num_params(2, 3, 4), dtype=torch.float64)
-    >>> tanh_network_log_probs(theta, torch.ones(1, 2, dtype=torch.float64), 3, 4).exp()
+    >>> from bnnotes.fisher import (
+    ...     tanh_network_log_probs,
+    ...     tanh_network_num_params,
+    ... )
+    >>> theta = torch.zeros(
+    ...     tanh_network_num_params(2, 3, 4), dtype=torch.float64
+    ... )
+    >>> tanh_network_log_probs(
+    ...     theta, torch.ones(1, 2, dtype=torch.float64), 3, 4
+    ... ).exp()
     tensor([[0.2500, 0.2500, 0.2500, 0.2500]], dtype=torch.float64)
     """
     import torch
@@ -812,15 +967,21 @@ def tanh_network_log_probs(theta, x, hidden: int, num_classes: int):
     d = x.shape[1]
     expected = tanh_network_num_params(d, hidden, num_classes)
     if theta.shape != (expected,):
-        raise ValueError(f"theta must have shape ({expected},) for d={d}, hidden={hidden}, "
-                         f"num_classes={num_classes}, got {tuple(theta.shape)}")
+        raise ValueError(
+            f"theta must have shape ({expected},) for d={d}, hidden={hidden}, "
+            f"num_classes={num_classes}, got {tuple(theta.shape)}"
+        )
     sizes = [hidden * d, hidden, num_classes * hidden, num_classes]
     w1, b1, w2, b2 = torch.split(theta, sizes)
     a = torch.tanh(x @ w1.reshape(hidden, d).T + b1)
-    return torch.log_softmax(a @ w2.reshape(num_classes, hidden).T + b2, dim=-1)
+    return torch.log_softmax(
+        a @ w2.reshape(num_classes, hidden).T + b2, dim=-1
+    )
 
 
-def per_label_scores_and_hessians(log_probs: Callable, theta: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def per_label_scores_and_hessians(
+    log_probs: Callable, theta: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Scores and NLL Hessians of a PyTorch model for every example and every label, with ``torch.func``.
 
     Parameters
@@ -857,12 +1018,29 @@ def per_label_scores_and_hessians(log_probs: Callable, theta: np.ndarray, x: np.
     Examples
     --------
     >>> import numpy as np
-    >>> from bnnotes.fisher import (expected_hessian, fisher_from_scores,
-    ...     per_label_scores_and_hessians, tanh_network_log_probs, tanh_network_num_params)
+    >>> from bnnotes.fisher import (
+    ...     expected_hessian,
+    ...     fisher_from_scores,
+    ...     per_label_scores_and_hessians,
+    ...     tanh_network_log_probs,
+    ...     tanh_network_num_params,
+    ... )
     >>> rng = np.random.default_rng(6)
-    >>> x, theta = rng.normal(size=(8, 2)), rng.normal(size=tanh_network_num_params(2, 3, 3))
-    >>> p, s, H = per_label_scores_and_hessians(lambda th, xx: tanh_network_log_probs(th, xx, 3, 3), theta, x)
-    >>> bool(np.allclose(fisher_from_scores(s, p), expected_hessian(H, p), rtol=0, atol=1e-12))
+    >>> x, theta = (
+    ...     rng.normal(size=(8, 2)),
+    ...     rng.normal(size=tanh_network_num_params(2, 3, 3)),
+    ... )
+    >>> p, s, H = per_label_scores_and_hessians(
+    ...     lambda th, xx: tanh_network_log_probs(th, xx, 3, 3), theta, x
+    ... )
+    >>> bool(
+    ...     np.allclose(
+    ...         fisher_from_scores(s, p),
+    ...         expected_hessian(H, p),
+    ...         rtol=0,
+    ...         atol=1e-12,
+    ...     )
+    ... )
     True
     """
     import torch
@@ -879,7 +1057,13 @@ def per_label_scores_and_hessians(log_probs: Callable, theta: np.ndarray, x: np.
     with torch.no_grad():
         lp = log_probs(th, xt)
     if lp.ndim != 2 or lp.shape[0] != x.shape[0]:
-        raise ValueError(f"log_probs must return shape (n, K) with n={x.shape[0]}, got {tuple(lp.shape)}")
+        raise ValueError(
+            f"log_probs must return shape (n, K) with n={x.shape[0]}, got {tuple(lp.shape)}"
+        )
     scores = jacrev(log_probs)(th, xt)
     hessians = jacfwd(jacrev(log_probs))(th, xt)
-    return lp.exp().numpy(), scores.detach().numpy(), -hessians.detach().numpy()
+    return (
+        lp.exp().numpy(),
+        scores.detach().numpy(),
+        -hessians.detach().numpy(),
+    )

@@ -56,13 +56,17 @@ METHODS = ("batch", "layer", "instance", "group")
 
 
 def _axis_name(axis: int) -> str:
-    return {0: "N, the examples", 1: "C, the channels"}.get(axis, "a spatial axis")
+    return {0: "N, the examples", 1: "C, the channels"}.get(
+        axis, "a spatial axis"
+    )
 
 
 def _check_input(x) -> np.ndarray:
     x = check.finite_floating(x, "input")
     if x.ndim < 2:
-        raise ValueError(f"expected an input with at least 2 dimensions (N, C, *spatial), got shape {x.shape}")
+        raise ValueError(
+            f"expected an input with at least 2 dimensions (N, C, *spatial), got shape {x.shape}"
+        )
     for axis, size in enumerate(x.shape):
         if size == 0:
             raise ValueError(
@@ -75,7 +79,9 @@ def _check_input(x) -> np.ndarray:
 def _check_groups(num_groups, num_channels: int) -> int:
     num_groups = check.positive_int(num_groups, "num_groups")
     if num_channels % num_groups:
-        raise ValueError(f"num_groups ({num_groups}) must divide the number of channels ({num_channels})")
+        raise ValueError(
+            f"num_groups ({num_groups}) must divide the number of channels ({num_channels})"
+        )
     return num_groups
 
 
@@ -168,8 +174,11 @@ def group_norm_forward(
     >>> y, cache = group_norm_forward(x, num_groups=3)
     >>> cache.mean.shape
     (2, 3)
-    >>> groups = y.reshape(2, 3, -1)   # 2 channels x 16 positions per group
-    >>> bool(np.allclose(groups.mean(axis=2), 0.0)), bool(np.allclose(groups.var(axis=2), 1.0, atol=1e-4))
+    >>> groups = y.reshape(2, 3, -1)  # 2 channels x 16 positions per group
+    >>> (
+    ...     bool(np.allclose(groups.mean(axis=2), 0.0)),
+    ...     bool(np.allclose(groups.var(axis=2), 1.0, atol=1e-4)),
+    ... )
     (True, True)
     """
     x = _check_input(x)
@@ -195,7 +204,9 @@ def group_norm_forward(
         y = y * gamma.astype(x.dtype, copy=False).reshape(bshape)
     if beta is not None:
         y = y + beta.astype(x.dtype, copy=False).reshape(bshape)
-    if y is x_hat:  # no affine map: a copy, so that changing y in place cannot change the cache
+    if (
+        y is x_hat
+    ):  # no affine map: a copy, so that changing y in place cannot change the cache
         y = x_hat.copy(order="K")
     grid = (n, num_groups)
     cache = GroupNormCache(
@@ -210,7 +221,9 @@ def group_norm_forward(
     return y, cache
 
 
-def group_norm_backward(dy: np.ndarray, cache: GroupNormCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def group_norm_backward(
+    dy: np.ndarray, cache: GroupNormCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Gradients of group normalization.
 
     Parameters
@@ -250,7 +263,9 @@ def group_norm_backward(dy: np.ndarray, cache: GroupNormCache) -> tuple[np.ndarr
     >>> x, dy = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 3))
     >>> _, cache = group_norm_forward(x, 2, gamma=rng.normal(size=4))
     >>> dx, dgamma, dbeta = group_norm_backward(dy, cache)
-    >>> bool(np.allclose(dx.reshape(2, 2, -1).sum(axis=2), 0.0))   # each group's gradient sums to 0
+    >>> bool(
+    ...     np.allclose(dx.reshape(2, 2, -1).sum(axis=2), 0.0)
+    ... )  # each group's gradient sums to 0
     True
     """
     dy = check.same_shape(dy, cache.x_hat.shape)
@@ -258,9 +273,18 @@ def group_norm_backward(dy: np.ndarray, cache: GroupNormCache) -> tuple[np.ndarr
     axes = (0,) + tuple(range(2, dy.ndim))
     dgamma = (dy * cache.x_hat).sum(axis=axes)
     dbeta = dy.sum(axis=axes)
-    dx_hat = dy if cache.gamma is None else dy * cache.gamma.astype(dy.dtype, copy=False).reshape(_bshape(dy.ndim))
+    dx_hat = (
+        dy
+        if cache.gamma is None
+        else dy
+        * cache.gamma.astype(dy.dtype, copy=False).reshape(_bshape(dy.ndim))
+    )
     rows = n * cache.num_groups
-    dx = _rows_input_grad(dx_hat.reshape(rows, -1), cache.x_hat.reshape(rows, -1), cache.inv_std.reshape(-1))
+    dx = _rows_input_grad(
+        dx_hat.reshape(rows, -1),
+        cache.x_hat.reshape(rows, -1),
+        cache.inv_std.reshape(-1),
+    )
     return dx.reshape(dy.shape), dgamma, dbeta
 
 
@@ -311,11 +335,15 @@ def instance_norm_forward(
     """
     x = _check_input(x)
     if math.prod(x.shape[2:]) <= 1:
-        raise ValueError(f"instance norm needs more than 1 spatial value per channel, got input shape {x.shape}")
+        raise ValueError(
+            f"instance norm needs more than 1 spatial value per channel, got input shape {x.shape}"
+        )
     return group_norm_forward(x, x.shape[1], gamma, beta, eps)
 
 
-def instance_norm_backward(dy: np.ndarray, cache: GroupNormCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def instance_norm_backward(
+    dy: np.ndarray, cache: GroupNormCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Gradients of instance normalization: [`group_norm_backward`][bnnotes.groupnorm.group_norm_backward] with $G = C$.
 
     Returns
@@ -326,7 +354,10 @@ def instance_norm_backward(dy: np.ndarray, cache: GroupNormCache) -> tuple[np.nd
     Examples
     --------
     >>> import numpy as np
-    >>> from bnnotes.groupnorm import instance_norm_backward, instance_norm_forward
+    >>> from bnnotes.groupnorm import (
+    ...     instance_norm_backward,
+    ...     instance_norm_forward,
+    ... )
     >>> rng = np.random.default_rng(3)
     >>> x, dy = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4))
     >>> dx, _, _ = instance_norm_backward(dy, instance_norm_forward(x)[1])
@@ -340,7 +371,10 @@ def instance_norm_backward(dy: np.ndarray, cache: GroupNormCache) -> tuple[np.nd
 
 
 def normalization_mask(
-    method: str, shape: tuple[int, ...], index: tuple[int, ...], num_groups: int | None = None
+    method: str,
+    shape: tuple[int, ...],
+    index: tuple[int, ...],
+    num_groups: int | None = None,
 ) -> np.ndarray:
     r"""The set $S_i$ of elements that element ``index`` is normalized with, as a boolean array.
 
@@ -374,29 +408,51 @@ def normalization_mask(
     >>> import numpy as np
     >>> from bnnotes.groupnorm import normalization_mask
     >>> shape = (2, 4, 3, 3)
-    >>> [int(normalization_mask(m, shape, (0, 1, 0, 0), num_groups=2 if m == "group" else None).sum())
-    ...  for m in ("batch", "layer", "instance", "group")]
+    >>> [
+    ...     int(
+    ...         normalization_mask(
+    ...             m,
+    ...             shape,
+    ...             (0, 1, 0, 0),
+    ...             num_groups=2 if m == "group" else None,
+    ...         ).sum()
+    ...     )
+    ...     for m in ("batch", "layer", "instance", "group")
+    ... ]
     [18, 36, 9, 18]
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     shape = tuple(shape)
-    if len(shape) < 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in shape):
-        raise ValueError(f"shape must be (N, C, *spatial) with positive integer sizes, got {shape}")
+    if len(shape) < 2 or any(
+        isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1
+        for s in shape
+    ):
+        raise ValueError(
+            f"shape must be (N, C, *spatial) with positive integer sizes, got {shape}"
+        )
     if isinstance(index, (str, bytes)):
-        raise TypeError(f"index must be a sequence of integers, got the string {index!r}")
+        raise TypeError(
+            f"index must be a sequence of integers, got the string {index!r}"
+        )
     try:
         index = tuple(index)
     except TypeError:
-        raise TypeError(f"index must be a sequence of integers, got {type(index).__name__}") from None
-    bad = [i for i in index if isinstance(i, bool) or not isinstance(i, Integral)]
+        raise TypeError(
+            f"index must be a sequence of integers, got {type(index).__name__}"
+        ) from None
+    bad = [
+        i for i in index if isinstance(i, bool) or not isinstance(i, Integral)
+    ]
     if bad:
         raise TypeError(
             f"index entries must be integers (not bool, float or str), got {bad[0]!r} "
             f"of type {type(bad[0]).__name__} in {index!r}"
         )
     if len(index) != len(shape):
-        raise ValueError(f"index must have {len(shape)} entries for shape {shape}, got {index}")
+        raise ValueError(
+            f"index must have {len(shape)} entries for shape {shape}, got {index}"
+        )
     if any(not -s <= i < s for i, s in zip(index, shape)):
         raise ValueError(f"index {index} is out of range for shape {shape}")
     index = tuple(int(i) % s for i, s in zip(index, shape))
@@ -405,7 +461,9 @@ def normalization_mask(
             raise ValueError("method 'group' needs num_groups")
         num_groups = _check_groups(num_groups, shape[1])
     elif num_groups is not None:
-        raise ValueError(f"num_groups applies to method 'group' only, got num_groups={num_groups!r} with {method!r}")
+        raise ValueError(
+            f"num_groups applies to method 'group' only, got num_groups={num_groups!r} with {method!r}"
+        )
 
     n_idx = np.arange(shape[0]).reshape((-1,) + (1,) * (len(shape) - 1))
     c_idx = np.arange(shape[1]).reshape(_bshape(len(shape)))
@@ -424,7 +482,10 @@ def normalization_mask(
 
 
 def normalization_set(
-    method: str, shape: tuple[int, ...], index: tuple[int, ...], num_groups: int | None = None
+    method: str,
+    shape: tuple[int, ...],
+    index: tuple[int, ...],
+    num_groups: int | None = None,
 ) -> frozenset[tuple[int, ...]]:
     r"""The set $S_i$ as a set of index tuples; see [`normalization_mask`][bnnotes.groupnorm.normalization_mask].
 

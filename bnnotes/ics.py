@@ -76,19 +76,29 @@ def _check_layers(model: nn.Module, layers) -> list[nn.Module]:
 
         layers = weight_layers(model)
     if isinstance(layers, nn.Module):
-        raise TypeError("layers must be a sequence of modules, not a single module")
+        raise TypeError(
+            "layers must be a sequence of modules, not a single module"
+        )
     layers = list(layers)
     if not layers:
-        raise ValueError("no layers to measure: the model has no Conv/Linear layers and none were given")
+        raise ValueError(
+            "no layers to measure: the model has no Conv/Linear layers and none were given"
+        )
     members = {id(m) for m in model.modules()}
     seen = set()
     for index, layer in enumerate(layers):
         if not isinstance(layer, nn.Module):
-            raise TypeError(f"layers[{index}] must be a torch.nn.Module, got {type(layer).__name__}")
+            raise TypeError(
+                f"layers[{index}] must be a torch.nn.Module, got {type(layer).__name__}"
+            )
         if id(layer) not in members:
-            raise ValueError(f"layers[{index}] ({type(layer).__name__}) is not a submodule of the model")
+            raise ValueError(
+                f"layers[{index}] ({type(layer).__name__}) is not a submodule of the model"
+            )
         if id(layer) in seen:
-            raise ValueError(f"layers[{index}] ({type(layer).__name__}) is listed twice")
+            raise ValueError(
+                f"layers[{index}] ({type(layer).__name__}) is listed twice"
+            )
         seen.add(id(layer))
         if not any(p.requires_grad for p in layer.parameters()):
             raise ValueError(
@@ -97,7 +107,9 @@ def _check_layers(model: nn.Module, layers) -> list[nn.Module]:
     return layers
 
 
-def preceding_parameters(model: nn.Module, layer: nn.Module) -> list[nn.Parameter]:
+def preceding_parameters(
+    model: nn.Module, layer: nn.Module
+) -> list[nn.Parameter]:
     r"""The trainable parameters that Definition 2.1 updates before measuring ``layer``.
 
     Parameters
@@ -131,7 +143,9 @@ def preceding_parameters(model: nn.Module, layer: nn.Module) -> list[nn.Paramete
     --------
     >>> from torch import nn
     >>> from bnnotes.ics import preceding_parameters
-    >>> net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+    >>> net = nn.Sequential(
+    ...     nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2)
+    ... )
     >>> [tuple(p.shape) for p in preceding_parameters(net, net[3])]
     [(4, 3), (4,), (4,), (4,)]
     >>> preceding_parameters(net, net[0])
@@ -150,7 +164,10 @@ def preceding_parameters(model: nn.Module, layer: nn.Module) -> list[nn.Paramete
 
 
 def _as_float64(grads: Sequence[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([g.detach().reshape(-1).to(device="cpu", dtype=torch.float64) for g in grads])
+    return torch.cat([
+        g.detach().reshape(-1).to(device="cpu", dtype=torch.float64)
+        for g in grads
+    ])
 
 
 def gradient_ics(
@@ -237,8 +254,13 @@ def gradient_ics(
     >>> from bnnotes.ics import gradient_ics
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
-    >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).double()
-    >>> x, y = torch.randn(16, 4, dtype=torch.float64), torch.randint(0, 3, (16,))
+    >>> net = nn.Sequential(
+    ...     nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)
+    ... ).double()
+    >>> x, y = (
+    ...     torch.randn(16, 4, dtype=torch.float64),
+    ...     torch.randint(0, 3, (16,)),
+    ... )
     >>> r = gradient_ics(net, nn.CrossEntropyLoss(), x, y, lr=0.5)
     >>> r.l2.shape, float(r.l2[0]), float(r.cosine[0])
     ((2,), 0.0, 1.0)
@@ -246,20 +268,33 @@ def gradient_ics(
     True
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
     lr = check.nonnegative(lr, "lr")
     layers = _check_layers(model, layers)
 
     params = [p for p in model.parameters() if p.requires_grad]
-    layer_params = [[p for p in layer.parameters() if p.requires_grad] for layer in layers]
+    layer_params = [
+        [p for p in layer.parameters() if p.requires_grad] for layer in layers
+    ]
     preceding = [preceding_parameters(model, layer) for layer in layers]
     has_preceding = [
-        any(True for m in _modules_before(model, layer) for _ in m.parameters(recurse=False)) for layer in layers
+        any(
+            True
+            for m in _modules_before(model, layer)
+            for _ in m.parameters(recurse=False)
+        )
+        for layer in layers
     ]
 
     saved_params = [p.detach().clone() for p in model.parameters()]
     saved_buffers = [b.detach().clone() for b in model.buffers()]
-    devices = sorted({t.device.index or 0 for t in saved_params + saved_buffers if t.device.type == "cuda"})
+    devices = sorted({
+        t.device.index or 0
+        for t in saved_params + saved_buffers
+        if t.device.type == "cuda"
+    })
     generators = _GeneratorStates(model)  # the noise layers' own generators
 
     try:
@@ -267,7 +302,9 @@ def gradient_ics(
             cpu_state = torch.get_rng_state()
             cuda_states = [torch.cuda.get_rng_state(d) for d in devices]
 
-            def grads_of(wrt: list[torch.Tensor], names: list[str]) -> tuple[float, list[torch.Tensor]]:
+            def grads_of(
+                wrt: list[torch.Tensor], names: list[str]
+            ) -> tuple[float, list[torch.Tensor]]:
                 torch.set_rng_state(cpu_state)
                 for d, s in zip(devices, cuda_states):
                     torch.cuda.set_rng_state(s, d)
@@ -275,20 +312,30 @@ def gradient_ics(
                 with torch.enable_grad():
                     loss = loss_fn(model(inputs), targets)
                     if not isinstance(loss, torch.Tensor):
-                        raise TypeError(f"loss_fn must return a tensor, got {type(loss).__name__}")
+                        raise TypeError(
+                            f"loss_fn must return a tensor, got {type(loss).__name__}"
+                        )
                     if loss.numel() != 1:
-                        raise ValueError(f"loss_fn must return a scalar, got shape {tuple(loss.shape)}")
+                        raise ValueError(
+                            f"loss_fn must return a scalar, got shape {tuple(loss.shape)}"
+                        )
                     if not torch.isfinite(loss).all():
-                        raise ValueError(f"the loss is not finite ({loss.item()})")
+                        raise ValueError(
+                            f"the loss is not finite ({loss.item()})"
+                        )
                     grads = torch.autograd.grad(loss, wrt, allow_unused=True)
                 out = []
                 for g, p, name in zip(grads, wrt, names):
                     if g is None:
                         if name:
-                            raise ValueError(f"{name} gets no gradient from the loss")
+                            raise ValueError(
+                                f"{name} gets no gradient from the loss"
+                            )
                         g = torch.zeros_like(p)
                     if not torch.isfinite(g).all():
-                        raise ValueError(f"the gradient of {name or 'a parameter'} is not finite")
+                        raise ValueError(
+                            f"the gradient of {name or 'a parameter'} is not finite"
+                        )
                     out.append(g.detach())
                 return float(loss.detach().double().item()), out
 
@@ -296,7 +343,9 @@ def gradient_ics(
             names = [""] * len(params)
             for i, (layer, own) in enumerate(zip(layers, layer_params)):
                 for p in own:
-                    names[index_of[id(p)]] = f"layers[{i}] ({type(layer).__name__})"
+                    names[index_of[id(p)]] = (
+                        f"layers[{i}] ({type(layer).__name__})"
+                    )
             loss0, full = grads_of(params, names)
             step = {id(p): lr * g for p, g in zip(params, full)}
 
@@ -304,7 +353,9 @@ def gradient_ics(
             l2, cosine = np.empty(n), np.empty(n)
             g_norm, g_prime_norm = np.empty(n), np.empty(n)
             for i in range(n):
-                g = _as_float64([full[index_of[id(p)]] for p in layer_params[i]])
+                g = _as_float64([
+                    full[index_of[id(p)]] for p in layer_params[i]
+                ])
                 if has_preceding[i]:
                     with torch.no_grad():
                         for p, saved in zip(model.parameters(), saved_params):
@@ -314,7 +365,9 @@ def gradient_ics(
                         for p in preceding[i]:
                             p.sub_(step[id(p)])
                     label = f"layers[{i}] ({type(layers[i]).__name__})"
-                    _, shifted = grads_of(layer_params[i], [label] * len(layer_params[i]))
+                    _, shifted = grads_of(
+                        layer_params[i], [label] * len(layer_params[i])
+                    )
                     g_prime = _as_float64(shifted)
                 else:
                     g_prime = g
@@ -327,7 +380,10 @@ def gradient_ics(
                 elif g_prime is g:
                     cosine[i] = 1.0
                 else:  # clipped to [-1, 1]: rounding may put the ratio an ulp outside
-                    cosine[i] = min(1.0, max(-1.0, float(torch.dot(g, g_prime)) / denominator))
+                    cosine[i] = min(
+                        1.0,
+                        max(-1.0, float(torch.dot(g, g_prime)) / denominator),
+                    )
     finally:
         generators.reset()
         with torch.no_grad():
@@ -335,7 +391,14 @@ def gradient_ics(
                 p.copy_(saved)
             for b, saved in zip(model.buffers(), saved_buffers):
                 b.copy_(saved)
-    return ICSResult(l2=l2, cosine=cosine, grad_norm=g_norm, shifted_grad_norm=g_prime_norm, loss=loss0, lr=lr)
+    return ICSResult(
+        l2=l2,
+        cosine=cosine,
+        grad_norm=g_norm,
+        shifted_grad_norm=g_prime_norm,
+        loss=loss0,
+        lr=lr,
+    )
 
 
 def _modules_before(model: nn.Module, layer: nn.Module) -> list[nn.Module]:

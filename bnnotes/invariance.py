@@ -67,7 +67,10 @@ _PAPER_ROWS = {
     "weight norm": (True, False, True, False, False, False),
     "layer norm": (True, True, False, True, False, True),
 }
-PAPER_TABLE = {method: dict(zip(TRANSFORMATIONS, row)) for method, row in _PAPER_ROWS.items()}
+PAPER_TABLE = {
+    method: dict(zip(TRANSFORMATIONS, row))
+    for method, row in _PAPER_ROWS.items()
+}
 """Table 1 as printed: ``PAPER_TABLE[method][transformation]`` is True for "Invariant"."""
 
 
@@ -87,7 +90,9 @@ class InvarianceCheck:
     relative_change: float
 
 
-def normalized_output(method: str, weight: np.ndarray, x: np.ndarray, eps: float = 0.0) -> np.ndarray:
+def normalized_output(
+    method: str, weight: np.ndarray, x: np.ndarray, eps: float = 0.0
+) -> np.ndarray:
     r"""The normalized summed inputs $\hat a$ of a layer $W$ on a batch $\mathbf x$, without gain or bias.
 
     Parameters
@@ -119,7 +124,12 @@ def normalized_output(method: str, weight: np.ndarray, x: np.ndarray, eps: float
     >>> from bnnotes.invariance import normalized_output
     >>> rng = np.random.default_rng(0)
     >>> W, x = rng.normal(size=(4, 3)), rng.normal(size=(8, 3))
-    >>> bool(np.allclose(normalized_output("layer norm", W + 5.0, x), normalized_output("layer norm", W, x)))
+    >>> bool(
+    ...     np.allclose(
+    ...         normalized_output("layer norm", W + 5.0, x),
+    ...         normalized_output("layer norm", W, x),
+    ...     )
+    ... )
     True
     """
     if method not in METHODS:
@@ -127,7 +137,9 @@ def normalized_output(method: str, weight: np.ndarray, x: np.ndarray, eps: float
     weight = check.finite_floating(weight, "weight")
     x = check.finite_floating(x, "x")
     if weight.ndim != 2 or x.ndim != 2 or weight.shape[1] != x.shape[1]:
-        raise ValueError(f"weight must be (H, d) and x (m, d), got {weight.shape} and {x.shape}")
+        raise ValueError(
+            f"weight must be (H, d) and x (m, d), got {weight.shape} and {x.shape}"
+        )
     eps = check.eps_value(eps, allow_zero=True)
     a = x @ weight.T
     exact = eps == 0.0
@@ -146,21 +158,37 @@ def normalized_output(method: str, weight: np.ndarray, x: np.ndarray, eps: float
     return layer_norm_forward(a, a.shape[1], eps=tiny if exact else eps)[0]
 
 
-def _transformations(weight: np.ndarray, x: np.ndarray, rng: np.random.Generator) -> dict:
+def _transformations(
+    weight: np.ndarray, x: np.ndarray, rng: np.random.Generator
+) -> dict:
     h, d = weight.shape
     m = x.shape[0]
     return {
         "weight matrix re-scaling": (rng.uniform(2.0, 5.0) * weight, x),
-        "weight matrix re-centering": (weight + np.outer(np.ones(h), rng.normal(size=d)), x),
-        "weight vector re-scaling": (rng.uniform(0.2, 5.0, size=(h, 1)) * weight, x),
+        "weight matrix re-centering": (
+            weight + np.outer(np.ones(h), rng.normal(size=d)),
+            x,
+        ),
+        "weight vector re-scaling": (
+            rng.uniform(0.2, 5.0, size=(h, 1)) * weight,
+            x,
+        ),
         "dataset re-scaling": (weight, rng.uniform(2.0, 5.0) * x),
         "dataset re-centering": (weight, x + rng.normal(size=d)),
-        "single training case re-scaling": (weight, rng.uniform(0.2, 5.0, size=(m, 1)) * x),
+        "single training case re-scaling": (
+            weight,
+            rng.uniform(0.2, 5.0, size=(m, 1)) * x,
+        ),
     }
 
 
 def invariance_table(
-    seed: int = 0, batch: int = 16, d_in: int = 6, d_out: int = 5, eps: float = 0.0, tol: float = 1e-9
+    seed: int = 0,
+    batch: int = 16,
+    d_in: int = 6,
+    d_out: int = 5,
+    eps: float = 0.0,
+    tol: float = 1e-9,
 ) -> dict[str, dict[str, InvarianceCheck]]:
     r"""Table 1 of the LN paper, measured on a random layer and batch.
 
@@ -200,7 +228,10 @@ def invariance_table(
     --------
     >>> from bnnotes.invariance import PAPER_TABLE, invariance_table
     >>> table = invariance_table()
-    >>> {m: {t: c.invariant for t, c in row.items()} for m, row in table.items()} == PAPER_TABLE
+    >>> {
+    ...     m: {t: c.invariant for t, c in row.items()}
+    ...     for m, row in table.items()
+    ... } == PAPER_TABLE
     True
     >>> table["layer norm"]["weight vector re-scaling"].relative_change > 0.01
     True
@@ -209,7 +240,9 @@ def invariance_table(
     d_in = check.positive_int(d_in, "d_in")
     d_out = check.positive_int(d_out, "d_out")
     if batch < 2 or d_out < 2:
-        raise ValueError(f"batch and d_out must be at least 2, got batch={batch}, d_out={d_out}")
+        raise ValueError(
+            f"batch and d_out must be at least 2, got batch={batch}, d_out={d_out}"
+        )
     eps = check.eps_value(eps, allow_zero=True)
     tol = check.nonnegative(tol, "tol")
     rng = np.random.default_rng(seed)
@@ -222,7 +255,17 @@ def invariance_table(
         row = {}
         for name in TRANSFORMATIONS:
             new_weight, new_x = transformed[name]
-            change = float(np.max(np.abs(normalized_output(method, new_weight, new_x, eps) - base)) / np.max(np.abs(base)))
-            row[name] = InvarianceCheck(invariant=change <= tol, relative_change=change)
+            change = float(
+                np.max(
+                    np.abs(
+                        normalized_output(method, new_weight, new_x, eps)
+                        - base
+                    )
+                )
+                / np.max(np.abs(base))
+            )
+            row[name] = InvarianceCheck(
+                invariant=change <= tol, relative_change=change
+            )
         table[method] = row
     return table

@@ -23,7 +23,10 @@ __all__ = ["NONLINEARITIES", "layer_jacobian_singular_values"]
 NONLINEARITIES = {
     "linear": (lambda x: x, lambda x: np.ones_like(x)),
     "tanh": (np.tanh, lambda x: 1.0 - np.tanh(x) ** 2),
-    "sigmoid": (lambda x: 1.0 / (1.0 + np.exp(-x)), lambda x: np.exp(-x) / (1.0 + np.exp(-x)) ** 2),
+    "sigmoid": (
+        lambda x: 1.0 / (1.0 + np.exp(-x)),
+        lambda x: np.exp(-x) / (1.0 + np.exp(-x)) ** 2,
+    ),
     "relu": (lambda x: np.maximum(x, 0.0), lambda x: (x > 0).astype(x.dtype)),
 }
 """Nonlinearities $g$ and their derivatives $g'$."""
@@ -73,16 +76,24 @@ def layer_jacobian_singular_values(
     --------
     >>> import numpy as np
     >>> from bnnotes.jacobian import layer_jacobian_singular_values
-    >>> sv = layer_jacobian_singular_values(depth=3, width=16, batch=64, nonlinearity="linear")
+    >>> sv = layer_jacobian_singular_values(
+    ...     depth=3, width=16, batch=64, nonlinearity="linear"
+    ... )
     >>> sv.shape
     (3, 16, 16)
-    >>> bool(np.allclose(np.sqrt((sv**2).mean(axis=2)), 1.0, atol=0.2))  # RMS singular value near 1
+    >>> bool(
+    ...     np.allclose(np.sqrt((sv**2).mean(axis=2)), 1.0, atol=0.2)
+    ... )  # RMS singular value near 1
     True
     """
     if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
+        raise ValueError(
+            f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}"
+        )
     if batch < 2 or not 1 <= examples <= batch:
-        raise ValueError(f"need batch >= 2 and 1 <= examples <= batch, got batch={batch}, examples={examples}")
+        raise ValueError(
+            f"need batch >= 2 and 1 <= examples <= batch, got batch={batch}, examples={examples}"
+        )
     if not scale > 0:
         raise ValueError(f"scale must be > 0, got {scale}")
     g, dg = NONLINEARITIES[nonlinearity]

@@ -115,18 +115,26 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     --------
     >>> import torch
     >>> from bnnotes.landscape import trainable_parameters
-    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    >>> net = torch.nn.Sequential(
+    ...     torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2)
+    ... )
     >>> [tuple(p.shape) for p in trainable_parameters(net)]
     [(2, 3), (2,), (2,), (2,)]
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError("model has no trainable parameters (none with requires_grad=True)")
+        raise ValueError(
+            "model has no trainable parameters (none with requires_grad=True)"
+        )
     for p in params:
         if not p.dtype.is_floating_point:
-            raise ValueError(f"trainable parameters must have a floating dtype, got {p.dtype}")
+            raise ValueError(
+                f"trainable parameters must have a floating dtype, got {p.dtype}"
+            )
     return params
 
 
@@ -136,11 +144,17 @@ def _step_sizes(step_sizes) -> np.ndarray:
     try:
         etas = np.asarray(step_sizes, dtype=np.float64)
     except (TypeError, ValueError) as error:
-        raise TypeError(f"step_sizes must be a sequence of real numbers, got {step_sizes!r}") from error
+        raise TypeError(
+            f"step_sizes must be a sequence of real numbers, got {step_sizes!r}"
+        ) from error
     if etas.ndim != 1 or etas.size == 0:
-        raise ValueError(f"step_sizes must be a non-empty 1-D sequence, got shape {etas.shape}")
+        raise ValueError(
+            f"step_sizes must be a non-empty 1-D sequence, got shape {etas.shape}"
+        )
     if not np.isfinite(etas).all() or (etas <= 0).any():
-        raise ValueError(f"step sizes must be positive and finite, got {etas.tolist()}")
+        raise ValueError(
+            f"step sizes must be positive and finite, got {etas.tolist()}"
+        )
     return etas.copy()
 
 
@@ -149,7 +163,9 @@ def _direction(direction, params: list[nn.Parameter]) -> list[torch.Tensor]:
     sizes = [p.numel() for p in params]
     if isinstance(direction, torch.Tensor):
         if not direction.dtype.is_floating_point:
-            raise TypeError(f"direction must have a floating dtype, got {direction.dtype}")
+            raise TypeError(
+                f"direction must have a floating dtype, got {direction.dtype}"
+            )
         if direction.dim() != 1 or direction.numel() != sum(sizes):
             raise ValueError(
                 f"a flat direction must be a 1-D tensor of {sum(sizes)} entries (the trainable "
@@ -165,9 +181,13 @@ def _direction(direction, params: list[nn.Parameter]) -> list[torch.Tensor]:
         parts = []
         for i, (part, p) in enumerate(zip(direction, params)):
             if not isinstance(part, torch.Tensor):
-                raise TypeError(f"direction[{i}] must be a torch.Tensor, got {type(part).__name__}")
+                raise TypeError(
+                    f"direction[{i}] must be a torch.Tensor, got {type(part).__name__}"
+                )
             if not part.dtype.is_floating_point:
-                raise TypeError(f"direction[{i}] must have a floating dtype, got {part.dtype}")
+                raise TypeError(
+                    f"direction[{i}] must have a floating dtype, got {part.dtype}"
+                )
             if part.shape != p.shape:
                 raise ValueError(
                     f"direction[{i}] must have its parameter's shape {tuple(p.shape)}, got {tuple(part.shape)}"
@@ -178,7 +198,10 @@ def _direction(direction, params: list[nn.Parameter]) -> list[torch.Tensor]:
             "direction must be None, a flat tensor or a sequence of tensors shaped like the "
             f"trainable parameters, got {type(direction).__name__}"
         )
-    parts = [part.to(device=p.device, dtype=p.dtype) for part, p in zip(parts, params)]
+    parts = [
+        part.to(device=p.device, dtype=p.dtype)
+        for part, p in zip(parts, params)
+    ]
     if not all(bool(torch.isfinite(part).all()) for part in parts):
         raise ValueError("direction contains non-finite values (nan or inf)")
     return parts
@@ -186,11 +209,19 @@ def _direction(direction, params: list[nn.Parameter]) -> list[torch.Tensor]:
 
 def _norm(parts: Sequence[torch.Tensor]) -> float:
     """The 2-norm of a list of tensors as one vector, accumulated in float64."""
-    return math.sqrt(sum(float((part.detach().double() ** 2).sum()) for part in parts))
+    return math.sqrt(
+        sum(float((part.detach().double() ** 2).sum()) for part in parts)
+    )
 
 
-def _difference_norm(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> float:
-    return math.sqrt(sum(float(((x.double() - y.double()) ** 2).sum()) for x, y in zip(a, b)))
+def _difference_norm(
+    a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]
+) -> float:
+    return math.sqrt(
+        sum(
+            float(((x.double() - y.double()) ** 2).sum()) for x, y in zip(a, b)
+        )
+    )
 
 
 def _module_generators(model: nn.Module) -> list[torch.Generator]:
@@ -224,7 +255,10 @@ class _GeneratorStates:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        self.states = [(generator, generator.get_state()) for generator in _module_generators(model)]
+        self.states = [
+            (generator, generator.get_state())
+            for generator in _module_generators(model)
+        ]
 
     def reset(self) -> None:
         for generator, state in self.states:
@@ -246,8 +280,17 @@ class _Snapshot:
             for store in (module._parameters, module._buffers):
                 for name, tensor in store.items():
                     if tensor is not None:
-                        self.tensors.append((store, name, tensor, tensor.detach().clone()))
-        self.devices = sorted({t.device.index or 0 for *_, t, _ in self.tensors if t.device.type == "cuda"})
+                        self.tensors.append((
+                            store,
+                            name,
+                            tensor,
+                            tensor.detach().clone(),
+                        ))
+        self.devices = sorted({
+            t.device.index or 0
+            for *_, t, _ in self.tensors
+            if t.device.type == "cuda"
+        })
         self.cpu_rng = torch.get_rng_state()
         self.cuda_rng = [torch.cuda.get_rng_state(d) for d in self.devices]
         self.generators = _GeneratorStates(model)
@@ -269,15 +312,35 @@ class _Snapshot:
         self.reset_rng()
 
 
-def _loss_and_gradient(model: nn.Module, loss_fn: Callable, inputs: Any, targets: Any,
-                       params: list[nn.Parameter]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def _loss_and_gradient(
+    model: nn.Module,
+    loss_fn: Callable,
+    inputs: Any,
+    targets: Any,
+    params: list[nn.Parameter],
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     with torch.enable_grad():
         loss = loss_fn(model(inputs), targets)
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.dtype.is_floating_point:
-            got = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-            raise ValueError(f"loss_fn must return a floating scalar tensor, got {got}")
-        grads = torch.autograd.grad(loss.reshape(()), params, allow_unused=True)
-    grads = [torch.zeros_like(p) if gr is None else gr.detach() for gr, p in zip(grads, params)]
+        if (
+            not isinstance(loss, torch.Tensor)
+            or loss.numel() != 1
+            or not loss.dtype.is_floating_point
+        ):
+            got = (
+                tuple(loss.shape)
+                if isinstance(loss, torch.Tensor)
+                else type(loss).__name__
+            )
+            raise ValueError(
+                f"loss_fn must return a floating scalar tensor, got {got}"
+            )
+        grads = torch.autograd.grad(
+            loss.reshape(()), params, allow_unused=True
+        )
+    grads = [
+        torch.zeros_like(p) if gr is None else gr.detach()
+        for gr, p in zip(grads, params)
+    ]
     return loss.detach().reshape(()), grads
 
 
@@ -326,8 +389,15 @@ def flat_gradient(
     >>> net = torch.nn.Linear(2, 1, bias=False, dtype=torch.float64)
     >>> with torch.no_grad():
     ...     _ = net.weight.copy_(torch.tensor([[1.0, -1.0]]))
-    >>> x = torch.tensor([[3.0, 1.0]], dtype=torch.float64)      # output 2, target 0
-    >>> flat_gradient(net, lambda out, y: 0.5 * ((out - y) ** 2).sum(), x, torch.zeros(1, 1)).tolist()
+    >>> x = torch.tensor(
+    ...     [[3.0, 1.0]], dtype=torch.float64
+    ... )  # output 2, target 0
+    >>> flat_gradient(
+    ...     net,
+    ...     lambda out, y: 0.5 * ((out - y) ** 2).sum(),
+    ...     x,
+    ...     torch.zeros(1, 1),
+    ... ).tolist()
     [6.0, 2.0]
     """
     params = trainable_parameters(model)
@@ -432,30 +502,55 @@ def probe(
     >>> net = torch.nn.Linear(1, 1, bias=False, dtype=torch.float64)
     >>> with torch.no_grad():
     ...     _ = net.weight.fill_(1.0)
-    >>> x, y = torch.tensor([[2.0]], dtype=torch.float64), torch.zeros(1, 1, dtype=torch.float64)
-    >>> result = probe(net, lambda out, target: 0.5 * ((out - target) ** 2).sum(), x, y, [0.1, 0.2])
-    >>> result.losses.round(12).tolist(), result.gradient_changes.round(12).tolist()
+    >>> x, y = (
+    ...     torch.tensor([[2.0]], dtype=torch.float64),
+    ...     torch.zeros(1, 1, dtype=torch.float64),
+    ... )
+    >>> result = probe(
+    ...     net,
+    ...     lambda out, target: 0.5 * ((out - target) ** 2).sum(),
+    ...     x,
+    ...     y,
+    ...     [0.1, 0.2],
+    ... )
+    >>> (
+    ...     result.losses.round(12).tolist(),
+    ...     result.gradient_changes.round(12).tolist(),
+    ... )
     ([0.72, 0.08], [1.6, 3.2])
-    >>> round(result.beta_smoothness, 12), net.weight.item()       # the weight is back at 1
+    >>> (
+    ...     round(result.beta_smoothness, 12),
+    ...     net.weight.item(),
+    ... )  # the weight is back at 1
     (4.0, 1.0)
     """
     params = trainable_parameters(model)
     etas = _step_sizes(step_sizes)
     given = None if direction is None else _direction(direction, params)
     if given is not None and _norm(given) == 0.0:
-        raise ValueError("direction has norm zero; the distances and beta-smoothness would be undefined")
+        raise ValueError(
+            "direction has norm zero; the distances and beta-smoothness would be undefined"
+        )
 
     snapshot = _Snapshot(model)
     try:
         loss0, g = _loss_and_gradient(model, loss_fn, inputs, targets, params)
-        if not bool(torch.isfinite(loss0)) or not all(bool(torch.isfinite(gr).all()) for gr in g):
-            raise ValueError(f"the loss or its gradient at the current parameters is not finite (loss {loss0.item()})")
+        if not bool(torch.isfinite(loss0)) or not all(
+            bool(torch.isfinite(gr).all()) for gr in g
+        ):
+            raise ValueError(
+                f"the loss or its gradient at the current parameters is not finite (loss {loss0.item()})"
+            )
         d = g if given is None else given
         g_norm = _norm(g)
         d_norm = g_norm if given is None else _norm(d)
         if d_norm == 0.0:
-            raise ValueError("the gradient is zero, so there is no direction to probe along (pass a direction)")
-        saved = {id(tensor): values for _, _, tensor, values in snapshot.tensors}
+            raise ValueError(
+                "the gradient is zero, so there is no direction to probe along (pass a direction)"
+            )
+        saved = {
+            id(tensor): values for _, _, tensor, values in snapshot.tensors
+        }
         starts = [saved[id(p)] for p in params]
         losses, changes = [], []
         for eta in etas:
@@ -463,7 +558,9 @@ def probe(
             with torch.no_grad():
                 for p, start, step in zip(params, starts, d):
                     p.copy_(start - float(eta) * step)
-            loss_k, g_k = _loss_and_gradient(model, loss_fn, inputs, targets, params)
+            loss_k, g_k = _loss_and_gradient(
+                model, loss_fn, inputs, targets, params
+            )
             losses.append(loss_k.item())
             changes.append(_difference_norm(g_k, g))
     finally:

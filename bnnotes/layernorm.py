@@ -38,7 +38,9 @@ __all__ = [
 # --------------------------------------------------------------------------- shared row kernels
 
 
-def _normalize_rows(rows: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _normalize_rows(
+    rows: np.ndarray, eps: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Normalize each row of a 2-D array: (x_hat, mean, var, inv_std), the last three one value per row.
 
     The variance is the mean of squared deviations from the mean (two passes); below float64
@@ -53,7 +55,9 @@ def _normalize_rows(rows: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarra
     return centered, mean, var, inv_std
 
 
-def _rows_input_grad(dx_hat: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray) -> np.ndarray:
+def _rows_input_grad(
+    dx_hat: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray
+) -> np.ndarray:
     r"""Gradient through row normalization: $\frac{1}{s}\big(d\hat x - \overline{d\hat x} - \hat x\,\overline{d\hat x\,\hat x}\big)$ per row."""
     h = x_hat.shape[1]
     mean_dx_hat = dx_hat.sum(axis=1, keepdims=True) / h
@@ -68,14 +72,23 @@ def _rows_input_grad(dx_hat: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray)
 
 
 def _check_normalized_shape(normalized_shape) -> tuple[int, ...]:
-    if isinstance(normalized_shape, Integral) and not isinstance(normalized_shape, bool):
+    if isinstance(normalized_shape, Integral) and not isinstance(
+        normalized_shape, bool
+    ):
         normalized_shape = (normalized_shape,)
     try:
         shape = tuple(normalized_shape)
     except TypeError:
-        raise TypeError(f"normalized_shape must be an int or a tuple of ints, got {normalized_shape!r}") from None
-    if not shape or any(isinstance(n, bool) or not isinstance(n, Integral) or n < 1 for n in shape):
-        raise ValueError(f"normalized_shape must be a non-empty tuple of positive ints, got {normalized_shape!r}")
+        raise TypeError(
+            f"normalized_shape must be an int or a tuple of ints, got {normalized_shape!r}"
+        ) from None
+    if not shape or any(
+        isinstance(n, bool) or not isinstance(n, Integral) or n < 1
+        for n in shape
+    ):
+        raise ValueError(
+            f"normalized_shape must be a non-empty tuple of positive ints, got {normalized_shape!r}"
+        )
     return tuple(int(n) for n in shape)
 
 
@@ -203,7 +216,9 @@ def layer_norm_forward(
         y = y * gamma.astype(x.dtype, copy=False)
     if beta is not None:
         y = y + beta.astype(x.dtype, copy=False)
-    if y is x_hat:  # no affine map: a copy, so that changing y in place cannot change the cache
+    if (
+        y is x_hat
+    ):  # no affine map: a copy, so that changing y in place cannot change the cache
         y = x_hat.copy(order="K")
     cache = LayerNormCache(
         x_hat=x_hat,
@@ -217,7 +232,9 @@ def layer_norm_forward(
     return y, cache
 
 
-def layer_norm_backward(dy: np.ndarray, cache: LayerNormCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def layer_norm_backward(
+    dy: np.ndarray, cache: LayerNormCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Gradients of layer normalization.
 
     Parameters
@@ -264,7 +281,10 @@ def layer_norm_backward(dy: np.ndarray, cache: LayerNormCache) -> tuple[np.ndarr
     >>> x, dy = rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
     >>> _, cache = layer_norm_forward(x, 5, eps=1e-12)
     >>> dx, dgamma, dbeta = layer_norm_backward(dy, cache)
-    >>> bool(np.allclose(dx.sum(axis=1), 0.0)), bool(np.allclose((dx * cache.x_hat).sum(axis=1), 0.0))
+    >>> (
+    ...     bool(np.allclose(dx.sum(axis=1), 0.0)),
+    ...     bool(np.allclose((dx * cache.x_hat).sum(axis=1), 0.0)),
+    ... )
     (True, True)
     """
     shape = cache.normalized_shape
@@ -274,6 +294,10 @@ def layer_norm_backward(dy: np.ndarray, cache: LayerNormCache) -> tuple[np.ndarr
     x_hat_rows = cache.x_hat.reshape(-1, h)
     dgamma = np.einsum("ij,ij->j", dy_rows, x_hat_rows).reshape(shape)
     dbeta = dy_rows.sum(axis=0).reshape(shape)
-    dx_hat = dy_rows if cache.gamma is None else dy_rows * cache.gamma.reshape(-1).astype(dy.dtype, copy=False)
+    dx_hat = (
+        dy_rows
+        if cache.gamma is None
+        else dy_rows * cache.gamma.reshape(-1).astype(dy.dtype, copy=False)
+    )
     dx = _rows_input_grad(dx_hat, x_hat_rows, cache.inv_std.reshape(-1))
     return dx.reshape(dy.shape), dgamma, dbeta

@@ -30,7 +30,15 @@ from torch import nn
 
 from bnnotes import _validation as check
 
-__all__ = ["DLN_NORMS", "VGG_NORMS", "deep_linear", "image_shape", "images", "vgg", "weight_layers"]
+__all__ = [
+    "DLN_NORMS",
+    "VGG_NORMS",
+    "deep_linear",
+    "image_shape",
+    "images",
+    "vgg",
+    "weight_layers",
+]
 
 VGG_NORMS = ("none", "batch", "noisy_batch", "noise", "l1", "l2", "linf")
 """Names accepted by [`vgg`][bnnotes.models.vgg]: no normalization, BatchNorm, noisy
@@ -49,14 +57,18 @@ def _check_norm(norm, allowed: tuple[str, ...]) -> str:
     return norm
 
 
-def _norm_layer(norm: str, channels: int, spatial: bool, generator) -> nn.Module | None:
+def _norm_layer(
+    norm: str, channels: int, spatial: bool, generator
+) -> nn.Module | None:
     """The normalization module for ``channels`` units (4-D input when ``spatial``), or None."""
     from bnnotes.torch_layers import LpNorm, NoisyBatchNorm, SanturkarNoise
 
     if norm == "none":
         return None
     if norm == "batch":
-        return nn.BatchNorm2d(channels) if spatial else nn.BatchNorm1d(channels)
+        return (
+            nn.BatchNorm2d(channels) if spatial else nn.BatchNorm1d(channels)
+        )
     if norm == "noisy_batch":
         return NoisyBatchNorm(channels, generator=generator)
     if norm == "noise":
@@ -143,7 +155,9 @@ def vgg(
     >>> model = vgg("batch")
     >>> model(torch.rand(4, 1, 8, 8)).shape
     torch.Size([4, 10])
-    >>> vgg("none", in_channels=3, image_size=32)(torch.rand(2, 3, 32, 32)).shape
+    >>> vgg("none", in_channels=3, image_size=32)(
+    ...     torch.rand(2, 3, 32, 32)
+    ... ).shape
     torch.Size([2, 10])
     """
     norm = _check_norm(norm, VGG_NORMS)
@@ -171,14 +185,19 @@ def vgg(
         if stage:
             modules.append(nn.MaxPool2d(2))
         for _ in range(convs_per_stage):
-            modules.append(nn.Conv2d(channels, width, 3, padding=1, bias=not has_norm))
+            modules.append(
+                nn.Conv2d(channels, width, 3, padding=1, bias=not has_norm)
+            )
             layer = _norm_layer(norm, width, True, generator)
             if layer is not None:
                 modules.append(layer)
             modules.append(nn.ReLU())
             channels = width
     side = image_size // shrink
-    modules += [nn.Flatten(), nn.Linear(channels * side * side, hidden, bias=not has_norm)]
+    modules += [
+        nn.Flatten(),
+        nn.Linear(channels * side * side, hidden, bias=not has_norm),
+    ]
     layer = _norm_layer(norm, hidden, False, generator)
     if layer is not None:
         modules.append(layer)
@@ -187,7 +206,9 @@ def vgg(
     return nn.Sequential(*modules)
 
 
-def deep_linear(dim: int = 10, depth: int = 25, norm: str = "none") -> nn.Sequential:
+def deep_linear(
+    dim: int = 10, depth: int = 25, norm: str = "none"
+) -> nn.Sequential:
     r"""A deep linear network: ``depth`` layers ``Linear(dim, dim, bias=False)``, each followed by the norm.
 
     Parameters
@@ -266,12 +287,21 @@ def weight_layers(model: nn.Module) -> list[nn.Module]:
     Examples
     --------
     >>> from bnnotes.models import vgg, weight_layers
-    >>> [type(m).__name__ for m in weight_layers(vgg("batch", widths=(4, 8), convs_per_stage=1))]
+    >>> [
+    ...     type(m).__name__
+    ...     for m in weight_layers(
+    ...         vgg("batch", widths=(4, 8), convs_per_stage=1)
+    ...     )
+    ... ]
     ['Conv2d', 'Conv2d', 'Linear', 'Linear']
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
+    return [
+        m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
 
 
 def image_shape(num_features: int) -> tuple[int, int, int]:
@@ -298,10 +328,14 @@ def image_shape(num_features: int) -> tuple[int, int, int]:
             side = math.isqrt(num_features // channels)
             if side * side * channels == num_features:
                 return channels, side, side
-    raise ValueError(f"{num_features} features are not a square image with 1 or 3 channels")
+    raise ValueError(
+        f"{num_features} features are not a square image with 1 or 3 channels"
+    )
 
 
-def images(dataset, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def images(
+    dataset, device: str | torch.device = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""A [`Dataset`][bnnotes.data.Dataset] of flattened images as tensors ``(x_train, y_train, x_test, y_test)``.
 
     Parameters
@@ -332,7 +366,15 @@ def images(dataset, device: str | torch.device = "cpu") -> tuple[torch.Tensor, t
     """
     shape = image_shape(dataset.num_features)
     out = []
-    for x, y in ((dataset.x_train, dataset.y_train), (dataset.x_test, dataset.y_test)):
-        out.append(torch.as_tensor(x, dtype=torch.float32).reshape(-1, *shape).to(device))
+    for x, y in (
+        (dataset.x_train, dataset.y_train),
+        (dataset.x_test, dataset.y_test),
+    ):
+        out.append(
+            torch
+            .as_tensor(x, dtype=torch.float32)
+            .reshape(-1, *shape)
+            .to(device)
+        )
         out.append(torch.as_tensor(y, dtype=torch.int64).to(device))
     return tuple(out)

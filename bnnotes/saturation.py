@@ -45,7 +45,9 @@ def sigmoid_derivative(x: np.ndarray) -> np.ndarray:
     >>> from bnnotes.saturation import sigmoid_derivative
     >>> float(sigmoid_derivative(np.array(0.0)))
     0.25
-    >>> bool(sigmoid_derivative(np.array(40.0)) > 0)   # 1 - g(40) would round to 0
+    >>> bool(
+    ...     sigmoid_derivative(np.array(40.0)) > 0
+    ... )  # 1 - g(40) would round to 0
     True
     """
     e = np.exp(-np.abs(np.asarray(x, dtype=np.float64)))

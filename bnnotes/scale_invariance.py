@@ -24,13 +24,19 @@ __all__ = ["bn_linear", "bn_linear_grads", "effective_step"]
 def _check(u: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     u, weight = np.asarray(u), np.asarray(weight)
     if u.ndim != 2 or weight.ndim != 2:
-        raise ValueError(f"u must be (m, d_in) and weight (d_out, d_in), got {u.shape} and {weight.shape}")
+        raise ValueError(
+            f"u must be (m, d_in) and weight (d_out, d_in), got {u.shape} and {weight.shape}"
+        )
     if u.shape[1] != weight.shape[1]:
-        raise ValueError(f"u has {u.shape[1]} features but weight expects {weight.shape[1]}")
+        raise ValueError(
+            f"u has {u.shape[1]} features but weight expects {weight.shape[1]}"
+        )
     return u, weight
 
 
-def bn_linear(u: np.ndarray, weight: np.ndarray, eps: float = 0.0) -> np.ndarray:
+def bn_linear(
+    u: np.ndarray, weight: np.ndarray, eps: float = 0.0
+) -> np.ndarray:
     r"""$\mathrm{BN}(Wu)$ over the mini-batch $u$, without scale and shift.
 
     Parameters
@@ -59,7 +65,11 @@ def bn_linear(u: np.ndarray, weight: np.ndarray, eps: float = 0.0) -> np.ndarray
     >>> from bnnotes.scale_invariance import bn_linear
     >>> rng = np.random.default_rng(0)
     >>> u, W = rng.normal(size=(8, 5)), rng.normal(size=(3, 5))
-    >>> bool(np.allclose(bn_linear(u, 10.0 * W), bn_linear(u, W), rtol=1e-12, atol=1e-13))
+    >>> bool(
+    ...     np.allclose(
+    ...         bn_linear(u, 10.0 * W), bn_linear(u, W), rtol=1e-12, atol=1e-13
+    ...     )
+    ... )
     True
     """
     y, _ = _forward(u, weight, eps)
@@ -74,14 +84,17 @@ def _forward(u, weight, eps):
     if eps == 0.0:
         # Algorithm 1 with epsilon -> 0: divide by the exact standard deviation.
         if np.any(z.var(axis=0) == 0.0):
-            raise ValueError("with eps=0 every output unit must vary over the mini-batch")
+            raise ValueError(
+                "with eps=0 every output unit must vary over the mini-batch"
+            )
         tiny = np.finfo(z.dtype).tiny
         return batch_norm_forward(z, None, None, eps=tiny)
     return batch_norm_forward(z, None, None, eps=eps)
 
 
-def bn_linear_grads(u: np.ndarray, weight: np.ndarray, dy: np.ndarray, eps: float = 0.0
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def bn_linear_grads(
+    u: np.ndarray, weight: np.ndarray, dy: np.ndarray, eps: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     r"""Gradients of $\langle dy, \mathrm{BN}(Wu)\rangle$ with respect to $u$ and $W$.
 
     Parameters
@@ -103,7 +116,11 @@ def bn_linear_grads(u: np.ndarray, weight: np.ndarray, dy: np.ndarray, eps: floa
     >>> import numpy as np
     >>> from bnnotes.scale_invariance import bn_linear_grads
     >>> rng = np.random.default_rng(1)
-    >>> u, W, dy = rng.normal(size=(8, 5)), rng.normal(size=(3, 5)), rng.normal(size=(8, 3))
+    >>> u, W, dy = (
+    ...     rng.normal(size=(8, 5)),
+    ...     rng.normal(size=(3, 5)),
+    ...     rng.normal(size=(8, 3)),
+    ... )
     >>> du1, dW1 = bn_linear_grads(u, W, dy)
     >>> du4, dW4 = bn_linear_grads(u, 4.0 * W, dy)
     >>> bool(np.allclose(du4, du1)), bool(np.allclose(dW4, dW1 / 4.0))

@@ -81,7 +81,11 @@ def _real(value, name: str) -> float:
     """A finite real scalar (bool refused) as a float."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Real)
+        or not np.isfinite(value)
+    ):
         raise ValueError(f"{name} must be a finite real number, got {value!r}")
     return float(value)
 
@@ -90,11 +94,17 @@ def _batch(y, name: str = "y") -> np.ndarray:
     """A finite floating vector (m,) or matrix (m, n) with m >= 2, as float64."""
     y = check.finite_floating(y, name)
     if y.ndim not in (1, 2):
-        raise ValueError(f"{name} must have shape (m,) or (m, n), got {y.shape}")
+        raise ValueError(
+            f"{name} must have shape (m,) or (m, n), got {y.shape}"
+        )
     if y.shape[0] < 2:
-        raise ValueError(f"{name} must hold a batch of m >= 2 values per unit, got m = {y.shape[0]}")
+        raise ValueError(
+            f"{name} must hold a batch of m >= 2 values per unit, got m = {y.shape[0]}"
+        )
     if y.ndim == 2 and y.shape[1] < 1:
-        raise ValueError(f"{name} must have at least one unit (column), got shape {y.shape}")
+        raise ValueError(
+            f"{name} must have at least one unit (column), got shape {y.shape}"
+        )
     return y.astype(np.float64)
 
 
@@ -102,7 +112,9 @@ def _unit_vector(v, m: int, name: str) -> np.ndarray:
     """A finite floating vector of shape (m,), as float64."""
     v = check.finite_floating(v, name)
     if v.shape != (m,):
-        raise ValueError(f"{name} must have shape ({m},) like y, got {v.shape}")
+        raise ValueError(
+            f"{name} must have shape ({m},) like y, got {v.shape}"
+        )
     return v.astype(np.float64)
 
 
@@ -112,9 +124,13 @@ def _symmetric(h, m: int, name: str) -> np.ndarray:
     if h.shape != (m, m):
         raise ValueError(f"{name} must have shape ({m}, {m}), got {h.shape}")
     h = h.astype(np.float64)
-    if not np.allclose(h, h.T, rtol=0, atol=1e-12 * max(float(np.abs(h).max()), 1e-300)):
-        raise ValueError(f"{name} must be symmetric (a Hessian), got a matrix with |H - H^T| up to "
-                         f"{float(np.abs(h - h.T).max()):.3g}")
+    if not np.allclose(
+        h, h.T, rtol=0, atol=1e-12 * max(float(np.abs(h).max()), 1e-300)
+    ):
+        raise ValueError(
+            f"{name} must be symmetric (a Hessian), got a matrix with |H - H^T| up to "
+            f"{float(np.abs(h - h.T).max()):.3g}"
+        )
     return h
 
 
@@ -124,7 +140,9 @@ def _per_unit(v, n: int, name: str) -> np.ndarray:
         return np.full(n, _real(v, name))
     v = check.finite_floating(v, name)
     if v.shape != (n,):
-        raise ValueError(f"{name} must be a scalar or have shape ({n},), got {v.shape}")
+        raise ValueError(
+            f"{name} must be a scalar or have shape ({n},), got {v.shape}"
+        )
     return v.astype(np.float64)
 
 
@@ -189,7 +207,10 @@ def standardize(y: np.ndarray) -> BatchStatistics:
     >>> stats.mean, stats.sigma
     (3.0, 1.8708286933869707)
     >>> y_hat = stats.y_hat
-    >>> bool(abs(y_hat.sum()) < 1e-15), bool(np.isclose((y_hat**2).sum(), 4.0, rtol=1e-15))
+    >>> (
+    ...     bool(abs(y_hat.sum()) < 1e-15),
+    ...     bool(np.isclose((y_hat**2).sum(), 4.0, rtol=1e-15)),
+    ... )
     (True, True)
     """
     y = _batch(y)
@@ -198,8 +219,12 @@ def standardize(y: np.ndarray) -> BatchStatistics:
     sigma = np.sqrt(np.mean(centered * centered, axis=0))
     if y.ndim == 1:
         if sigma == 0:
-            raise ValueError("y is constant over the batch (sigma = 0): BN with eps = 0 is undefined there")
-        return BatchStatistics(y_hat=centered / sigma, mean=float(mean), sigma=float(sigma))
+            raise ValueError(
+                "y is constant over the batch (sigma = 0): BN with eps = 0 is undefined there"
+            )
+        return BatchStatistics(
+            y_hat=centered / sigma, mean=float(mean), sigma=float(sigma)
+        )
     constant = np.flatnonzero(sigma == 0)
     if constant.size:
         raise ValueError(
@@ -228,7 +253,9 @@ class LinearBN:
     z: np.ndarray
 
 
-def linear_bn(x: np.ndarray, weight: np.ndarray, gamma=1.0, beta=0.0) -> LinearBN:
+def linear_bn(
+    x: np.ndarray, weight: np.ndarray, gamma=1.0, beta=0.0
+) -> LinearBN:
     r"""The activations of $x \mapsto \gamma\,\mathrm{BN}(Wx) + \beta$ on a batch (training mode, $\epsilon = 0$).
 
     Parameters
@@ -270,7 +297,9 @@ def linear_bn(x: np.ndarray, weight: np.ndarray, gamma=1.0, beta=0.0) -> LinearB
     if x.ndim != 2:
         raise ValueError(f"x must have shape (m, d), got {x.shape}")
     if weight.ndim != 2 or weight.shape[1] != x.shape[1]:
-        raise ValueError(f"weight must have shape (n, {x.shape[1]}) to match x of shape {x.shape}, got {weight.shape}")
+        raise ValueError(
+            f"weight must have shape (n, {x.shape[1]}) to match x of shape {x.shape}, got {weight.shape}"
+        )
     n = weight.shape[0]
     gamma = _per_unit(gamma, n, "gamma")
     beta = _per_unit(beta, n, "beta")
@@ -317,9 +346,15 @@ def bn_jacobian(y: np.ndarray) -> np.ndarray:
     >>> y = np.random.default_rng(0).normal(size=5)
     >>> J, sigma = bn_jacobian(y), standardize(y).sigma
     >>> P = sigma * J
-    >>> bool(np.allclose(P @ P, P, atol=1e-14)), bool(np.allclose(P, P.T, atol=0))
+    >>> (
+    ...     bool(np.allclose(P @ P, P, atol=1e-14)),
+    ...     bool(np.allclose(P, P.T, atol=0)),
+    ... )
     (True, True)
-    >>> bool(np.allclose(P @ np.ones(5), 0.0, atol=1e-14)), round(float(np.trace(P)), 12)
+    >>> (
+    ...     bool(np.allclose(P @ np.ones(5), 0.0, atol=1e-14)),
+    ...     round(float(np.trace(P)), 12),
+    ... )
     (True, 3.0)
     """
     stats = _one_unit(y)
@@ -331,7 +366,9 @@ def bn_jacobian(y: np.ndarray) -> np.ndarray:
 def _one_unit(y) -> BatchStatistics:
     y = _batch(y)
     if y.ndim != 1:
-        raise ValueError(f"y must hold one unit's batch, shape (m,), got {y.shape}")
+        raise ValueError(
+            f"y must hold one unit's batch, shape (m,), got {y.shape}"
+        )
     return standardize(y)
 
 
@@ -377,7 +414,14 @@ def bn_backward(grad_z: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
     >>> from bnnotes.theory import bn_backward, bn_jacobian
     >>> rng = np.random.default_rng(1)
     >>> y, g = rng.normal(size=6), rng.normal(size=6)
-    >>> bool(np.allclose(bn_backward(g, y, 2.5), 2.5 * bn_jacobian(y).T @ g, rtol=1e-13, atol=0))
+    >>> bool(
+    ...     np.allclose(
+    ...         bn_backward(g, y, 2.5),
+    ...         2.5 * bn_jacobian(y).T @ g,
+    ...         rtol=1e-13,
+    ...         atol=0,
+    ...     )
+    ... )
     True
     """
     stats = _one_unit(y)
@@ -423,11 +467,15 @@ def _coefficient(coefficient, m: int) -> float:
             return 1.0 / m
         if coefficient == "1/sqrt(m)":
             return 1.0 / np.sqrt(m)
-        raise ValueError(f"coefficient must be one of {_COEFFICIENTS} or a number >= 0, got {coefficient!r}")
+        raise ValueError(
+            f"coefficient must be one of {_COEFFICIENTS} or a number >= 0, got {coefficient!r}"
+        )
     return check.nonnegative(coefficient, "coefficient", allow_zero=True)
 
 
-def gradient_norm_bound(grad_z: np.ndarray, y: np.ndarray, gamma: float, coefficient="1/m") -> LipschitzTerms:
+def gradient_norm_bound(
+    grad_z: np.ndarray, y: np.ndarray, gamma: float, coefficient="1/m"
+) -> LipschitzTerms:
     r"""Both sides of Theorem 4.1, with the coefficient of the last term as a parameter.
 
     Theorem 4.1 of Santurkar et al. (2018) states
@@ -502,7 +550,9 @@ def gradient_norm_bound(grad_z: np.ndarray, y: np.ndarray, gamma: float, coeffic
 # --------------------------------------------------------------------------- Theorem 4.2
 
 
-def bn_loss_hessian(grad_z: np.ndarray, hess_z: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
+def bn_loss_hessian(
+    grad_z: np.ndarray, hess_z: np.ndarray, y: np.ndarray, gamma: float
+) -> np.ndarray:
     r"""The Hessian of $\hat{\mathcal L}(y_j) = \mathcal L(\gamma\hat y_j + \beta)$ with respect to one unit's $y_j$.
 
     Parameters
@@ -554,7 +604,10 @@ def bn_loss_hessian(grad_z: np.ndarray, hess_z: np.ndarray, y: np.ndarray, gamma
     >>> y, g = rng.normal(size=5), rng.normal(size=5)
     >>> Hhat = bn_loss_hessian(g, np.zeros((5, 5)), y, 1.0)
     >>> y_hat = standardize(y).y_hat
-    >>> bool(np.allclose(Hhat @ np.ones(5), 0.0, atol=1e-12)), bool(abs(y_hat @ Hhat @ y_hat) < 1e-12)
+    >>> (
+    ...     bool(np.allclose(Hhat @ np.ones(5), 0.0, atol=1e-12)),
+    ...     bool(abs(y_hat @ Hhat @ y_hat) < 1e-12),
+    ... )
     (True, True)
     """
     stats = _one_unit(y)
@@ -566,7 +619,11 @@ def bn_loss_hessian(grad_z: np.ndarray, hess_z: np.ndarray, y: np.ndarray, gamma
     projection = np.eye(m) - 1.0 / m - np.outer(v, v) / m
     centering = np.eye(m) - 1.0 / m
     c = g - g.mean()
-    s = (-np.outer(v, c) - np.outer(c, v) + (g @ v) * (3.0 / m * np.outer(v, v) - centering)) / (m * sigma**2)
+    s = (
+        -np.outer(v, c)
+        - np.outer(c, v)
+        + (g @ v) * (3.0 / m * np.outer(v, v) - centering)
+    ) / (m * sigma**2)
     hessian = (gamma / sigma) ** 2 * (projection @ h @ projection) + gamma * s
     return (hessian + hessian.T) / 2
 
@@ -618,7 +675,9 @@ class SmoothnessTerms:
     plain_gradient_norm_sq: float
 
 
-def hessian_quadratic_form(grad_z: np.ndarray, hess_z: np.ndarray, y: np.ndarray, gamma: float) -> SmoothnessTerms:
+def hessian_quadratic_form(
+    grad_z: np.ndarray, hess_z: np.ndarray, y: np.ndarray, gamma: float
+) -> SmoothnessTerms:
     r"""Both sides of the two forms of Theorem 4.2, as transcribed, for one unit.
 
     The first printed form is
@@ -739,14 +798,18 @@ class QuadraticLoss:
     def __init__(self, curvature: np.ndarray, target: np.ndarray) -> None:
         target = check.finite_floating(target, "target")
         if target.ndim != 2:
-            raise ValueError(f"target must have shape (m, n), got {target.shape}")
+            raise ValueError(
+                f"target must have shape (m, n), got {target.shape}"
+            )
         self.target = target.astype(np.float64)
         self.curvature = _symmetric(curvature, target.size, "curvature")
 
     def _residual(self, z) -> np.ndarray:
         z = check.finite_floating(z, "z")
         if z.shape != self.target.shape:
-            raise ValueError(f"z must have the target's shape {self.target.shape}, got {z.shape}")
+            raise ValueError(
+                f"z must have the target's shape {self.target.shape}, got {z.shape}"
+            )
         return (z.astype(np.float64) - self.target).reshape(-1)
 
     def value(self, z: np.ndarray) -> float:
@@ -800,19 +863,27 @@ class SoftmaxCrossEntropy:
     def __init__(self, labels: np.ndarray) -> None:
         labels = np.asarray(labels)
         if not np.issubdtype(labels.dtype, np.integer):
-            raise TypeError(f"labels must have an integer dtype, got {labels.dtype}")
+            raise TypeError(
+                f"labels must have an integer dtype, got {labels.dtype}"
+            )
         if labels.ndim != 1 or labels.size == 0:
-            raise ValueError(f"labels must have shape (m,) with m >= 1, got {labels.shape}")
+            raise ValueError(
+                f"labels must have shape (m,) with m >= 1, got {labels.shape}"
+            )
         self.labels = labels.copy()
 
     def _probs(self, z) -> np.ndarray:
         z = check.finite_floating(z, "z")
         m = self.labels.size
         if z.ndim != 2 or z.shape[0] != m or z.shape[1] < 2:
-            raise ValueError(f"z must have shape ({m}, n) with n >= 2 classes, got {z.shape}")
+            raise ValueError(
+                f"z must have shape ({m}, n) with n >= 2 classes, got {z.shape}"
+            )
         if self.labels.min() < 0 or self.labels.max() >= z.shape[1]:
-            raise ValueError(f"labels must lie in [0, {z.shape[1]}), got values from "
-                             f"{int(self.labels.min())} to {int(self.labels.max())}")
+            raise ValueError(
+                f"labels must lie in [0, {z.shape[1]}), got values from "
+                f"{int(self.labels.min())} to {int(self.labels.max())}"
+            )
         z = z.astype(np.float64)
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True), z
@@ -834,13 +905,18 @@ class SoftmaxCrossEntropy:
         """$\\nabla_z^2\\mathcal L$, shape ``(z.size, z.size)``, block diagonal over examples."""
         p, _ = self._probs(z)
         m, n = p.shape
-        blocks = (np.einsum("bi,ik->bik", p, np.eye(n)) - np.einsum("bi,bk->bik", p, p)) / m
+        blocks = (
+            np.einsum("bi,ik->bik", p, np.eye(n))
+            - np.einsum("bi,bk->bik", p, p)
+        ) / m
         h = np.zeros((m, n, m, n))
         h[np.arange(m), :, np.arange(m), :] = blocks
         return h.reshape(m * n, m * n)
 
 
-def unit_derivatives(loss, z: np.ndarray, unit: int) -> tuple[np.ndarray, np.ndarray]:
+def unit_derivatives(
+    loss, z: np.ndarray, unit: int
+) -> tuple[np.ndarray, np.ndarray]:
     r"""$\hat g_j$ and $H_{jj}$ of a downstream loss at the BN output $z$, for unit $j$.
 
     Parameters
@@ -872,7 +948,9 @@ def unit_derivatives(loss, z: np.ndarray, unit: int) -> tuple[np.ndarray, np.nda
     >>> import numpy as np
     >>> from bnnotes.theory import SoftmaxCrossEntropy, unit_derivatives
     >>> z = np.random.default_rng(5).normal(size=(4, 3))
-    >>> g, H = unit_derivatives(SoftmaxCrossEntropy(np.array([0, 2, 1, 1])), z, 1)
+    >>> g, H = unit_derivatives(
+    ...     SoftmaxCrossEntropy(np.array([0, 2, 1, 1])), z, 1
+    ... )
     >>> g.shape, H.shape, bool(np.all(H == np.diag(np.diag(H))))
     ((4,), (4, 4), True)
     """
@@ -880,7 +958,11 @@ def unit_derivatives(loss, z: np.ndarray, unit: int) -> tuple[np.ndarray, np.nda
     if z.ndim != 2:
         raise ValueError(f"z must have shape (m, n), got {z.shape}")
     m, n = z.shape
-    if isinstance(unit, bool) or not isinstance(unit, (int, np.integer)) or not 0 <= unit < n:
+    if (
+        isinstance(unit, bool)
+        or not isinstance(unit, (int, np.integer))
+        or not 0 <= unit < n
+    ):
         raise ValueError(f"unit must be an integer in [0, {n}), got {unit!r}")
     grad = np.asarray(loss.gradient(z), dtype=np.float64)
     hess = np.asarray(loss.hessian(z), dtype=np.float64)
@@ -889,13 +971,17 @@ def unit_derivatives(loss, z: np.ndarray, unit: int) -> tuple[np.ndarray, np.nda
             f"the loss must return a gradient of shape {(m, n)} and a Hessian of shape {(m * n, m * n)}, "
             f"got {grad.shape} and {hess.shape}"
         )
-    return grad[:, unit].copy(), hess.reshape(m, n, m, n)[:, unit, :, unit].copy()
+    return grad[:, unit].copy(), hess.reshape(m, n, m, n)[
+        :, unit, :, unit
+    ].copy()
 
 
 # --------------------------------------------------------------------------- Observation 4.3
 
 
-def reproduce_activations(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def reproduce_activations(
+    x: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     r"""The $(\gamma, \beta)$ with which BN after $W$ reproduces the activations $y = Wx$ (Observation 4.3).
 
     Parameters
@@ -933,11 +1019,17 @@ def reproduce_activations(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray
     >>> rng = np.random.default_rng(6)
     >>> x, W = rng.normal(size=(10, 4)), rng.normal(size=(3, 4))
     >>> gamma, beta = reproduce_activations(x, W)
-    >>> bool(np.allclose(linear_bn(x, W, gamma, beta).z, x @ W.T, rtol=1e-13, atol=1e-13))
+    >>> bool(
+    ...     np.allclose(
+    ...         linear_bn(x, W, gamma, beta).z, x @ W.T, rtol=1e-13, atol=1e-13
+    ...     )
+    ... )
     True
     """
     layer = linear_bn(x, weight)
-    return np.array(layer.stats.sigma, copy=True), np.array(layer.stats.mean, copy=True)
+    return np.array(layer.stats.sigma, copy=True), np.array(
+        layer.stats.mean, copy=True
+    )
 
 
 # --------------------------------------------------------------------------- Lemma 4.5
@@ -973,7 +1065,9 @@ class InitializationGain:
     gain: float
 
 
-def initialization_gain(w0: np.ndarray, w_star: np.ndarray, *, per_row: bool = False) -> InitializationGain:
+def initialization_gain(
+    w0: np.ndarray, w_star: np.ndarray, *, per_row: bool = False
+) -> InitializationGain:
     r"""How much closer the nearest BN optimum is to $W_0$ than the optimum $W^*$ (Lemma 4.5).
 
     BN makes the loss invariant to $W \mapsto kW$ for $k > 0$, so with $W^*$ optimal every
@@ -1029,19 +1123,27 @@ def initialization_gain(w0: np.ndarray, w_star: np.ndarray, *, per_row: bool = F
     w0 = check.finite_floating(w0, "w0")
     w_star = check.finite_floating(w_star, "w_star")
     if w0.shape != w_star.shape:
-        raise ValueError(f"w0 and w_star must have the same shape, got {w0.shape} and {w_star.shape}")
+        raise ValueError(
+            f"w0 and w_star must have the same shape, got {w0.shape} and {w_star.shape}"
+        )
     w0 = w0.astype(np.float64)
     w_star = w_star.astype(np.float64)
     norm_sq = float(np.sum(w_star * w_star))
     if norm_sq == 0:
-        raise ValueError("w_star must not be zero: the ray {k w_star} is a single point and BN is undefined at 0")
+        raise ValueError(
+            "w_star must not be zero: the ray {k w_star} is a single point and BN is undefined at 0"
+        )
     inner = float(np.sum(w_star * w0))
     if per_row:
         if w0.ndim != 2:
-            raise ValueError(f"per_row needs matrices of shape (n, d), got shape {w0.shape}")
+            raise ValueError(
+                f"per_row needs matrices of shape (n, d), got shape {w0.shape}"
+            )
         row_norm_sq = np.einsum("ij,ij->i", w_star, w_star)
         if np.any(row_norm_sq == 0):
-            raise ValueError(f"row {int(np.flatnonzero(row_norm_sq == 0)[0])} of w_star is zero: BN is undefined there")
+            raise ValueError(
+                f"row {int(np.flatnonzero(row_norm_sq == 0)[0])} of w_star is zero: BN is undefined there"
+            )
         row_inner = np.einsum("ij,ij->i", w_star, w0)
         if np.any(row_inner <= 0):
             i = int(np.flatnonzero(row_inner <= 0)[0])

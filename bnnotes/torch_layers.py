@@ -35,18 +35,29 @@ __all__ = [
 ]
 
 
-def _standardize(weight: torch.Tensor, eps: float, correction: int) -> torch.Tensor:
+def _standardize(
+    weight: torch.Tensor, eps: float, correction: int
+) -> torch.Tensor:
     flat = weight.reshape(weight.shape[0], -1)
     mean = flat.mean(dim=1, keepdim=True)
     centered = flat - mean
-    std = (centered.square().sum(dim=1, keepdim=True) / (flat.shape[1] - correction)).sqrt()
+    std = (
+        centered.square().sum(dim=1, keepdim=True)
+        / (flat.shape[1] - correction)
+    ).sqrt()
     return (centered / (std + eps)).reshape(weight.shape)
 
 
 def _check_ws_args(eps, correction) -> tuple[float, int]:
     eps = check.eps_value(eps, allow_zero=True)
-    if isinstance(correction, bool) or not isinstance(correction, int) or correction < 0:
-        raise ValueError(f"correction must be an integer >= 0, got {correction!r}")
+    if (
+        isinstance(correction, bool)
+        or not isinstance(correction, int)
+        or correction < 0
+    ):
+        raise ValueError(
+            f"correction must be an integer >= 0, got {correction!r}"
+        )
     return eps, correction
 
 
@@ -75,12 +86,20 @@ class WeightStandardization(nn.Module):
     >>> from torch.nn.utils import parametrize
     >>> from bnnotes.torch_layers import WeightStandardization
     >>> layer = torch.nn.Linear(6, 3, dtype=torch.float64)
-    >>> _ = parametrize.register_parametrization(layer, "weight", WeightStandardization())
-    >>> torch.allclose(layer.weight.mean(dim=1), torch.zeros(3, dtype=torch.float64), atol=1e-12)
+    >>> _ = parametrize.register_parametrization(
+    ...     layer, "weight", WeightStandardization()
+    ... )
+    >>> torch.allclose(
+    ...     layer.weight.mean(dim=1),
+    ...     torch.zeros(3, dtype=torch.float64),
+    ...     atol=1e-12,
+    ... )
     True
     """
 
-    def __init__(self, eps: float = DEFAULT_WS_EPS, correction: int = DEFAULT_CORRECTION) -> None:
+    def __init__(
+        self, eps: float = DEFAULT_WS_EPS, correction: int = DEFAULT_CORRECTION
+    ) -> None:
         super().__init__()
         self.eps, self.correction = _check_ws_args(eps, correction)
 
@@ -108,7 +127,13 @@ class WSConv2d(nn.Conv2d):
     torch.Size([2, 8, 5, 5])
     """
 
-    def __init__(self, *args, ws_eps: float = DEFAULT_WS_EPS, correction: int = DEFAULT_CORRECTION, **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        ws_eps: float = DEFAULT_WS_EPS,
+        correction: int = DEFAULT_CORRECTION,
+        **kwargs,
+    ) -> None:
         ws_eps, correction = _check_ws_args(ws_eps, correction)
         super().__init__(*args, **kwargs)
         self.ws_eps, self.correction = ws_eps, correction
@@ -150,7 +175,9 @@ class MeanOnlyBatchNorm(nn.Module):
     True
     """
 
-    def __init__(self, num_features: int, momentum: float = 0.1, bias: bool = True) -> None:
+    def __init__(
+        self, num_features: int, momentum: float = 0.1, bias: bool = True
+    ) -> None:
         super().__init__()
         self.num_features = check.positive_int(num_features, "num_features")
         momentum = check.nonnegative(momentum, "momentum", allow_zero=True)
@@ -162,15 +189,22 @@ class MeanOnlyBatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim < 2 or x.shape[1] != self.num_features:
-            raise ValueError(f"expected an input (N, {self.num_features}, *spatial), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"expected an input (N, {self.num_features}, *spatial), got shape {tuple(x.shape)}"
+            )
         shape = (1, -1) + (1,) * (x.ndim - 2)
         if self.training:
             if x.numel() // x.shape[1] < 2:
-                raise ValueError(f"expected more than 1 value per channel in training, got shape {tuple(x.shape)}")
+                raise ValueError(
+                    f"expected more than 1 value per channel in training, got shape {tuple(x.shape)}"
+                )
             axes = (0,) + tuple(range(2, x.ndim))
             mean = x.mean(dim=axes)
             with torch.no_grad():
-                self.running_mean.mul_(1 - self.momentum).add_(mean.detach().to(self.running_mean.dtype), alpha=self.momentum)
+                self.running_mean.mul_(1 - self.momentum).add_(
+                    mean.detach().to(self.running_mean.dtype),
+                    alpha=self.momentum,
+                )
         else:
             mean = self.running_mean.to(x.dtype)
         y = x - mean.reshape(shape)
@@ -216,28 +250,41 @@ def weight_norm_data_init_(layer: nn.Module, x: torch.Tensor) -> nn.Module:
     >>> layer = weight_norm(torch.nn.Linear(5, 4, dtype=torch.float64))
     >>> x = 3.0 * torch.randn(64, 5, dtype=torch.float64) + 2.0
     >>> out = weight_norm_data_init_(layer, x)(x)
-    >>> bool(out.mean(0).abs().max() < 1e-12), bool((out.std(0, correction=0) - 1).abs().max() < 1e-12)
+    >>> (
+    ...     bool(out.mean(0).abs().max() < 1e-12),
+    ...     bool((out.std(0, correction=0) - 1).abs().max() < 1e-12),
+    ... )
     (True, True)
     """
     parametrizations = getattr(layer, "parametrizations", None)
     if parametrizations is None or "weight" not in parametrizations:
-        raise ValueError("layer must be parametrized with torch.nn.utils.parametrizations.weight_norm")
+        raise ValueError(
+            "layer must be parametrized with torch.nn.utils.parametrizations.weight_norm"
+        )
     weight = parametrizations.weight
     g = weight.original0
     out = g.shape[0] if g.ndim else 0
     if g.ndim == 0 or g.numel() != out:
-        raise ValueError("data-dependent initialization needs weight_norm with dim=0 (one gain per output unit)")
+        raise ValueError(
+            "data-dependent initialization needs weight_norm with dim=0 (one gain per output unit)"
+        )
     bias = getattr(layer, "bias", None)
     if bias is None:
-        raise ValueError("data-dependent initialization needs a layer with a bias")
+        raise ValueError(
+            "data-dependent initialization needs a layer with a bias"
+        )
     t = layer(x) - bias.reshape((1, -1) + (1,) * (x.ndim - 2))
     axes = (0,) + tuple(range(2, t.ndim))
     if t.numel() // t.shape[1] < 2:
-        raise ValueError(f"expected more than 1 value per unit, got an output of shape {tuple(t.shape)}")
+        raise ValueError(
+            f"expected more than 1 value per unit, got an output of shape {tuple(t.shape)}"
+        )
     mean = t.mean(dim=axes)
     std = t.std(dim=axes, correction=0)
     if bool((std == 0).any()):
-        raise ValueError("a unit's output is constant over the batch: its scale cannot be set")
+        raise ValueError(
+            "a unit's output is constant over the batch: its scale cannot be set"
+        )
     g.copy_(g / std.reshape(g.shape))
     bias.copy_(-mean / std)
     return layer
@@ -254,6 +301,7 @@ NOISE_MEAN_RANGE = (-0.5, 0.5)
 NOISE_SCALE_RANGE = (1.0, 1.25)
 NOISE_SHIFT_HALFWIDTH = 0.1
 NOISE_SCALE_STD = 0.1
+
 
 @dataclass(frozen=True)
 class NoiseDraw:
@@ -277,9 +325,13 @@ def _check_range(value, name: str) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair of numbers (low, high), got {value!r}") from None
+        raise ValueError(
+            f"{name} must be a pair of numbers (low, high), got {value!r}"
+        ) from None
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
-        raise ValueError(f"{name} must be finite with low <= high, got {value!r}")
+        raise ValueError(
+            f"{name} must be finite with low <= high, got {value!r}"
+        )
     return lo, hi
 
 
@@ -287,16 +339,24 @@ def _as_generator(generator) -> torch.Generator | None:
     if generator is None or isinstance(generator, torch.Generator):
         return generator
     if isinstance(generator, bool) or not isinstance(generator, int):
-        raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {type(generator).__name__}")
+        raise TypeError(
+            f"generator must be a torch.Generator, an int seed or None, got {type(generator).__name__}"
+        )
     return torch.Generator().manual_seed(generator)
 
 
-def _check_activations(x, num_features: int | None, name: str = "input") -> None:
+def _check_activations(
+    x, num_features: int | None, name: str = "input"
+) -> None:
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor, got {type(x).__name__}"
+        )
     if not x.is_floating_point():
         raise TypeError(f"{name} must have a floating dtype, got {x.dtype}")
-    if num_features is not None and (x.ndim not in (2, 4) or x.shape[1] != num_features):
+    if num_features is not None and (
+        x.ndim not in (2, 4) or x.shape[1] != num_features
+    ):
         raise ValueError(
             f"expected an input of shape (N, {num_features}) or (N, {num_features}, H, W), got {tuple(x.shape)}"
         )
@@ -361,7 +421,11 @@ class SanturkarNoise(nn.Module):
     >>> a = torch.ones(4, 3)
     >>> out = noise(a)
     >>> d = noise.last_noise
-    >>> torch.equal(out, d.scale * a + d.shift), -0.5 <= d.mu <= 0.5, 1.0 <= d.sigma <= 1.25
+    >>> (
+    ...     torch.equal(out, d.scale * a + d.shift),
+    ...     -0.5 <= d.mu <= 0.5,
+    ...     1.0 <= d.sigma <= 1.25,
+    ... )
     (True, True, True)
     >>> torch.equal(noise.eval()(a), a)
     True
@@ -378,12 +442,18 @@ class SanturkarNoise(nn.Module):
         super().__init__()
         self.mean_range = _check_range(mean_range, "mean_range")
         self.scale_range = _check_range(scale_range, "scale_range")
-        self.shift_halfwidth = check.nonnegative(shift_halfwidth, "shift_halfwidth", allow_zero=True)
-        self.scale_std = check.nonnegative(scale_std, "scale_std", allow_zero=True)
+        self.shift_halfwidth = check.nonnegative(
+            shift_halfwidth, "shift_halfwidth", allow_zero=True
+        )
+        self.scale_std = check.nonnegative(
+            scale_std, "scale_std", allow_zero=True
+        )
         self.generator = _as_generator(generator)
         self.last_noise: NoiseDraw | None = None
 
-    def draw(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> NoiseDraw:
+    def draw(
+        self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32
+    ) -> NoiseDraw:
         r"""Draw one step's noise for an input of ``shape`` (advances the generator).
 
         Parameters
@@ -404,9 +474,15 @@ class SanturkarNoise(nn.Module):
         device = g.device if g is not None else torch.device("cpu")
         kw = {"generator": g, "device": device, "dtype": dtype}
         u = torch.rand(2, **kw)
-        mu = self.mean_range[0] + (self.mean_range[1] - self.mean_range[0]) * float(u[0])
-        sigma = self.scale_range[0] + (self.scale_range[1] - self.scale_range[0]) * float(u[1])
-        shift = mu + self.shift_halfwidth * (2.0 * torch.rand(shape, **kw) - 1.0)
+        mu = self.mean_range[0] + (
+            self.mean_range[1] - self.mean_range[0]
+        ) * float(u[0])
+        sigma = self.scale_range[0] + (
+            self.scale_range[1] - self.scale_range[0]
+        ) * float(u[1])
+        shift = mu + self.shift_halfwidth * (
+            2.0 * torch.rand(shape, **kw) - 1.0
+        )
         scale = sigma + self.scale_std * torch.randn(shape, **kw)
         return NoiseDraw(mu, sigma, shift, scale)
 
@@ -415,7 +491,12 @@ class SanturkarNoise(nn.Module):
         if not self.training:
             return x
         draw = self.draw(tuple(x.shape), x.dtype)
-        draw = NoiseDraw(draw.mu, draw.sigma, draw.shift.to(x.device), draw.scale.to(x.device))
+        draw = NoiseDraw(
+            draw.mu,
+            draw.sigma,
+            draw.shift.to(x.device),
+            draw.scale.to(x.device),
+        )
         self.last_noise = draw
         return draw.scale * x + draw.shift
 
@@ -505,8 +586,12 @@ class NoisyBatchNorm(nn.modules.batchnorm._BatchNorm):
         momentum = check.nonnegative(momentum, "momentum", allow_zero=True)
         if momentum > 1:
             raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
-        noise = SanturkarNoise(generator, mean_range, scale_range, shift_halfwidth, scale_std)
-        super().__init__(num_features, eps, momentum, affine, track_running_stats)
+        noise = SanturkarNoise(
+            generator, mean_range, scale_range, shift_halfwidth, scale_std
+        )
+        super().__init__(
+            num_features, eps, momentum, affine, track_running_stats
+        )
         self.noise = noise
 
     def _check_input_dim(self, x: torch.Tensor) -> None:
@@ -515,7 +600,9 @@ class NoisyBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_activations(x, self.num_features)
         if self.training and x.numel() // x.shape[1] < 2:
-            raise ValueError(f"expected more than 1 value per channel in training, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"expected more than 1 value per channel in training, got shape {tuple(x.shape)}"
+            )
         if not bool(torch.isfinite(x).all()):
             raise ValueError("input contains non-finite values (nan or inf)")
         return self.noise(super().forward(x))
@@ -581,7 +668,9 @@ class LpNorm(nn.Module):
     >>> import torch
     >>> from bnnotes.torch_layers import LpNorm
     >>> layer = LpNorm(2, p=1).double()
-    >>> x = torch.tensor([[1.0, -2.0], [3.0, 4.0], [5.0, 0.0]], dtype=torch.float64)
+    >>> x = torch.tensor(
+    ...     [[1.0, -2.0], [3.0, 4.0], [5.0, 0.0]], dtype=torch.float64
+    ... )
     >>> y = layer(x)
     >>> mean, norm = x.mean(0), x.abs().mean(0)
     >>> bool(torch.allclose(y, (x - mean) / (norm + 1e-5), rtol=1e-12))
@@ -598,7 +687,11 @@ class LpNorm(nn.Module):
     ) -> None:
         super().__init__()
         self.num_features = check.positive_int(num_features, "num_features")
-        if isinstance(p, bool) or not isinstance(p, Real) or float(p) not in (1.0, 2.0, math.inf):
+        if (
+            isinstance(p, bool)
+            or not isinstance(p, Real)
+            or float(p) not in (1.0, 2.0, math.inf)
+        ):
             raise ValueError(f"p must be 1, 2 or float('inf'), got {p!r}")
         self.p = float(p)
         self.eps = check.eps_value(eps)
@@ -615,7 +708,9 @@ class LpNorm(nn.Module):
             self.register_parameter("bias", None)
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_norm", torch.ones(num_features))
-        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+        self.register_buffer(
+            "num_batches_tracked", torch.tensor(0, dtype=torch.long)
+        )
 
     def average_norm(self, x: torch.Tensor) -> torch.Tensor:
         r"""The per-channel average ℓp norm $\nu_c$ of ``x`` (before any mean shift).
@@ -635,7 +730,9 @@ class LpNorm(nn.Module):
         if self.p == math.inf:
             return x.abs().amax(dim=axes)
         n = x.numel() // x.shape[1]
-        return torch.linalg.vector_norm(x, ord=self.p, dim=axes) / n ** (1.0 / self.p)
+        return torch.linalg.vector_norm(x, ord=self.p, dim=axes) / n ** (
+            1.0 / self.p
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_activations(x, self.num_features)
@@ -644,14 +741,20 @@ class LpNorm(nn.Module):
         shape = (1, -1) + (1,) * (x.ndim - 2)
         if self.training:
             if x.numel() // x.shape[1] < 2:
-                raise ValueError(f"expected more than 1 value per channel in training, got shape {tuple(x.shape)}")
+                raise ValueError(
+                    f"expected more than 1 value per channel in training, got shape {tuple(x.shape)}"
+                )
             axes = (0,) + tuple(range(2, x.ndim))
             mean = x.mean(dim=axes)
             norm = self.average_norm(x)
             with torch.no_grad():
                 m = self.momentum
-                self.running_mean.mul_(1 - m).add_(mean.detach().to(self.running_mean.dtype), alpha=m)
-                self.running_norm.mul_(1 - m).add_(norm.detach().to(self.running_norm.dtype), alpha=m)
+                self.running_mean.mul_(1 - m).add_(
+                    mean.detach().to(self.running_mean.dtype), alpha=m
+                )
+                self.running_norm.mul_(1 - m).add_(
+                    norm.detach().to(self.running_norm.dtype), alpha=m
+                )
                 self.num_batches_tracked.add_(1)
         else:
             mean = self.running_mean.to(x.dtype)

@@ -63,13 +63,21 @@ r"""The default $k$: the population standard deviation of the paper's formula.""
 def _check_weight(weight) -> np.ndarray:
     weight = check.finite_floating(weight, "weight")
     if weight.ndim < 2:
-        raise ValueError(f"weight must have shape (out, in) or (out, in, *kernel), got {weight.shape}")
+        raise ValueError(
+            f"weight must have shape (out, in) or (out, in, *kernel), got {weight.shape}"
+        )
     return weight
 
 
 def _check_correction(correction, fan_in: int) -> int:
-    if isinstance(correction, bool) or not isinstance(correction, Integral) or correction < 0:
-        raise ValueError(f"correction must be an integer >= 0, got {correction!r}")
+    if (
+        isinstance(correction, bool)
+        or not isinstance(correction, Integral)
+        or correction < 0
+    ):
+        raise ValueError(
+            f"correction must be an integer >= 0, got {correction!r}"
+        )
     if fan_in - correction < 1:
         raise ValueError(
             f"correction ({correction}) must be smaller than the number of weights per output channel ({fan_in})"
@@ -103,7 +111,9 @@ class WSCache:
 
 
 def weight_standardization_forward(
-    weight: np.ndarray, eps: float = DEFAULT_WS_EPS, correction: int = DEFAULT_CORRECTION
+    weight: np.ndarray,
+    eps: float = DEFAULT_WS_EPS,
+    correction: int = DEFAULT_CORRECTION,
 ) -> tuple[np.ndarray, WSCache]:
     r"""Standardize the weights of each output channel: $\hat W = (W - \mu)/(\sigma + \epsilon)$.
 
@@ -144,20 +154,38 @@ def weight_standardization_forward(
     The formula, written out with NumPy, is what the function computes:
 
     >>> import numpy as np
-    >>> from bnnotes.weight_standardization import weight_standardization_forward
+    >>> from bnnotes.weight_standardization import (
+    ...     weight_standardization_forward,
+    ... )
     >>> W = np.random.default_rng(0).normal(size=(4, 3, 3, 3))
     >>> rows = W.reshape(4, -1)
     >>> mu = rows.mean(axis=1, keepdims=True)
-    >>> sigma = np.sqrt(((rows - mu) ** 2).sum(axis=1, keepdims=True) / rows.shape[1])   # 1/I
+    >>> sigma = np.sqrt(
+    ...     ((rows - mu) ** 2).sum(axis=1, keepdims=True) / rows.shape[1]
+    ... )  # 1/I
     >>> w_hat, cache = weight_standardization_forward(W)
-    >>> bool(np.allclose(w_hat.reshape(4, -1), (rows - mu) / (sigma + 1e-5), rtol=1e-14, atol=0))
+    >>> bool(
+    ...     np.allclose(
+    ...         w_hat.reshape(4, -1),
+    ...         (rows - mu) / (sigma + 1e-5),
+    ...         rtol=1e-14,
+    ...         atol=0,
+    ...     )
+    ... )
     True
 
     With ``correction=1`` the divisor is $I - 1$, as with ``torch.std``:
 
     >>> w_hat1, _ = weight_standardization_forward(W, correction=1)
     >>> sigma1 = rows.std(axis=1, ddof=1, keepdims=True)
-    >>> bool(np.allclose(w_hat1.reshape(4, -1), (rows - mu) / (sigma1 + 1e-5), rtol=1e-14, atol=0))
+    >>> bool(
+    ...     np.allclose(
+    ...         w_hat1.reshape(4, -1),
+    ...         (rows - mu) / (sigma1 + 1e-5),
+    ...         rtol=1e-14,
+    ...         atol=0,
+    ...     )
+    ... )
     True
     """
     weight = _check_weight(weight)
@@ -166,15 +194,23 @@ def weight_standardization_forward(
     fan_in = math.prod(weight.shape[1:])
     correction = _check_correction(correction, fan_in)
     mean, centered = _centered(weight.reshape(out, fan_in), (1,), (-1, 1))
-    sigma = np.sqrt(np.einsum("ij,ij->i", centered, centered) / (fan_in - correction))
+    sigma = np.sqrt(
+        np.einsum("ij,ij->i", centered, centered) / (fan_in - correction)
+    )
     if eps == 0 and np.any(sigma == 0):
-        raise ValueError("with eps=0 no output channel may have constant weights (its sigma is 0)")
+        raise ValueError(
+            "with eps=0 no output channel may have constant weights (its sigma is 0)"
+        )
     centered /= (sigma + np.asarray(eps, dtype=weight.dtype))[:, None]
     w_hat = centered.reshape(weight.shape)
-    return w_hat, WSCache(w_hat=w_hat, mean=mean, sigma=sigma, eps=eps, correction=correction)
+    return w_hat, WSCache(
+        w_hat=w_hat, mean=mean, sigma=sigma, eps=eps, correction=correction
+    )
 
 
-def weight_standardization_backward(dw_hat: np.ndarray, cache: WSCache) -> np.ndarray:
+def weight_standardization_backward(
+    dw_hat: np.ndarray, cache: WSCache
+) -> np.ndarray:
     r"""The gradient with respect to $W$ from the gradient with respect to $\hat W$.
 
     Parameters
@@ -209,12 +245,17 @@ def weight_standardization_backward(dw_hat: np.ndarray, cache: WSCache) -> np.nd
     --------
     >>> import numpy as np
     >>> from bnnotes.weight_standardization import (
-    ...     weight_standardization_backward, weight_standardization_forward)
+    ...     weight_standardization_backward,
+    ...     weight_standardization_forward,
+    ... )
     >>> rng = np.random.default_rng(1)
     >>> W, G = rng.normal(size=(2, 6)), rng.normal(size=(2, 6))
     >>> w_hat, cache = weight_standardization_forward(W, eps=0.0)
     >>> dW = weight_standardization_backward(G, cache)
-    >>> bool(np.allclose(dW.sum(axis=1), 0.0)), bool(np.allclose((dW * w_hat).sum(axis=1), 0.0))
+    >>> (
+    ...     bool(np.allclose(dW.sum(axis=1), 0.0)),
+    ...     bool(np.allclose((dW * w_hat).sum(axis=1), 0.0)),
+    ... )
     (True, True)
     """
     w_hat = cache.w_hat
@@ -225,8 +266,12 @@ def weight_standardization_backward(dw_hat: np.ndarray, cache: WSCache) -> np.nd
     w = w_hat.reshape(out, fan_in)
     s = cache.sigma + cache.eps
     radial = np.einsum("ij,ij->i", g, w)
-    coef = np.divide(radial, (fan_in - cache.correction) * cache.sigma,
-                     out=np.zeros_like(radial), where=cache.sigma > 0)
+    coef = np.divide(
+        radial,
+        (fan_in - cache.correction) * cache.sigma,
+        out=np.zeros_like(radial),
+        where=cache.sigma > 0,
+    )
     dw = (g - g.mean(axis=1, keepdims=True)) / s[:, None]
     dw -= coef[:, None] * w
     return dw.reshape(w_hat.shape)
@@ -264,7 +309,9 @@ class WSGradientNorm:
 
 
 def gradient_norm_terms(
-    weight: np.ndarray, dw_hat: np.ndarray, correction: int = DEFAULT_CORRECTION
+    weight: np.ndarray,
+    dw_hat: np.ndarray,
+    correction: int = DEFAULT_CORRECTION,
 ) -> WSGradientNorm:
     r"""Both sides of $\lVert\nabla_W\mathcal L\rVert^2 = \frac{1}{\sigma^2}\big(\lVert G\rVert^2 - \frac1I\langle\mathbf 1,G\rangle^2 - \frac{1}{I-k}\langle\hat W,G\rangle^2\big)$.
 
@@ -304,12 +351,18 @@ def gradient_norm_terms(
     >>> rng = np.random.default_rng(2)
     >>> W, G = rng.normal(size=(3, 2, 3, 3)), rng.normal(size=(3, 2, 3, 3))
     >>> terms = gradient_norm_terms(W, G)
-    >>> bool(np.allclose(terms.grad_norm_sq, terms.predicted, rtol=1e-12, atol=0))
+    >>> bool(
+    ...     np.allclose(
+    ...         terms.grad_norm_sq, terms.predicted, rtol=1e-12, atol=0
+    ...     )
+    ... )
     True
     >>> bool(np.all(terms.grad_norm_sq <= terms.total / terms.sigma**2))
     True
     """
-    w_hat, cache = weight_standardization_forward(weight, eps=0.0, correction=correction)
+    w_hat, cache = weight_standardization_forward(
+        weight, eps=0.0, correction=correction
+    )
     dw = weight_standardization_backward(dw_hat, cache)
     out = w_hat.shape[0]
     fan_in = w_hat.size // out
@@ -317,7 +370,9 @@ def gradient_norm_terms(
     w = w_hat.reshape(out, fan_in).astype(np.float64)
     total = np.einsum("ij,ij->i", g, g)
     mean_term = g.sum(axis=1) ** 2 / fan_in
-    radial_term = np.einsum("ij,ij->i", g, w) ** 2 / (fan_in - cache.correction)
+    radial_term = np.einsum("ij,ij->i", g, w) ** 2 / (
+        fan_in - cache.correction
+    )
     sigma = cache.sigma.astype(np.float64)
     flat = dw.reshape(out, fan_in).astype(np.float64)
     return WSGradientNorm(

@@ -55,8 +55,14 @@ __all__ = [
 def _check_dim(dim, ndim: int) -> int | None:
     if dim is None:
         return None
-    if isinstance(dim, bool) or not isinstance(dim, Integral) or not -ndim <= dim < ndim:
-        raise ValueError(f"dim must be None or an integer in [{-ndim}, {ndim}), got {dim!r}")
+    if (
+        isinstance(dim, bool)
+        or not isinstance(dim, Integral)
+        or not -ndim <= dim < ndim
+    ):
+        raise ValueError(
+            f"dim must be None or an integer in [{-ndim}, {ndim}), got {dim!r}"
+        )
     return int(dim) % ndim
 
 
@@ -93,7 +99,9 @@ class WeightNormCache:
     dim: int | None
 
 
-def weight_norm_forward(v: np.ndarray, g: np.ndarray, dim: int | None = 0) -> tuple[np.ndarray, WeightNormCache]:
+def weight_norm_forward(
+    v: np.ndarray, g: np.ndarray, dim: int | None = 0
+) -> tuple[np.ndarray, WeightNormCache]:
     r"""The weight $\mathbf w = g\,\mathbf v / \lVert \mathbf v \rVert$ for each slice of ``v`` along ``dim``.
 
     Parameters
@@ -130,7 +138,9 @@ def weight_norm_forward(v: np.ndarray, g: np.ndarray, dim: int | None = 0) -> tu
     >>> w, _ = weight_norm_forward(v, np.array([1.0, 2.0, -3.0]))
     >>> np.linalg.norm(w, axis=1).round(12).tolist()
     [1.0, 2.0, 3.0]
-    >>> w10, _ = weight_norm_forward(10.0 * v, np.array([1.0, 2.0, -3.0]))   # v's length does not matter
+    >>> w10, _ = weight_norm_forward(
+    ...     10.0 * v, np.array([1.0, 2.0, -3.0])
+    ... )  # v's length does not matter
     >>> bool(np.allclose(w10, w, rtol=1e-14, atol=0))
     True
     """
@@ -141,16 +151,22 @@ def weight_norm_forward(v: np.ndarray, g: np.ndarray, dim: int | None = 0) -> tu
     g_shape = () if dim is None else (v.shape[dim],)
     g = check.finite_floating(g, "g")
     if g.shape != g_shape:
-        raise ValueError(f"g must have shape {g_shape} for v of shape {v.shape} and dim={dim}, got {g.shape}")
+        raise ValueError(
+            f"g must have shape {g_shape} for v of shape {v.shape} and dim={dim}, got {g.shape}"
+        )
     norm = np.sqrt(np.sum(v * v, axis=_other_axes(v.ndim, dim)))
     if np.any(norm == 0):
-        raise ValueError("v has a slice of zeros: its direction v/||v|| is undefined")
+        raise ValueError(
+            "v has a slice of zeros: its direction v/||v|| is undefined"
+        )
     bshape = _bshape(v.ndim, dim)
     w = v * (g / norm).astype(v.dtype, copy=False).reshape(bshape)
     return w, WeightNormCache(v=v.copy(), g=g.copy(), norm=norm, dim=dim)
 
 
-def weight_norm_backward(dw: np.ndarray, cache: WeightNormCache) -> tuple[np.ndarray, np.ndarray]:
+def weight_norm_backward(
+    dw: np.ndarray, cache: WeightNormCache
+) -> tuple[np.ndarray, np.ndarray]:
     r"""Gradients with respect to $\mathbf v$ and $g$ from the gradient with respect to $\mathbf w$.
 
     Parameters
@@ -185,11 +201,20 @@ def weight_norm_backward(dw: np.ndarray, cache: WeightNormCache) -> tuple[np.nda
     Examples
     --------
     >>> import numpy as np
-    >>> from bnnotes.weightnorm import weight_norm_backward, weight_norm_forward
+    >>> from bnnotes.weightnorm import (
+    ...     weight_norm_backward,
+    ...     weight_norm_forward,
+    ... )
     >>> rng = np.random.default_rng(1)
-    >>> v, g, dw = rng.normal(size=(2, 4)), np.array([0.5, 2.0]), rng.normal(size=(2, 4))
+    >>> v, g, dw = (
+    ...     rng.normal(size=(2, 4)),
+    ...     np.array([0.5, 2.0]),
+    ...     rng.normal(size=(2, 4)),
+    ... )
     >>> dv, dg = weight_norm_backward(dw, weight_norm_forward(v, g)[1])
-    >>> bool(np.allclose((dv * v).sum(axis=1), 0.0))   # dv is orthogonal to v, row by row
+    >>> bool(
+    ...     np.allclose((dv * v).sum(axis=1), 0.0)
+    ... )  # dv is orthogonal to v, row by row
     True
     """
     dw = check.same_shape(dw, cache.v.shape, "dw")
@@ -225,12 +250,17 @@ def projection_matrix(w: np.ndarray) -> np.ndarray:
     >>> import numpy as np
     >>> from bnnotes.weightnorm import projection_matrix
     >>> M = projection_matrix(np.array([3.0, 4.0]))
-    >>> bool(np.allclose(M @ np.array([3.0, 4.0]), 0.0)), bool(np.allclose(M @ M, M))
+    >>> (
+    ...     bool(np.allclose(M @ np.array([3.0, 4.0]), 0.0)),
+    ...     bool(np.allclose(M @ M, M)),
+    ... )
     (True, True)
     """
     w = check.finite_floating(w, "w")
     if w.ndim != 1:
-        raise ValueError(f"w must be a vector of shape (d,), got shape {w.shape}")
+        raise ValueError(
+            f"w must be a vector of shape (d,), got shape {w.shape}"
+        )
     sq = float(w @ w)
     if sq == 0:
         raise ValueError("w must be non-zero")
@@ -296,25 +326,41 @@ def norm_growth(v: np.ndarray, grad_v: np.ndarray, lr: float) -> NormGrowth:
     Examples
     --------
     >>> import numpy as np
-    >>> from bnnotes.weightnorm import norm_growth, weight_norm_backward, weight_norm_forward
+    >>> from bnnotes.weightnorm import (
+    ...     norm_growth,
+    ...     weight_norm_backward,
+    ...     weight_norm_forward,
+    ... )
     >>> rng = np.random.default_rng(2)
     >>> v = rng.normal(size=(1, 6))
-    >>> dv, _ = weight_norm_backward(rng.normal(size=(1, 6)), weight_norm_forward(v, np.ones(1))[1])
+    >>> dv, _ = weight_norm_backward(
+    ...     rng.normal(size=(1, 6)), weight_norm_forward(v, np.ones(1))[1]
+    ... )
     >>> step = norm_growth(v, dv, lr=0.5)
-    >>> step.norm_after > step.norm_before, bool(np.isclose(step.norm_after, step.predicted, rtol=1e-13))
+    >>> (
+    ...     step.norm_after > step.norm_before,
+    ...     bool(np.isclose(step.norm_after, step.predicted, rtol=1e-13)),
+    ... )
     (True, True)
     """
     v = check.finite_floating(v, "v")
     grad_v = check.same_shape(grad_v, v.shape, "grad_v")
     lr = check.nonnegative(lr, "lr", allow_zero=True)
-    v_flat, grad_flat = v.reshape(-1).astype(np.float64), grad_v.reshape(-1).astype(np.float64)
+    v_flat, grad_flat = (
+        v.reshape(-1).astype(np.float64),
+        grad_v.reshape(-1).astype(np.float64),
+    )
     norm_before = float(np.linalg.norm(v_flat))
     if norm_before == 0:
         raise ValueError("v must be non-zero")
     step = float(lr) * grad_flat
     grad_norm = float(np.linalg.norm(grad_flat))
     c = float(np.linalg.norm(step)) / norm_before
-    cosine = float(v_flat @ grad_flat) / (norm_before * grad_norm) if grad_norm > 0 else 0.0
+    cosine = (
+        float(v_flat @ grad_flat) / (norm_before * grad_norm)
+        if grad_norm > 0
+        else 0.0
+    )
     return NormGrowth(
         norm_before=norm_before,
         norm_after=float(np.linalg.norm(v_flat - step)),
@@ -330,13 +376,19 @@ def norm_growth(v: np.ndarray, grad_v: np.ndarray, lr: float) -> NormGrowth:
 def _check_activations(t, name: str) -> np.ndarray:
     t = check.finite_floating(t, name)
     if t.ndim < 2:
-        raise ValueError(f"{name} must have shape (N, C) or (N, C, *spatial), got {t.shape}")
+        raise ValueError(
+            f"{name} must have shape (N, C) or (N, C, *spatial), got {t.shape}"
+        )
     if t.size // t.shape[1] < 2:
-        raise ValueError(f"expected more than 1 value per unit in {name}, got shape {t.shape}")
+        raise ValueError(
+            f"expected more than 1 value per unit in {name}, got shape {t.shape}"
+        )
     return t
 
 
-def data_dependent_init(t: np.ndarray, g: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def data_dependent_init(
+    t: np.ndarray, g: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     r"""The paper's data-dependent initialization of $g$ and $b$ from one mini-batch.
 
     Parameters
@@ -375,12 +427,18 @@ def data_dependent_init(t: np.ndarray, g: np.ndarray | None = None) -> tuple[np.
     >>> import numpy as np
     >>> from bnnotes.weightnorm import data_dependent_init, weight_norm_forward
     >>> rng = np.random.default_rng(3)
-    >>> x, v = rng.normal(2.0, 3.0, size=(64, 5)), rng.normal(0.0, 0.05, size=(4, 5))
+    >>> x, v = (
+    ...     rng.normal(2.0, 3.0, size=(64, 5)),
+    ...     rng.normal(0.0, 0.05, size=(4, 5)),
+    ... )
     >>> w, _ = weight_norm_forward(v, np.ones(4))
     >>> g, b = data_dependent_init(x @ w.T)
     >>> w, _ = weight_norm_forward(v, g)
     >>> out = x @ w.T + b
-    >>> bool(np.allclose(out.mean(axis=0), 0.0)), bool(np.allclose(out.std(axis=0), 1.0))
+    >>> (
+    ...     bool(np.allclose(out.mean(axis=0), 0.0)),
+    ...     bool(np.allclose(out.std(axis=0), 1.0)),
+    ... )
     (True, True)
     """
     t = _check_activations(t, "t")
@@ -390,7 +448,9 @@ def data_dependent_init(t: np.ndarray, g: np.ndarray | None = None) -> tuple[np.
     mean, centered = _centered(t, axes, (1, -1) + (1,) * (t.ndim - 2))
     std = np.sqrt(np.mean(centered.astype(np.float64) ** 2, axis=axes))
     if np.any(std == 0):
-        raise ValueError("a unit's pre-activation is constant over the batch: its scale cannot be set")
+        raise ValueError(
+            "a unit's pre-activation is constant over the batch: its scale cannot be set"
+        )
     return g / std, -mean.astype(np.float64) / std
 
 
@@ -451,8 +511,13 @@ def mean_only_batch_norm_forward(
     >>> import numpy as np
     >>> from bnnotes.weightnorm import mean_only_batch_norm_forward
     >>> t = np.random.default_rng(4).normal(5.0, 2.0, size=(16, 3))
-    >>> y, cache = mean_only_batch_norm_forward(t, beta=np.array([0.0, 1.0, 2.0]))
-    >>> y.mean(axis=0).round(12).tolist(), bool(np.allclose(y.std(axis=0), t.std(axis=0)))
+    >>> y, cache = mean_only_batch_norm_forward(
+    ...     t, beta=np.array([0.0, 1.0, 2.0])
+    ... )
+    >>> (
+    ...     y.mean(axis=0).round(12).tolist(),
+    ...     bool(np.allclose(y.std(axis=0), t.std(axis=0))),
+    ... )
     ([0.0, 1.0, 2.0], True)
     """
     t = _check_activations(t, "input")
@@ -493,10 +558,15 @@ def mean_only_batch_norm_backward(
     Examples
     --------
     >>> import numpy as np
-    >>> from bnnotes.weightnorm import mean_only_batch_norm_backward, mean_only_batch_norm_forward
+    >>> from bnnotes.weightnorm import (
+    ...     mean_only_batch_norm_backward,
+    ...     mean_only_batch_norm_forward,
+    ... )
     >>> rng = np.random.default_rng(5)
     >>> _, cache = mean_only_batch_norm_forward(rng.normal(size=(8, 2)))
-    >>> dt, dbeta = mean_only_batch_norm_backward(rng.normal(size=(8, 2)), cache)
+    >>> dt, dbeta = mean_only_batch_norm_backward(
+    ...     rng.normal(size=(8, 2)), cache
+    ... )
     >>> bool(np.allclose(dt.sum(axis=0), 0.0))
     True
     """
@@ -504,5 +574,7 @@ def mean_only_batch_norm_backward(
     axes = (0,) + tuple(range(2, dy.ndim))
     dbeta = dy.sum(axis=axes)
     m = dy.size // dy.shape[1]
-    dt = dy - (dbeta / m).astype(dy.dtype, copy=False).reshape((1, -1) + (1,) * (dy.ndim - 2))
+    dt = dy - (dbeta / m).astype(dy.dtype, copy=False).reshape(
+        (1, -1) + (1,) * (dy.ndim - 2)
+    )
     return dt, dbeta

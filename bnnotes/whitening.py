@@ -22,12 +22,14 @@ def batch_covariance(x: np.ndarray) -> np.ndarray:
     >>> import numpy as np
     >>> from bnnotes.whitening import batch_covariance
     >>> x = np.random.default_rng(0).normal(size=(5, 8))
-    >>> int(np.linalg.matrix_rank(batch_covariance(x)))   # at most m - 1 = 4
+    >>> int(np.linalg.matrix_rank(batch_covariance(x)))  # at most m - 1 = 4
     4
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError(f"x must have shape (m, d) with m >= 2, got {x.shape}")
+        raise ValueError(
+            f"x must have shape (m, d) with m >= 2, got {x.shape}"
+        )
     centered = x - x.mean(axis=0)
     return centered.T @ centered / x.shape[0]
 
@@ -58,7 +60,11 @@ def whiten(x: np.ndarray, eps: float = 0.0) -> np.ndarray:
     --------
     >>> import numpy as np
     >>> from bnnotes.whitening import batch_covariance, whiten
-    >>> x = np.random.default_rng(0).normal(size=(200, 3)) @ np.array([[2.0, 0, 0], [1.0, 1.0, 0], [0, 0.5, 0.2]])
+    >>> x = np.random.default_rng(0).normal(size=(200, 3)) @ np.array([
+    ...     [2.0, 0, 0],
+    ...     [1.0, 1.0, 0],
+    ...     [0, 0.5, 0.2],
+    ... ])
     >>> bool(np.allclose(batch_covariance(whiten(x)), np.eye(3)))
     True
     """

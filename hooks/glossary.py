@@ -31,9 +31,15 @@ def load(path: Path) -> list[dict]:
     if not isinstance(terms, list) or not terms:
         raise PluginError(f"glossary: {path} has no `terms` list")
     for i, entry in enumerate(terms):
-        missing = [lang for lang in LANGS if not str((entry or {}).get(lang) or "").strip()]
+        missing = [
+            lang
+            for lang in LANGS
+            if not str((entry or {}).get(lang) or "").strip()
+        ]
         if missing:
-            raise PluginError(f"glossary: entry {i + 1} of {path} lacks {', '.join(missing)}: {entry!r}")
+            raise PluginError(
+                f"glossary: entry {i + 1} of {path} lacks {', '.join(missing)}: {entry!r}"
+            )
     return terms
 
 
@@ -44,13 +50,25 @@ def _cell(text: str) -> str:
 def table(terms: list[dict], lang: str) -> str:
     """The glossary as a Markdown table, with column titles in ``lang``."""
     en, ko, zh, rejected = HEADERS.get(lang, HEADERS["en"])
-    lines = [f"| {en} | {ko} | {zh} | {rejected} |", "| --- | --- | --- | --- |"]
+    lines = [
+        f"| {en} | {ko} | {zh} | {rejected} |",
+        "| --- | --- | --- | --- |",
+    ]
     for entry in terms:
         reject = entry.get("reject") or {}
         variants = "; ".join(
-            f"{code}: {', '.join(reject[code])}" for code in LANGS if reject.get(code)
+            f"{code}: {', '.join(reject[code])}"
+            for code in LANGS
+            if reject.get(code)
         )
-        lines.append("| " + " | ".join(_cell(str(x)) for x in (entry["en"], entry["ko"], entry["zh"], variants)) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(str(x))
+                for x in (entry["en"], entry["ko"], entry["zh"], variants)
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 

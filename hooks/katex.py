@@ -43,7 +43,9 @@ ARITHMATEX_RE = re.compile(
     re.S,
 )
 # katex.min.css lists woff2, woff and ttf for each font; we ship woff2 only.
-FONT_FALLBACK_RE = re.compile(r',url\(fonts/[^)]+\.(?:woff|ttf)\) format\("(?:woff|truetype)"\)')
+FONT_FALLBACK_RE = re.compile(
+    r',url\(fonts/[^)]+\.(?:woff|ttf)\) format\("(?:woff|truetype)"\)'
+)
 
 
 class _Katex:
@@ -66,9 +68,13 @@ class _Katex:
             self.proc.stdin.flush()
             line = self.proc.stdout.readline()
         except (BrokenPipeError, OSError) as exc:
-            raise PluginError(f"katex: the node renderer died ({exc})") from exc
+            raise PluginError(
+                f"katex: the node renderer died ({exc})"
+            ) from exc
         if not line:
-            raise PluginError(f"katex: the node renderer exited (code {self.proc.poll()})")
+            raise PluginError(
+                f"katex: the node renderer exited (code {self.proc.poll()})"
+            )
         reply = json.loads(line)
         if "fatal" in reply:
             raise PluginError(f"katex: renderer error: {reply['fatal']}")
@@ -115,16 +121,24 @@ def on_config(config):
     root = Path(config.config_file_path).absolute().parent
     katex_dir = root / "node_modules" / "katex"
     if not (katex_dir / "dist" / "katex.min.css").is_file():
-        raise PluginError(f"katex: {katex_dir} not found; run `npm ci` in {root}")
-    wanted = json.loads((root / "package.json").read_text("utf-8"))["dependencies"]["katex"]
-    found = json.loads((katex_dir / "package.json").read_text("utf-8"))["version"]
+        raise PluginError(
+            f"katex: {katex_dir} not found; run `npm ci` in {root}"
+        )
+    wanted = json.loads((root / "package.json").read_text("utf-8"))[
+        "dependencies"
+    ]["katex"]
+    found = json.loads((katex_dir / "package.json").read_text("utf-8"))[
+        "version"
+    ]
     if found != wanted:
         raise PluginError(
             f"katex: node_modules has katex {found}, package.json pins {wanted}; run `npm ci`"
         )
     node = shutil.which("node")
     if node is None:
-        raise PluginError("katex: `node` is not on PATH (Node.js 20+ is needed to render math)")
+        raise PluginError(
+            "katex: `node` is not on PATH (Node.js 20+ is needed to render math)"
+        )
     _katex_dir, _node = katex_dir, node
     if CSS_URI not in config.extra_css:
         config.extra_css.append(CSS_URI)
@@ -142,7 +156,9 @@ def _trimmed_css() -> Path:
         css = (_katex_dir / "dist" / "katex.min.css").read_text("utf-8")
         css = FONT_FALLBACK_RE.sub("", css)
         if re.search(r"\.(?:woff|ttf)\)", css):
-            raise PluginError("katex: could not trim woff/ttf fallbacks from katex.min.css")
+            raise PluginError(
+                "katex: could not trim woff/ttf fallbacks from katex.min.css"
+            )
         out.write_text(css, "utf-8")
     return out
 

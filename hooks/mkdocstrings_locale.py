@@ -15,8 +15,12 @@ from mkdocs.plugins import event_priority
 
 @event_priority(-200)  # after static-i18n (-100) has set theme.language
 def on_config(config):
-    handlers = getattr(config.plugins.get("mkdocstrings"), "_handlers", None)  # private attribute
+    handlers = getattr(
+        config.plugins.get("mkdocstrings"), "_handlers", None
+    )  # private attribute
     if handlers is not None:
-        handlers._locale = str(config.theme.get("language") or "en").replace("_", "-")
+        handlers._locale = str(config.theme.get("language") or "en").replace(
+            "_", "-"
+        )
     config.extra_css[:] = list(dict.fromkeys(config.extra_css))
     return config

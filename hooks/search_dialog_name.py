@@ -12,8 +12,12 @@ import re
 
 log = logging.getLogger("mkdocs.hooks.search_dialog_name")
 
-DIALOG_RE = re.compile(r'<div class="md-search" data-md-component="search" role="dialog">')
-INPUT_LABEL_RE = re.compile(r'<input\b[^>]*\bclass="md-search__input"[^>]*\baria-label="([^"]+)"')
+DIALOG_RE = re.compile(
+    r'<div class="md-search" data-md-component="search" role="dialog">'
+)
+INPUT_LABEL_RE = re.compile(
+    r'<input\b[^>]*\bclass="md-search__input"[^>]*\baria-label="([^"]+)"'
+)
 
 
 def _name_dialog(html: str, where: str) -> str:
@@ -21,9 +25,15 @@ def _name_dialog(html: str, where: str) -> str:
         return html
     label = INPUT_LABEL_RE.search(html)
     if label is None or not DIALOG_RE.search(html):
-        log.warning(f"search_dialog_name: could not name the search dialog in {where}")
+        log.warning(
+            f"search_dialog_name: could not name the search dialog in {where}"
+        )
         return html
-    return DIALOG_RE.sub(lambda m: m.group(0)[:-1] + f' aria-label="{label.group(1)}">', html, count=1)
+    return DIALOG_RE.sub(
+        lambda m: m.group(0)[:-1] + f' aria-label="{label.group(1)}">',
+        html,
+        count=1,
+    )
 
 
 def on_post_page(output, page, config):

@@ -7,7 +7,9 @@ The links only matter for SEO; the visible language switcher is unaffected.
 
 import re
 
-ALTERNATE_LINK_RE = re.compile(r'[ \t]*<link\b[^>]*\brel="alternate"[^>]*\bhreflang="[^"]*"[^>]*>\n?')
+ALTERNATE_LINK_RE = re.compile(
+    r'[ \t]*<link\b[^>]*\brel="alternate"[^>]*\bhreflang="[^"]*"[^>]*>\n?'
+)
 
 
 def on_post_page(output, page, config):

@@ -19,12 +19,16 @@ def _pages(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*.md")}
 
 
-@event_priority(-200)  # after static-i18n has switched theme.language for this build
+@event_priority(
+    -200
+)  # after static-i18n has switched theme.language for this build
 def on_pre_build(config):
     i18n = config.plugins.get("i18n")
     if i18n is None:
         return
-    default = next(lang.locale for lang in i18n.config.languages if lang.default)
+    default = next(
+        lang.locale for lang in i18n.config.languages if lang.default
+    )
     current = str(config.theme.get("language") or default)
     if current == default:
         return
@@ -36,4 +40,6 @@ def on_pre_build(config):
             f"/{current}/ would fall back to {default}"
         )
     for page in sorted(translated - originals):
-        log.warning(f"translations: docs/{current}/{page} has no original docs/{default}/{page}")
+        log.warning(
+            f"translations: docs/{current}/{page} has no original docs/{default}/{page}"
+        )

@@ -23,7 +23,10 @@ def site_server(tmp_path_factory):
     server = SiteServer()
     base = tmp_path_factory.mktemp("sites")
     prefixes = ["/", SUBPATH]
-    results = build_many(ROOT, [(base / f"site{i}", server.url(p)) for i, p in enumerate(prefixes)])
+    results = build_many(
+        ROOT,
+        [(base / f"site{i}", server.url(p)) for i, p in enumerate(prefixes)],
+    )
     server.builds = dict(zip(prefixes, results))
     for prefix, result in server.builds.items():
         server.mount(prefix, result.site)

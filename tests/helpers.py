@@ -18,9 +18,18 @@ def rel_err(a, b) -> float:
 
 def t(x) -> torch.Tensor:
     """NumPy -> float64 torch tensor (None passes through)."""
-    return None if x is None else torch.from_numpy(np.asarray(x, dtype=np.float64).copy())
+    return (
+        None
+        if x is None
+        else torch.from_numpy(np.asarray(x, dtype=np.float64).copy())
+    )
 
 
 def torch_module_for(ndim: int):
     """The torch BatchNorm class for an input with ``ndim`` dimensions."""
-    return {2: torch.nn.BatchNorm1d, 3: torch.nn.BatchNorm1d, 4: torch.nn.BatchNorm2d, 5: torch.nn.BatchNorm3d}[ndim]
+    return {
+        2: torch.nn.BatchNorm1d,
+        3: torch.nn.BatchNorm1d,
+        4: torch.nn.BatchNorm2d,
+        5: torch.nn.BatchNorm3d,
+    }[ndim]

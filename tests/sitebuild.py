@@ -31,29 +31,51 @@ PAGES = sorted(page_url(md) for md in (DOCS / "en").rglob("*.md"))
 
 
 def _command(project: Path, site_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(project / "mkdocs.yml"),
-            "-d", str(site_dir)]
+    return [
+        sys.executable,
+        "-m",
+        "mkdocs",
+        "build",
+        "--strict",
+        "-f",
+        str(project / "mkdocs.yml"),
+        "-d",
+        str(site_dir),
+    ]
 
 
 def _env(site_url: str | None) -> dict[str, str]:
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
     if site_url is not None:
-        env["BNNOTES_SITE_URL"] = site_url  # read by mkdocs.yml (site_url: !ENV ...)
+        env["BNNOTES_SITE_URL"] = (
+            site_url  # read by mkdocs.yml (site_url: !ENV ...)
+        )
     return env
 
 
-def build(project: Path, site_dir: Path, site_url: str | None = None) -> SimpleNamespace:
+def build(
+    project: Path, site_dir: Path, site_url: str | None = None
+) -> SimpleNamespace:
     """`mkdocs build --strict` of project into site_dir: rc, output (stdout+stderr), site."""
     return build_many(project, [(site_dir, site_url)])[0]
 
 
-def build_many(project: Path, targets: list[tuple[Path, str | None]]) -> list[SimpleNamespace]:
+def build_many(
+    project: Path, targets: list[tuple[Path, str | None]]
+) -> list[SimpleNamespace]:
     """Several builds of one project at once (one per (site_dir, site_url)), in parallel."""
     procs = [
-        (site_dir, subprocess.Popen(
-            _command(project, site_dir), cwd=project, env=_env(site_url),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        ))
+        (
+            site_dir,
+            subprocess.Popen(
+                _command(project, site_dir),
+                cwd=project,
+                env=_env(site_url),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
+        )
         for site_dir, site_url in targets
     ]
     results = []
@@ -63,5 +85,7 @@ def build_many(project: Path, targets: list[tuple[Path, str | None]]) -> list[Si
         except subprocess.TimeoutExpired:
             proc.kill()
             output, _ = proc.communicate()
-        results.append(SimpleNamespace(rc=proc.returncode, output=output, site=site_dir))
+        results.append(
+            SimpleNamespace(rc=proc.returncode, output=output, site=site_dir)
+        )
     return results

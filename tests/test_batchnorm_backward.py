@@ -15,7 +15,9 @@ def _torch_grads(x, gamma, beta, dy, eps):
     xt = t(x).requires_grad_()
     gt = t(gamma).requires_grad_()
     bt = t(beta).requires_grad_()
-    F.batch_norm(xt, None, None, gt, bt, training=True, eps=eps).backward(t(dy))
+    F.batch_norm(xt, None, None, gt, bt, training=True, eps=eps).backward(
+        t(dy)
+    )
     return xt.grad.numpy(), gt.grad.numpy(), bt.grad.numpy()
 
 
@@ -85,13 +87,19 @@ def test_input_gradient_sums_to_zero_and_is_orthogonal_to_x_hat():
     """Per channel, sum_i dx_i = 0 and sum_i dx_i * x_hat_i = 0: BN's output ignores shifts and scales of x."""
     rng = np.random.default_rng(14)
     x, dy = rng.normal(size=(8, 3, 2)), rng.normal(size=(8, 3, 2))
-    _, cache = batch_norm_forward(x, rng.normal(size=3), rng.normal(size=3), eps=1e-12)
+    _, cache = batch_norm_forward(
+        x, rng.normal(size=3), rng.normal(size=3), eps=1e-12
+    )
     dx, _, _ = batch_norm_backward(dy, cache)
     np.testing.assert_allclose(dx.sum(axis=(0, 2)), 0.0, atol=1e-12)
-    np.testing.assert_allclose((dx * cache.x_hat).sum(axis=(0, 2)), 0.0, atol=1e-10)
+    np.testing.assert_allclose(
+        (dx * cache.x_hat).sum(axis=(0, 2)), 0.0, atol=1e-10
+    )
 
 
-@pytest.mark.parametrize(("gamma", "beta"), [(None, None), (None, 0.5), (2.0, None), (2.0, 0.5)])
+@pytest.mark.parametrize(
+    ("gamma", "beta"), [(None, None), (None, 0.5), (2.0, None), (2.0, 0.5)]
+)
 def test_changing_y_in_place_leaves_the_backward_pass_unchanged(gamma, beta):
     """y is a fresh array (also without gamma and beta): writing into it does not alter the cache or dx."""
     rng = np.random.default_rng(12)

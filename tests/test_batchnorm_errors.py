@@ -34,14 +34,28 @@ BAD_INPUTS = [
     (np.ones((4, 5)), ValueError, "expected 3 channels"),
     (np.ones((1, 3)), ValueError, "more than 1 value per channel"),
     (np.ones((1, 3, 1, 1)), ValueError, "more than 1 value per channel"),
-    (np.array([[np.nan, 1.0, 2.0], [1.0, 2.0, 3.0]]), ValueError, "non-finite"),
-    (np.array([[np.inf, 1.0, 2.0], [1.0, 2.0, 3.0]]), ValueError, "non-finite"),
+    (
+        np.array([[np.nan, 1.0, 2.0], [1.0, 2.0, 3.0]]),
+        ValueError,
+        "non-finite",
+    ),
+    (
+        np.array([[np.inf, 1.0, 2.0], [1.0, 2.0, 3.0]]),
+        ValueError,
+        "non-finite",
+    ),
     (np.ones((4, 3), dtype=np.int64), TypeError, "floating dtype"),
 ]
 
 
-@pytest.mark.parametrize(("x", "error", "message"), BAD_INPUTS, ids=lambda v: getattr(v, "__name__", None) or str(v)[:20])
-def test_bad_training_input_raises_named_error_and_keeps_state(x, error, message):
+@pytest.mark.parametrize(
+    ("x", "error", "message"),
+    BAD_INPUTS,
+    ids=lambda v: getattr(v, "__name__", None) or str(v)[:20],
+)
+def test_bad_training_input_raises_named_error_and_keeps_state(
+    x, error, message
+):
     """A rejected training batch raises the named error and leaves every attribute as it was."""
     layer = BatchNorm(3, momentum=0.3)
     layer(np.random.default_rng(0).normal(size=(5, 3)))
@@ -102,7 +116,9 @@ def test_eval_input_is_validated_too():
 
 def test_backward_checks_dy_shape_and_order():
     """dy of the wrong shape, and backward before forward, give clear errors."""
-    _, cache = batch_norm_forward(np.random.default_rng(2).normal(size=(4, 2)), None, None)
+    _, cache = batch_norm_forward(
+        np.random.default_rng(2).normal(size=(4, 2)), None, None
+    )
     with pytest.raises(ValueError, match="forward input's shape"):
         batch_norm_backward(np.ones((4, 3)), cache)
     with pytest.raises(ValueError, match="form must be"):
@@ -124,17 +140,26 @@ def test_population_statistics_rejects_empty_and_ragged_input():
 def test_negative_variance_is_rejected():
     """A negative running variance is refused by inference and folding."""
     with pytest.raises(ValueError, match="var must be >= 0"):
-        batch_norm_inference(np.ones((2, 1)), np.zeros(1), -np.ones(1), None, None)
+        batch_norm_inference(
+            np.ones((2, 1)), np.zeros(1), -np.ones(1), None, None
+        )
     with pytest.raises(ValueError, match="running_var must be >= 0"):
-        fold_batch_norm(np.ones((1, 2)), None, np.zeros(1), -np.ones(1), None, None)
+        fold_batch_norm(
+            np.ones((1, 2)), None, np.zeros(1), -np.ones(1), None, None
+        )
 
 
 def test_load_state_dict_is_all_or_nothing():
     """A state with a bad entry raises and loads nothing, not even its valid entries."""
     layer = BatchNorm(2)
     snap = _snapshot(layer)
-    bad = {"weight": np.full(2, 3.0), "bias": np.zeros(2), "running_mean": np.ones(2),
-           "running_var": np.ones(3), "num_batches_tracked": 4}
+    bad = {
+        "weight": np.full(2, 3.0),
+        "bias": np.zeros(2),
+        "running_mean": np.ones(2),
+        "running_var": np.ones(3),
+        "num_batches_tracked": 4,
+    }
     with pytest.raises(ValueError, match="running_var must have shape"):
         layer.load_state_dict(bad)
     with pytest.raises(KeyError, match="missing"):

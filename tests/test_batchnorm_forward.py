@@ -18,9 +18,13 @@ def test_forward_matches_torch(shape, affine):
     rng = np.random.default_rng(0)
     x = rng.normal(2.0, 3.0, size=shape)
     c = shape[1]
-    gamma, beta = (rng.normal(size=c), rng.normal(size=c)) if affine else (None, None)
+    gamma, beta = (
+        (rng.normal(size=c), rng.normal(size=c)) if affine else (None, None)
+    )
     y, _ = batch_norm_forward(x, gamma, beta, eps=1e-3)
-    ref = F.batch_norm(t(x), None, None, t(gamma), t(beta), training=True, eps=1e-3)
+    ref = F.batch_norm(
+        t(x), None, None, t(gamma), t(beta), training=True, eps=1e-3
+    )
     assert rel_err(y, ref.numpy()) <= RTOL64
 
 

@@ -15,7 +15,10 @@ def _pair(shape, **kwargs):
     ref = torch_module_for(len(shape))(shape[1], dtype=torch.float64, **kwargs)
     if ours.affine:
         rng = np.random.default_rng(99)
-        ours.weight, ours.bias = rng.normal(size=shape[1]), rng.normal(size=shape[1])
+        ours.weight, ours.bias = (
+            rng.normal(size=shape[1]),
+            rng.normal(size=shape[1]),
+        )
         with torch.no_grad():
             ref.weight.copy_(t(ours.weight))
             ref.bias.copy_(t(ours.bias))
@@ -26,9 +29,13 @@ def _pair(shape, **kwargs):
 @pytest.mark.parametrize("momentum", [0.1, 1.0, None])
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("track", [True, False])
-def test_layer_matches_torch_over_training_then_eval(shape, momentum, affine, track):
+def test_layer_matches_torch_over_training_then_eval(
+    shape, momentum, affine, track
+):
     """Three training steps then eval: outputs, running stats and num_batches_tracked equal torch's."""
-    ours, ref = _pair(shape, momentum=momentum, affine=affine, track_running_stats=track)
+    ours, ref = _pair(
+        shape, momentum=momentum, affine=affine, track_running_stats=track
+    )
     rng = np.random.default_rng(7)
     for step in range(3):
         x = rng.normal(step, 1.0 + step, size=shape)
@@ -88,8 +95,16 @@ def test_momentum_none_is_cumulative_average():
     batches = [rng.normal(i, 1.0, size=(10, 2)) for i in range(5)]
     for b in batches:
         layer(b)
-    np.testing.assert_allclose(layer.running_mean, np.mean([b.mean(axis=0) for b in batches], axis=0), rtol=1e-13)
-    np.testing.assert_allclose(layer.running_var, np.mean([b.var(axis=0, ddof=1) for b in batches], axis=0), rtol=1e-13)
+    np.testing.assert_allclose(
+        layer.running_mean,
+        np.mean([b.mean(axis=0) for b in batches], axis=0),
+        rtol=1e-13,
+    )
+    np.testing.assert_allclose(
+        layer.running_var,
+        np.mean([b.var(axis=0, ddof=1) for b in batches], axis=0),
+        rtol=1e-13,
+    )
 
 
 def test_momentum_zero_freezes_running_statistics_but_counts_batches():

@@ -29,7 +29,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PREFIXES = {"root": "/", "subpath": SUBPATH}
-VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "mobile": {"width": 390, "height": 844}}
+VIEWPORTS = {
+    "desktop": {"width": 1280, "height": 900},
+    "mobile": {"width": 390, "height": 844},
+}
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
 # Text nodes of the article that are visible and not code or KaTeX's hidden MathML copy.
@@ -65,7 +68,9 @@ SEARCH_READY_JS = """() => {
   return window.__searchMetaAtLoad !== undefined && meta !== null
     && meta.textContent !== window.__searchMetaAtLoad;
 }"""
-RAW_TEX = re.compile(r"\\[()\[\]]|\$\$|\\(?:frac|sum|hat|mathbb|mathrm|sqrt|partial|left|right|begin|end|cdot)\b")
+RAW_TEX = re.compile(
+    r"\\[()\[\]]|\$\$|\\(?:frac|sum|hat|mathbb|mathrm|sqrt|partial|left|right|begin|end|cdot)\b"
+)
 
 
 class Tab:
@@ -73,16 +78,33 @@ class Tab:
 
     def __init__(self, browser, origin: str, viewport: dict):
         self.origin = origin
-        self.context = browser.new_context(viewport=viewport, service_workers="block")
+        self.context = browser.new_context(
+            viewport=viewport, service_workers="block"
+        )
         self.errors: list[str] = []
         self.external: list[str] = []
         self.context.route("**/*", self._route)
         self.context.add_init_script(REMEMBER_SEARCH_META_JS)
-        self.context.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
-        self.context.on("weberror", lambda e: self.errors.append(f"page error: {e.error}"))
+        self.context.on(
+            "console",
+            lambda m: (
+                m.type == "error" and self.errors.append(f"console: {m.text}")
+            ),
+        )
+        self.context.on(
+            "weberror", lambda e: self.errors.append(f"page error: {e.error}")
+        )
         self.context.on("requestfailed", self._failed)
-        self.context.on("response", lambda r: r.status >= 400 and self.errors.append(f"HTTP {r.status}: {r.url}"))
-        self.page = self.context.new_page()  # reused: a fresh page per URL costs more than the load
+        self.context.on(
+            "response",
+            lambda r: (
+                r.status >= 400
+                and self.errors.append(f"HTTP {r.status}: {r.url}")
+            ),
+        )
+        self.page = (
+            self.context.new_page()
+        )  # reused: a fresh page per URL costs more than the load
 
     def _failed(self, request):
         # ERR_ABORTED: cancelled, not failed (e.g. the favicon of the previous page, cut short
@@ -119,7 +141,9 @@ class Tab:
 
     def problems(self) -> list[str]:
         # An aborted external request also shows up as a failed request; report it once.
-        errors = [e for e in self.errors if not any(x in e for x in self.external)]
+        errors = [
+            e for e in self.errors if not any(x in e for x in self.external)
+        ]
         return errors + [f"external request: {u}" for u in self.external]
 
 
@@ -134,7 +158,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
         yield b
         b.close()
 
@@ -143,8 +169,13 @@ def browser():
 def tabs(browser, site_server):
     for prefix, result in site_server.builds.items():
         if result.rc != 0:
-            pytest.fail(f"mkdocs build --strict (served at {prefix}) failed:\n{result.output}")
-    tabs = {name: Tab(browser, site_server.origin, vp) for name, vp in VIEWPORTS.items()}
+            pytest.fail(
+                f"mkdocs build --strict (served at {prefix}) failed:\n{result.output}"
+            )
+    tabs = {
+        name: Tab(browser, site_server.origin, vp)
+        for name, vp in VIEWPORTS.items()
+    }
     yield tabs
     for tab in tabs.values():
         tab.context.close()
@@ -168,17 +199,22 @@ def test_page_in_browser(site_server, tabs, where, lang, url):
     pages = {name: tab.start(address) for name, tab in tabs.items()}
     for name, page in pages.items():
         Tab.settle(page)
-        assert tabs[name].problems() == [], f"{address} ({name}):\n" + "\n".join(tabs[name].problems())
+        assert tabs[name].problems() == [], (
+            f"{address} ({name}):\n" + "\n".join(tabs[name].problems())
+        )
         assert page.evaluate("document.documentElement.lang") == lang
 
     page = pages["desktop"]
     math = page.evaluate(MATH_JS)
-    assert math["unrendered"] == [] and math["errors"] == [], f"{address}: {math}"
+    assert math["unrendered"] == [] and math["errors"] == [], (
+        f"{address}: {math}"
+    )
     raw = RAW_TEX.findall(page.evaluate(VISIBLE_TEXT_JS))
     assert raw == [], f"{address}: raw TeX in the visible text: {raw[:10]}"
 
     switcher = page.eval_on_selector_all(
-        "a.md-select__link[hreflang]", "links => links.map(a => [a.hreflang, a.href])"
+        "a.md-select__link[hreflang]",
+        "links => links.map(a => [a.hreflang, a.href])",
     )
     assert {hl: urldefrag(href).url for hl, href in switcher} == {
         other: base + prefix + url for other, prefix in LANGS.items()
@@ -186,7 +222,11 @@ def test_page_in_browser(site_server, tabs, where, lang, url):
 
     if where == "root":
         for name, page in pages.items():
-            page.screenshot(path=_shot_path(lang, url, name), full_page=True, animations="disabled")
+            page.screenshot(
+                path=_shot_path(lang, url, name),
+                full_page=True,
+                animations="disabled",
+            )
 
 
 @pytest.mark.parametrize("where", PREFIXES)
@@ -195,7 +235,11 @@ def test_language_switcher_navigates(site_server, tabs, where):
     base = site_server.url(PREFIXES[where])
     tab = tabs["desktop"]
     page = tab.open(base + "ko/training-and-inference/")
-    for lang, name in (("zh", "简体中文"), ("en", "English"), ("ko", "한국어")):
+    for lang, name in (
+        ("zh", "简体中文"),
+        ("en", "English"),
+        ("ko", "한국어"),
+    ):
         page.hover(".md-header__option .md-select")
         page.get_by_role("link", name=name, exact=True).click()
         page.wait_for_url(base + LANGS[lang] + "training-and-inference/")
@@ -225,7 +269,9 @@ def test_korean_search_queries_are_not_on_their_pages():
             assert query not in md.read_text("utf-8"), (query, md)
 
 
-@pytest.mark.parametrize("lang, query, expected", SEARCHES, ids=[q for _, q, _ in SEARCHES])
+@pytest.mark.parametrize(
+    "lang, query, expected", SEARCHES, ids=[q for _, q, _ in SEARCHES]
+)
 @pytest.mark.parametrize("where", PREFIXES)
 def test_search(site_server, tabs, where, lang, query, expected):
     """Typing the query into the search box lists the expected page."""
@@ -236,7 +282,9 @@ def test_search(site_server, tabs, where, lang, query, expected):
     page = tab.open(base + LANGS[lang])
     page.locator("input.md-search__input").click()
     page.keyboard.type(query)
-    page.keyboard.press("End")  # CJK text is typed with insertText, which fires no keyup
+    page.keyboard.press(
+        "End"
+    )  # CJK text is typed with insertText, which fires no keyup
     wanted = base + expected
     try:
         page.wait_for_function(
@@ -247,8 +295,12 @@ def test_search(site_server, tabs, where, lang, query, expected):
         )
     except PlaywrightTimeout:
         pass  # reported below, with the results that were listed
-    found = page.eval_on_selector_all(RESULT_LINKS, "as => as.map(a => a.href.split(/[?#]/)[0])")
-    assert wanted in found, f"{query!r}: {wanted} not among the results {list(dict.fromkeys(found))}"
+    found = page.eval_on_selector_all(
+        RESULT_LINKS, "as => as.map(a => a.href.split(/[?#]/)[0])"
+    )
+    assert wanted in found, (
+        f"{query!r}: {wanted} not among the results {list(dict.fromkeys(found))}"
+    )
     assert tab.problems() == []
 
 
@@ -264,7 +316,11 @@ def test_page_checks_detect_what_they_look_for(site_server, tabs):
     }""")
     page.wait_for_timeout(300)
     assert tab.external == ["https://example.org/font.woff2"]
-    assert RAW_TEX.findall(page.evaluate(VISIBLE_TEXT_JS)) == ["\\(", "\\)", "\\frac"]
+    assert RAW_TEX.findall(page.evaluate(VISIBLE_TEXT_JS)) == [
+        "\\(",
+        "\\)",
+        "\\frac",
+    ]
 
 
 @pytest.mark.parametrize("where", PREFIXES)
@@ -276,6 +332,15 @@ def test_not_found_page(site_server, tabs, where):
     page = tab.start(base + "ko/no-such-page/")
     Tab.settle(page)
     missing = f"HTTP 404: {base}ko/no-such-page/"
-    assert [p for p in tab.problems() if p != missing and "404 (Not Found)" not in p] == []
+    assert [
+        p
+        for p in tab.problems()
+        if p != missing and "404 (Not Found)" not in p
+    ] == []
     assert page.locator("h1").first.inner_text().strip() == "404 - Not found"
-    assert page.eval_on_selector(".md-header", "e => getComputedStyle(e).position") == "sticky"
+    assert (
+        page.eval_on_selector(
+            ".md-header", "e => getComputedStyle(e).position"
+        )
+        == "sticky"
+    )

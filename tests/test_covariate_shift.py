@@ -33,7 +33,10 @@ EXAMPLE = np.array([SOURCE_MEAN, 2.5])
 @pytest.fixture(scope="module")
 def reports():
     """One report per feature set, seed 0, n = 2000."""
-    return {kind: covariate_shift_report(kind, n=2000, seed=0) for kind in cs.FEATURE_SETS}
+    return {
+        kind: covariate_shift_report(kind, n=2000, seed=0)
+        for kind in cs.FEATURE_SETS
+    }
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +45,9 @@ def traces():
     return {
         "plain": layer_input_drift(batch_norm=False, seed=0),
         "bn": layer_input_drift(batch_norm=True, seed=0),
-        "bn_fixed": layer_input_drift(batch_norm=True, learn_affine=False, seed=0),
+        "bn_fixed": layer_input_drift(
+            batch_norm=True, learn_affine=False, seed=0
+        ),
     }
 
 
@@ -53,7 +58,11 @@ def _state(net: torch.nn.Module) -> tuple[dict, bool]:
 def _same_state(net: torch.nn.Module, state: tuple[dict, bool]) -> bool:
     tensors, training = state
     now = net.state_dict()
-    return net.training == training and now.keys() == tensors.keys() and all(torch.equal(now[k], tensors[k]) for k in now)
+    return (
+        net.training == training
+        and now.keys() == tensors.keys()
+        and all(torch.equal(now[k], tensors[k]) for k in now)
+    )
 
 
 # --------------------------------------------------------------------------- the domains and the rule
@@ -64,7 +73,9 @@ def _same_state(net: torch.nn.Module, state: tuple[dict, bool]) -> bool:
 def test_labels_of_every_domain_are_the_fixed_rule(x1_mean, seed):
     """p(y|x) does not depend on the domain: sample_domain's labels are 1[x2 > x1^2/2] of its inputs, wherever x1 is centred."""
     x, y = sample_domain(300, x1_mean, seed)
-    np.testing.assert_array_equal(y, (x[:, 1] > 0.5 * x[:, 0] ** 2).astype(np.int64))
+    np.testing.assert_array_equal(
+        y, (x[:, 1] > 0.5 * x[:, 0] ** 2).astype(np.int64)
+    )
     np.testing.assert_array_equal(y, label(x))
 
 
@@ -80,7 +91,10 @@ def test_domains_differ_only_in_where_x1_lies():
     """Source and target x1 have means -2 and +2 and sd 0.5; x2 - f(x1) is N(0, 1) in both."""
     for mean in (SOURCE_MEAN, TARGET_MEAN):
         x, _ = sample_domain(20_000, mean, seed=3)
-        assert abs(x[:, 0].mean() - mean) < 0.02 and abs(x[:, 0].std() - 0.5) < 0.02
+        assert (
+            abs(x[:, 0].mean() - mean) < 0.02
+            and abs(x[:, 0].std() - 0.5) < 0.02
+        )
         residual = x[:, 1] - cs.boundary(x[:, 0])
         assert abs(residual.mean()) < 0.03 and abs(residual.std() - 1.0) < 0.03
 
@@ -95,7 +109,9 @@ def test_fit_is_a_stationary_point_of_the_penalized_loss_by_autograd(kind):
     fit = fit_logistic(x, y, kind, l2=1e-3)
     w = torch.tensor(fit.weights, requires_grad=True)
     phi = torch.from_numpy(features(x, kind))
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(phi @ w, torch.from_numpy(y.astype(np.float64)))
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        phi @ w, torch.from_numpy(y.astype(np.float64))
+    )
     (loss + 0.5e-3 * w @ w).backward()
     assert w.grad.abs().max().item() < 1e-10
 
@@ -106,7 +122,9 @@ def test_fit_matches_scikit_learn(kind):
     x, y = sample_domain(800, SOURCE_MEAN, seed=6)
     l2 = 1e-2
     fit = fit_logistic(x, y, kind, l2=l2)
-    ref = LogisticRegression(C=1.0 / (len(y) * l2), fit_intercept=False, tol=1e-12, max_iter=10_000)
+    ref = LogisticRegression(
+        C=1.0 / (len(y) * l2), fit_intercept=False, tol=1e-12, max_iter=10_000
+    )
     ref.fit(features(x, kind), y)
     assert rel_err(fit.weights, ref.coef_[0]) < 1e-5
 
@@ -129,7 +147,9 @@ def test_linear_model_loses_its_accuracy_under_the_shift(reports):
     assert r.target_accuracy <= 0.6 and r.drop >= 0.3
 
 
-def test_linear_model_learns_the_tangent_and_calls_every_target_point_positive(reports):
+def test_linear_model_learns_the_tangent_and_calls_every_target_point_positive(
+    reports,
+):
     """Its boundary has slope near f'(-2) = -2, and it predicts y = 1 for >= 95% of target inputs: accuracy falls to P(y = 1) = 1/2."""
     fit = reports["linear"].fit
     slope = -fit.weights[1] / fit.weights[2]
@@ -146,7 +166,9 @@ def test_retraining_on_the_target_restores_the_accuracy(reports, kind):
     assert r.retrained_target_accuracy - r.target_accuracy >= 0.05
 
 
-def test_a_family_that_contains_the_rule_can_still_fail_where_it_saw_no_data(reports):
+def test_a_family_that_contains_the_rule_can_still_fail_where_it_saw_no_data(
+    reports,
+):
     """The full quadratic family (which contains the parabola) is >= 97% right in the source and <= 70% in the target."""
     r = reports["quadratic"]
     assert r.source_test_accuracy >= 0.97 and r.target_accuracy <= 0.7
@@ -155,7 +177,14 @@ def test_a_family_that_contains_the_rule_can_still_fail_where_it_saw_no_data(rep
 def test_the_matched_family_extrapolates(reports):
     """With features (1, x1, x2, x1^2) the target accuracy stays >= 0.85, far above the linear and quadratic models'."""
     assert reports["matched"].target_accuracy >= 0.85
-    assert reports["matched"].target_accuracy - max(reports["linear"].target_accuracy, reports["quadratic"].target_accuracy) >= 0.2
+    assert (
+        reports["matched"].target_accuracy
+        - max(
+            reports["linear"].target_accuracy,
+            reports["quadratic"].target_accuracy,
+        )
+        >= 0.2
+    )
 
 
 # --------------------------------------------------------------------------- hidden moments
@@ -163,16 +192,24 @@ def test_the_matched_family_extrapolates(reports):
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**31 - 1), st.integers(3, 50), st.integers(1, 5))
-def test_positive_per_unit_affine_maps_leave_shape_and_correlations_unchanged(seed, m, k):
+def test_positive_per_unit_affine_maps_leave_shape_and_correlations_unchanged(
+    seed, m, k
+):
     """For h -> a h + b with a > 0 per unit: mean a mu + b, variance a^2 var, and the same skewness, kurtosis and correlations (1e-9)."""
     rng = np.random.default_rng(seed)
     h = rng.exponential(size=(m, k)) + rng.normal(size=(m, k))
     a, b = rng.uniform(0.1, 10.0, size=k), rng.normal(size=k) * 5
     before, after = hidden_moments(h), hidden_moments(h * a + b)
-    np.testing.assert_allclose(after.mean, a * before.mean + b, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(after.variance, a**2 * before.variance, rtol=1e-9)
+    np.testing.assert_allclose(
+        after.mean, a * before.mean + b, rtol=1e-9, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        after.variance, a**2 * before.variance, rtol=1e-9
+    )
     for name in ("skewness", "kurtosis", "correlation"):
-        np.testing.assert_allclose(getattr(after, name), getattr(before, name), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(
+            getattr(after, name), getattr(before, name), rtol=1e-9, atol=1e-9
+        )
 
 
 def test_moments_agree_with_closed_forms_from_numpy():
@@ -199,12 +236,16 @@ def test_moments_are_accurate_with_a_large_offset():
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 2**31 - 1), st.integers(4, 64), st.floats(1e-8, 1e-2))
-def test_bn_pins_mean_to_beta_and_variance_to_gamma_squared_for_any_first_layer(seed, m, eps):
+def test_bn_pins_mean_to_beta_and_variance_to_gamma_squared_for_any_first_layer(
+    seed, m, eps
+):
     """For random W1, gamma, beta and input batch: batch mean of h is beta and its variance gamma^2 sigma^2/(sigma^2 + eps) (1e-10)."""
     rng = np.random.default_rng(seed)
     net = TwoLayerNet(width=6, batch_norm=True, eps=eps)
     with torch.no_grad():
-        net.first.weight.copy_(torch.from_numpy(rng.normal(size=(6, 2)) * rng.uniform(0.1, 10)))
+        net.first.weight.copy_(
+            torch.from_numpy(rng.normal(size=(6, 2)) * rng.uniform(0.1, 10))
+        )
         net.norm.weight.copy_(torch.from_numpy(rng.uniform(0.2, 3.0, size=6)))
         net.norm.bias.copy_(torch.from_numpy(rng.normal(size=6)))
     x = rng.normal(size=(m, 2)) * 3 + rng.normal(size=2) * 10
@@ -212,13 +253,19 @@ def test_bn_pins_mean_to_beta_and_variance_to_gamma_squared_for_any_first_layer(
     gamma, beta = net.affine()
     sigma2 = z.numpy().var(axis=0)
     moments = hidden_moments(h.numpy())
-    np.testing.assert_allclose(moments.mean, beta, rtol=0, atol=1e-10 * (1 + np.abs(gamma).max()))
-    np.testing.assert_allclose(moments.variance, gamma**2 * sigma2 / (sigma2 + eps), rtol=1e-10)
+    np.testing.assert_allclose(
+        moments.mean, beta, rtol=0, atol=1e-10 * (1 + np.abs(gamma).max())
+    )
+    np.testing.assert_allclose(
+        moments.variance, gamma**2 * sigma2 / (sigma2 + eps), rtol=1e-10
+    )
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 2**31 - 1), st.integers(4, 64))
-def test_bn_leaves_skewness_kurtosis_and_correlations_as_the_first_layer_makes_them(seed, m):
+def test_bn_leaves_skewness_kurtosis_and_correlations_as_the_first_layer_makes_them(
+    seed, m
+):
     """With gamma > 0, the skewness, kurtosis and correlations of h = BN(W1 x) equal those of W1 x (1e-9)."""
     rng = np.random.default_rng(seed)
     with torch.random.fork_rng(devices=[]):
@@ -230,7 +277,9 @@ def test_bn_leaves_skewness_kurtosis_and_correlations_as_the_first_layer_makes_t
     z, h = cs._batch_hidden(net, torch.from_numpy(x))
     before, after = hidden_moments(z.numpy()), hidden_moments(h.numpy())
     for name in ("skewness", "kurtosis", "correlation"):
-        np.testing.assert_allclose(getattr(after, name), getattr(before, name), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(
+            getattr(after, name), getattr(before, name), rtol=1e-9, atol=1e-9
+        )
 
 
 @settings(max_examples=40, deadline=None)
@@ -249,13 +298,19 @@ def test_bn_bounds_each_normalized_value_by_sqrt_m_minus_one(seed, m):
     assert abs(x_hat[0, 0] - expected) <= 1e-12 * np.sqrt(m)
 
 
-def test_without_bn_the_mean_and_variance_of_the_hidden_units_move_at_every_step(traces):
+def test_without_bn_the_mean_and_variance_of_the_hidden_units_move_at_every_step(
+    traces,
+):
     """No BN: every SGD step of the first layer changes some unit's mean (> 1e-3) and variance (> 1e-4) on the probe batch."""
     plain = traces["plain"]
-    assert plain.mean_change.min() > 1e-3 and plain.variance_change.min() > 1e-4
+    assert (
+        plain.mean_change.min() > 1e-3 and plain.variance_change.min() > 1e-4
+    )
 
 
-def test_with_bn_the_probe_mean_is_beta_and_the_variance_follows_gamma_at_every_step(traces):
+def test_with_bn_the_probe_mean_is_beta_and_the_variance_follows_gamma_at_every_step(
+    traces,
+):
     """BN, learned gamma and beta: at each of 201 measurements, mean = beta (1e-12) and variance = gamma^2 sigma^2/(sigma^2 + eps) (1e-10)."""
     bn = traces["bn"]
     np.testing.assert_allclose(bn.means, bn.betas, rtol=0, atol=1e-12)
@@ -270,38 +325,63 @@ def test_with_learned_affine_the_mean_moves_exactly_as_beta_moves(traces):
     np.testing.assert_allclose(bn.mean_change, beta_change, rtol=0, atol=1e-12)
 
 
-def test_with_fixed_affine_the_mean_does_not_move_and_the_variance_moves_only_through_eps(traces):
+def test_with_fixed_affine_the_mean_does_not_move_and_the_variance_moves_only_through_eps(
+    traces,
+):
     """gamma = 1, beta = 0 fixed: the mean changes by <= 1e-12 per step; the variance stays within eps/sigma^2 of 1."""
     fixed = traces["bn_fixed"]
     assert fixed.mean_change.max() <= 1e-12
-    assert np.all(np.abs(fixed.variances - 1.0) <= fixed.eps / fixed.pre_variances * (1 + 1e-9))
-    assert np.median(fixed.variance_change) < 1e-2 * np.median(traces["plain"].variance_change)
+    assert np.all(
+        np.abs(fixed.variances - 1.0)
+        <= fixed.eps / fixed.pre_variances * (1 + 1e-9)
+    )
+    assert np.median(fixed.variance_change) < 1e-2 * np.median(
+        traces["plain"].variance_change
+    )
 
 
-def test_with_bn_the_shape_and_the_correlations_still_move_at_every_step(traces):
+def test_with_bn_the_shape_and_the_correlations_still_move_at_every_step(
+    traces,
+):
     """Even with gamma and beta fixed, every step changes some unit's skewness and kurtosis (> 1e-3) and some correlation (> 1e-3)."""
     fixed = traces["bn_fixed"]
-    assert fixed.skewness_change.min() > 1e-3 and fixed.kurtosis_change.min() > 1e-3
+    assert (
+        fixed.skewness_change.min() > 1e-3
+        and fixed.kurtosis_change.min() > 1e-3
+    )
     assert fixed.correlation_change.min() > 1e-3
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_in_this_example_bn_slows_the_mean_and_speeds_up_the_correlations(seed):
+def test_in_this_example_bn_slows_the_mean_and_speeds_up_the_correlations(
+    seed,
+):
     """Learned gamma, beta, seeds 0-2: median per-step mean change >= 3x smaller with BN, correlation change >= 3x larger."""
-    plain, bn = layer_input_drift(False, seed=seed), layer_input_drift(True, seed=seed)
+    plain, bn = (
+        layer_input_drift(False, seed=seed),
+        layer_input_drift(True, seed=seed),
+    )
     assert np.median(bn.mean_change) * 3 <= np.median(plain.mean_change)
-    assert np.median(bn.correlation_change) >= 3 * np.median(plain.correlation_change)
+    assert np.median(bn.correlation_change) >= 3 * np.median(
+        plain.correlation_change
+    )
 
 
 def test_in_this_example_the_bn_network_reaches_a_lower_training_loss(traces):
     """Mean mini-batch loss over the last 50 of 200 steps: BN at most 0.7 times the plain network's."""
-    assert traces["bn"].losses[-50:].mean() <= 0.7 * traces["plain"].losses[-50:].mean()
+    assert (
+        traces["bn"].losses[-50:].mean()
+        <= 0.7 * traces["plain"].losses[-50:].mean()
+    )
 
 
 def test_drift_is_deterministic_and_leaves_the_global_torch_generator_alone():
     """Same seed, bit-identical trace; a different seed, a different one; torch's global RNG state is unchanged by the call."""
     state = torch.get_rng_state()
-    a, b = layer_input_drift(True, steps=5, seed=4), layer_input_drift(True, steps=5, seed=4)
+    a, b = (
+        layer_input_drift(True, steps=5, seed=4),
+        layer_input_drift(True, steps=5, seed=4),
+    )
     c = layer_input_drift(True, steps=5, seed=5)
     assert torch.equal(torch.get_rng_state(), state)
     np.testing.assert_array_equal(a.correlations, b.correlations)
@@ -346,7 +426,9 @@ def test_the_spread_shrinks_as_the_batch_grows(bn_net):
     assert spreads[0] >= 4 * spreads[-1]
 
 
-def test_the_noise_vanishes_with_fixed_statistics_and_without_bn(bn_net, traces):
+def test_the_noise_vanishes_with_fixed_statistics_and_without_bn(
+    bn_net, traces
+):
     """In evaluation mode (running statistics), and for a network without BN, the spread is exactly 0."""
     assert prediction_spread(bn_net, EXAMPLE, 16, training=False) == 0.0
     assert prediction_spread(traces["plain"].net, EXAMPLE, 16) == 0.0
@@ -367,28 +449,106 @@ def test_prediction_spread_leaves_the_network_unchanged(bn_net):
     "call, error, match",
     [
         (lambda: label(np.zeros((3, 3))), ValueError, r"shape \(n, 2\)"),
-        (lambda: label(np.zeros((3, 2), dtype=np.int64)), TypeError, "floating dtype"),
+        (
+            lambda: label(np.zeros((3, 2), dtype=np.int64)),
+            TypeError,
+            "floating dtype",
+        ),
         (lambda: label(np.array([[0.0, np.nan]])), ValueError, "non-finite"),
-        (lambda: sample_domain(0, 0.0), ValueError, "n must be an integer >= 1"),
-        (lambda: sample_domain(5, np.inf), ValueError, "x1_mean must be a finite number"),
-        (lambda: sample_domain(5, 0.0, x1_sd=0.0), ValueError, "x1_sd must be a finite number > 0"),
-        (lambda: sample_domain(5, 0.0, seed=-1), ValueError, "seed must be an integer >= 0"),
-        (lambda: features(np.zeros((2, 2)), "cubic"), ValueError, "kind must be one of"),
-        (lambda: fit_logistic(np.zeros((4, 2)), np.array([0, 1, 2, 0])), ValueError, "only the labels 0 and 1"),
-        (lambda: fit_logistic(np.zeros((4, 2)), np.array([0, 1, 0])), ValueError, r"y must have shape \(4,\)"),
-        (lambda: fit_logistic(np.zeros((4, 2)), np.array([True, False, True, False])), TypeError, "integers 0 and 1"),
-        (lambda: fit_logistic(np.zeros((4, 2)), np.array([0, 1, 0, 1]), l2=0.0), ValueError, "l2 must be a finite number > 0"),
-        (lambda: fit_logistic(np.zeros((4, 2)), np.array([0, 1, 0, 1]), max_iter=0), ValueError, "max_iter"),
+        (
+            lambda: sample_domain(0, 0.0),
+            ValueError,
+            "n must be an integer >= 1",
+        ),
+        (
+            lambda: sample_domain(5, np.inf),
+            ValueError,
+            "x1_mean must be a finite number",
+        ),
+        (
+            lambda: sample_domain(5, 0.0, x1_sd=0.0),
+            ValueError,
+            "x1_sd must be a finite number > 0",
+        ),
+        (
+            lambda: sample_domain(5, 0.0, seed=-1),
+            ValueError,
+            "seed must be an integer >= 0",
+        ),
+        (
+            lambda: features(np.zeros((2, 2)), "cubic"),
+            ValueError,
+            "kind must be one of",
+        ),
+        (
+            lambda: fit_logistic(np.zeros((4, 2)), np.array([0, 1, 2, 0])),
+            ValueError,
+            "only the labels 0 and 1",
+        ),
+        (
+            lambda: fit_logistic(np.zeros((4, 2)), np.array([0, 1, 0])),
+            ValueError,
+            r"y must have shape \(4,\)",
+        ),
+        (
+            lambda: fit_logistic(
+                np.zeros((4, 2)), np.array([True, False, True, False])
+            ),
+            TypeError,
+            "integers 0 and 1",
+        ),
+        (
+            lambda: fit_logistic(
+                np.zeros((4, 2)), np.array([0, 1, 0, 1]), l2=0.0
+            ),
+            ValueError,
+            "l2 must be a finite number > 0",
+        ),
+        (
+            lambda: fit_logistic(
+                np.zeros((4, 2)), np.array([0, 1, 0, 1]), max_iter=0
+            ),
+            ValueError,
+            "max_iter",
+        ),
         (lambda: hidden_moments(np.zeros((1, 3))), ValueError, "m >= 2"),
         (lambda: hidden_moments(np.ones((5, 2))), ValueError, "variance 0"),
-        (lambda: TwoLayerNet(width=0), ValueError, "width must be an integer >= 1"),
-        (lambda: TwoLayerNet(batch_norm=True, eps=0.0), ValueError, "eps must be a finite number > 0"),
+        (
+            lambda: TwoLayerNet(width=0),
+            ValueError,
+            "width must be an integer >= 1",
+        ),
+        (
+            lambda: TwoLayerNet(batch_norm=True, eps=0.0),
+            ValueError,
+            "eps must be a finite number > 0",
+        ),
         (lambda: TwoLayerNet().affine(), ValueError, "has no BN"),
-        (lambda: layer_input_drift(True, lr=-0.1), ValueError, "lr must be a finite number > 0"),
-        (lambda: layer_input_drift(True, batch_size=1), ValueError, "batch_size must be an integer >= 2"),
-        (lambda: layer_input_drift(True, batch_size=64, n_train=32), ValueError, r"must not exceed n_train"),
-        (lambda: layer_input_drift(True, steps=0), ValueError, "steps must be an integer >= 1"),
-        (lambda: prediction_spread(torch.nn.Linear(2, 1), EXAMPLE, 4), TypeError, "TwoLayerNet"),
+        (
+            lambda: layer_input_drift(True, lr=-0.1),
+            ValueError,
+            "lr must be a finite number > 0",
+        ),
+        (
+            lambda: layer_input_drift(True, batch_size=1),
+            ValueError,
+            "batch_size must be an integer >= 2",
+        ),
+        (
+            lambda: layer_input_drift(True, batch_size=64, n_train=32),
+            ValueError,
+            r"must not exceed n_train",
+        ),
+        (
+            lambda: layer_input_drift(True, steps=0),
+            ValueError,
+            "steps must be an integer >= 1",
+        ),
+        (
+            lambda: prediction_spread(torch.nn.Linear(2, 1), EXAMPLE, 4),
+            TypeError,
+            "TwoLayerNet",
+        ),
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, error, match):
@@ -406,7 +566,9 @@ def test_bad_arguments_raise_clear_errors(call, error, match):
         (EXAMPLE, 4, 1, "draws must be an integer >= 2"),
     ],
 )
-def test_a_failed_prediction_spread_changes_nothing(bn_net, example, batch_size, draws, match):
+def test_a_failed_prediction_spread_changes_nothing(
+    bn_net, example, batch_size, draws, match
+):
     """A bad example, batch size or number of draws raises ValueError and leaves the network exactly as it was."""
     state = _state(bn_net)
     with pytest.raises(ValueError, match=match):
@@ -432,5 +594,9 @@ def test_committed_figures_are_exactly_what_the_code_renders():
     assert set(rendered) == set(cs.FIGURE_NAMES)
     for name, svg in rendered.items():
         committed = FIGURES_DIR / name
-        assert committed.is_file(), f"{committed} is missing: run python -m bnnotes.covariate_shift"
-        assert committed.read_text("utf-8") == svg, f"{committed} is stale: run python -m bnnotes.covariate_shift"
+        assert committed.is_file(), (
+            f"{committed} is missing: run python -m bnnotes.covariate_shift"
+        )
+        assert committed.read_text("utf-8") == svg, (
+            f"{committed} is stale: run python -m bnnotes.covariate_shift"
+        )

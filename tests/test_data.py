@@ -13,7 +13,11 @@ from bnnotes.data import load_cifar10, load_digits, load_mnist, read_idx
 def write_idx(path, array, compress=False):
     """Write ``array`` (uint8) as an IDX file, as the MNIST distribution does."""
     array = np.asarray(array, dtype=np.uint8)
-    raw = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    raw = (
+        bytes([0, 0, 0x08, array.ndim])
+        + struct.pack(f">{array.ndim}I", *array.shape)
+        + array.tobytes()
+    )
     path.write_bytes(gzip.compress(raw) if compress else raw)
     return path
 
@@ -26,8 +30,12 @@ def write_mnist(folder, n_train=24, n_test=12, compress=False, seed=0):
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
         labels = rng.integers(0, 10, size=n, dtype=np.uint8)
-        write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", images, compress)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", labels, compress)
+        write_idx(
+            folder / f"{prefix}-images-idx3-ubyte{suffix}", images, compress
+        )
+        write_idx(
+            folder / f"{prefix}-labels-idx1-ubyte{suffix}", labels, compress
+        )
         arrays[prefix] = (images, labels)
     return arrays
 
@@ -36,7 +44,9 @@ def write_mnist(folder, n_train=24, n_test=12, compress=False, seed=0):
 def test_read_idx_round_trips_raw_and_gzip(tmp_path, compress):
     """read_idx returns exactly the array written, with its shape, from raw and .gz files."""
     array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    path = write_idx(tmp_path / ("a.idx.gz" if compress else "a.idx"), array, compress)
+    path = write_idx(
+        tmp_path / ("a.idx.gz" if compress else "a.idx"), array, compress
+    )
     np.testing.assert_array_equal(read_idx(path), array)
 
 
@@ -58,9 +68,15 @@ def test_load_mnist_reads_the_four_files(tmp_path, compress):
     arrays = write_mnist(tmp_path, compress=compress)
     data = load_mnist(tmp_path)
     assert data.x_train.shape == (24, 784) and data.x_test.shape == (12, 784)
-    assert data.x_train.dtype == np.float32 and 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+    assert (
+        data.x_train.dtype == np.float32
+        and 0.0 <= data.x_train.min()
+        and data.x_train.max() <= 1.0
+    )
     np.testing.assert_array_equal(data.y_test, arrays["t10k"][1])
-    np.testing.assert_allclose(data.x_train[0], arrays["train"][0][0].ravel() / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(
+        data.x_train[0], arrays["train"][0][0].ravel() / 255.0, rtol=1e-6
+    )
 
 
 def test_load_mnist_names_a_missing_file(tmp_path):
@@ -98,8 +114,12 @@ def write_cifar10(folder, n_per_batch=4, seed=0, protocol=2):
     for name in CIFAR_BATCHES:
         data = rng.integers(0, 256, size=(n_per_batch, 3072), dtype=np.uint8)
         labels = rng.integers(0, 10, size=n_per_batch).tolist()
-        batch = {b"batch_label": name.encode(), b"data": data, b"labels": labels,
-                 b"filenames": [b"x.png"] * n_per_batch}
+        batch = {
+            b"batch_label": name.encode(),
+            b"data": data,
+            b"labels": labels,
+            b"filenames": [b"x.png"] * n_per_batch,
+        }
         (folder / name).write_bytes(pickle.dumps(batch, protocol=protocol))
         arrays[name] = (data, labels)
     return arrays
@@ -112,9 +132,13 @@ def test_load_cifar10_reads_the_six_batches_in_order(tmp_path, protocol):
     data = load_cifar10(tmp_path)
     assert data.x_train.shape == (20, 3072) and data.x_test.shape == (4, 3072)
     assert data.x_train.dtype == np.float32 and data.y_train.dtype == np.int64
-    expected = np.concatenate([arrays[name][0] for name in CIFAR_BATCHES[:5]]) / 255.0
+    expected = (
+        np.concatenate([arrays[name][0] for name in CIFAR_BATCHES[:5]]) / 255.0
+    )
     np.testing.assert_allclose(data.x_train, expected, rtol=1e-6)
-    assert data.y_train.tolist() == [label for name in CIFAR_BATCHES[:5] for label in arrays[name][1]]
+    assert data.y_train.tolist() == [
+        label for name in CIFAR_BATCHES[:5] for label in arrays[name][1]
+    ]
     assert data.y_test.tolist() == arrays["test_batch"][1]
 
 
@@ -135,10 +159,28 @@ def test_load_cifar10_names_a_missing_batch(tmp_path):
 @pytest.mark.parametrize(
     "batch, message",
     [
-        ({b"data": np.zeros((2, 1024), dtype=np.uint8), b"labels": [0, 1]}, "shape"),
-        ({b"data": np.zeros((2, 3072), dtype=np.float32), b"labels": [0, 1]}, "uint8"),
-        ({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 1, 2]}, "do not match"),
-        ({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 10]}, "0..9"),
+        (
+            {b"data": np.zeros((2, 1024), dtype=np.uint8), b"labels": [0, 1]},
+            "shape",
+        ),
+        (
+            {
+                b"data": np.zeros((2, 3072), dtype=np.float32),
+                b"labels": [0, 1],
+            },
+            "uint8",
+        ),
+        (
+            {
+                b"data": np.zeros((2, 3072), dtype=np.uint8),
+                b"labels": [0, 1, 2],
+            },
+            "do not match",
+        ),
+        (
+            {b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 10]},
+            "0..9",
+        ),
         ({b"data": np.zeros((2, 3072), dtype=np.uint8)}, "labels"),
         ([1, 2, 3], "dict"),
     ],
@@ -158,10 +200,14 @@ class _Payload:
         return (print, ("loaded",))
 
 
-def test_load_cifar10_refuses_pickles_that_build_other_objects(tmp_path, capsys):
+def test_load_cifar10_refuses_pickles_that_build_other_objects(
+    tmp_path, capsys
+):
     """A pickle that would call a function is rejected before the call runs."""
     write_cifar10(tmp_path)
-    (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": _Payload(), b"labels": []}))
+    (tmp_path / "data_batch_1").write_bytes(
+        pickle.dumps({b"data": _Payload(), b"labels": []})
+    )
     with pytest.raises(ValueError, match="refusing"):
         load_cifar10(tmp_path)
     assert "loaded" not in capsys.readouterr().out

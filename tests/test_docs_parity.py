@@ -9,8 +9,13 @@ import markdown
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$", re.M | re.S)
-EN_PAGES = sorted(p.relative_to(DOCS / "en") for p in (DOCS / "en").rglob("*.md"))
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<fence>`{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
+    re.M | re.S,
+)
+EN_PAGES = sorted(
+    p.relative_to(DOCS / "en") for p in (DOCS / "en").rglob("*.md")
+)
 
 
 def code_blocks(path: Path) -> list[tuple[str, str]]:
@@ -18,7 +23,10 @@ def code_blocks(path: Path) -> list[tuple[str, str]]:
     out = []
     for m in FENCE.finditer(path.read_text(encoding="utf-8")):
         indent = m.group("indent")
-        body = "\n".join(line[len(indent):] if line.startswith(indent) else line for line in m.group("body").splitlines())
+        body = "\n".join(
+            line[len(indent) :] if line.startswith(indent) else line
+            for line in m.group("body").splitlines()
+        )
         out.append((m.group("info").strip(), body))
     return out
 
@@ -31,7 +39,10 @@ def test_english_pages_exist():
 @pytest.mark.parametrize("lang", ["ko", "zh"])
 def test_same_pages_in_every_language(lang):
     """docs/ko and docs/zh have exactly the pages of docs/en."""
-    assert sorted(p.relative_to(DOCS / lang) for p in (DOCS / lang).rglob("*.md")) == EN_PAGES
+    assert (
+        sorted(p.relative_to(DOCS / lang) for p in (DOCS / lang).rglob("*.md"))
+        == EN_PAGES
+    )
 
 
 @pytest.mark.parametrize("lang", ["ko", "zh"])
@@ -44,15 +55,31 @@ def test_translated_page_has_the_english_code_blocks(lang, page):
 
 
 # The Markdown extensions of mkdocs.yml that shape headings, formulas and figures.
-MD_EXTENSIONS = ["admonition", "attr_list", "md_in_html", "footnotes", "tables", "def_list", "toc",
-                 "pymdownx.arithmatex", "pymdownx.superfences", "pymdownx.details", "pymdownx.tabbed"]
-MD_CONFIG = {"pymdownx.arithmatex": {"generic": True}, "pymdownx.tabbed": {"alternate_style": True}}
+MD_EXTENSIONS = [
+    "admonition",
+    "attr_list",
+    "md_in_html",
+    "footnotes",
+    "tables",
+    "def_list",
+    "toc",
+    "pymdownx.arithmatex",
+    "pymdownx.superfences",
+    "pymdownx.details",
+    "pymdownx.tabbed",
+]
+MD_CONFIG = {
+    "pymdownx.arithmatex": {"generic": True},
+    "pymdownx.tabbed": {"alternate_style": True},
+}
 
 
 @functools.cache
 def structure(path: Path) -> dict[str, object]:
     """Display-math blocks, figures (images) and heading anchor ids of a page, as rendered."""
-    md = markdown.Markdown(extensions=MD_EXTENSIONS, extension_configs=MD_CONFIG)
+    md = markdown.Markdown(
+        extensions=MD_EXTENSIONS, extension_configs=MD_CONFIG
+    )
     html = md.convert(path.read_text(encoding="utf-8"))
 
     def ids(tokens):
@@ -75,7 +102,11 @@ def test_structure_sees_math_figures_and_headings(tmp_path):
         "```python\n# not a heading\n```\n\n## Part\n\n![A figure](fig.svg)\n\n$$b$$\n",
         encoding="utf-8",
     )
-    assert structure(page) == {"display math": 2, "figures": 1, "heading ids": ["title", "part"]}
+    assert structure(page) == {
+        "display math": 2,
+        "figures": 1,
+        "heading ids": ["title", "part"],
+    }
 
 
 @pytest.mark.parametrize("lang", ["ko", "zh"])

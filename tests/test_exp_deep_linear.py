@@ -8,16 +8,31 @@ import torch
 from bnnotes.experiments import RunConfig, get, render_figures, run_experiment
 from bnnotes.experiments.deep_linear import make_data, squared_error
 
-TINY = {"steps": 300, "lrs": [1e-4], "samples": 200, "ics_every": 50, "probe_every": 100}
-FIGURES = ["deep_linear-ics.svg", "deep_linear-landscape.svg", "deep_linear-loss.svg", "deep_linear-stability.svg"]
+TINY = {
+    "steps": 300,
+    "lrs": [1e-4],
+    "samples": 200,
+    "ics_every": 50,
+    "probe_every": 100,
+}
+FIGURES = [
+    "deep_linear-ics.svg",
+    "deep_linear-landscape.svg",
+    "deep_linear-loss.svg",
+    "deep_linear-stability.svg",
+]
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """300 steps of full-batch gradient descent at lr 1e-4 on 200 samples, seed 0."""
     out = tmp_path_factory.mktemp("dln")
-    results = run_experiment("deep_linear", RunConfig(seed=0, progress=False, overrides=TINY),
-                             out / "results", out / "figures")
+    results = run_experiment(
+        "deep_linear",
+        RunConfig(seed=0, progress=False, overrides=TINY),
+        out / "results",
+        out / "figures",
+    )
     return results, out
 
 
@@ -36,7 +51,10 @@ def test_bn_dln_gradients_decorrelate(tiny_run):
 def test_bn_relative_ics_is_ten_times_larger(tiny_run):
     """||G - G'|| / ||G||, averaged over layers and time, is more than 10 times larger with BN."""
     summary = tiny_run[0]["summary"]["0.0001"]
-    assert summary["batch"]["relative_l2_mean"] > 10 * summary["none"]["relative_l2_mean"]
+    assert (
+        summary["batch"]["relative_l2_mean"]
+        > 10 * summary["none"]["relative_l2_mean"]
+    )
 
 
 def test_bn_dln_runs_at_the_edge_of_stability(tiny_run):
@@ -64,22 +82,34 @@ def test_recorded_loss_is_the_mean_squared_error_at_initialization(tiny_run):
     for layer in net:
         product = layer.weight @ product
     expected = ((x @ product.T - x @ a.T) ** 2).sum(dim=1).mean().item()
-    assert tiny_run[0]["runs"]["0.0001"]["none"]["loss"][0] == pytest.approx(expected, rel=1e-6)  # 6 digits stored
-    assert squared_error(net(x), y).item() == pytest.approx(expected, rel=1e-12)
+    assert tiny_run[0]["runs"]["0.0001"]["none"]["loss"][0] == pytest.approx(
+        expected, rel=1e-6
+    )  # 6 digits stored
+    assert squared_error(net(x), y).item() == pytest.approx(
+        expected, rel=1e-12
+    )
 
 
 def test_same_seed_gives_identical_results(tiny_run, tmp_path):
     """Two runs with one seed give identical records."""
-    second = run_experiment("deep_linear", RunConfig(seed=0, progress=False, overrides=TINY),
-                            tmp_path / "r", tmp_path / "f")
-    assert json.dumps(second["runs"], sort_keys=True) == json.dumps(tiny_run[0]["runs"], sort_keys=True)
+    second = run_experiment(
+        "deep_linear",
+        RunConfig(seed=0, progress=False, overrides=TINY),
+        tmp_path / "r",
+        tmp_path / "f",
+    )
+    assert json.dumps(second["runs"], sort_keys=True) == json.dumps(
+        tiny_run[0]["runs"], sort_keys=True
+    )
 
 
 def test_figures_are_rendered_deterministically(tiny_run, tmp_path):
     """The four figures are written and re-render byte-identically from the stored JSON."""
     _, out = tiny_run
     assert sorted(p.name for p in (out / "figures").iterdir()) == FIGURES
-    svgs = get("deep_linear").figures(json.loads((out / "results" / "deep_linear.json").read_text()))
+    svgs = get("deep_linear").figures(
+        json.loads((out / "results" / "deep_linear.json").read_text())
+    )
     for name, svg in svgs.items():
         assert svg == (out / "figures" / name).read_text()
     assert render_figures(out / "results", tmp_path)
@@ -87,10 +117,22 @@ def test_figures_are_rendered_deterministically(tiny_run, tmp_path):
 
 def test_figures_follow_the_run_order_of_the_rates(tmp_path):
     """With rates whose sorted JSON keys differ from the run order, the stored JSON renders the same figures."""
-    overrides = {"steps": 20, "lrs": [3e-4, 1e-4], "samples": 50, "ics_every": 10, "probe_every": 10}
-    results = run_experiment("deep_linear", RunConfig(seed=0, progress=False, overrides=overrides),
-                             tmp_path / "r", tmp_path / "f")
-    assert list(json.loads((tmp_path / "r" / "deep_linear.json").read_text())["runs"]) == ["0.0001", "0.0003"]
+    overrides = {
+        "steps": 20,
+        "lrs": [3e-4, 1e-4],
+        "samples": 50,
+        "ics_every": 10,
+        "probe_every": 10,
+    }
+    results = run_experiment(
+        "deep_linear",
+        RunConfig(seed=0, progress=False, overrides=overrides),
+        tmp_path / "r",
+        tmp_path / "f",
+    )
+    assert list(
+        json.loads((tmp_path / "r" / "deep_linear.json").read_text())["runs"]
+    ) == ["0.0001", "0.0003"]
     assert list(results["runs"]) == ["0.0003", "0.0001"]
     assert len(render_figures(tmp_path / "r", tmp_path / "again")) == 4
     for path in (tmp_path / "again").iterdir():

@@ -9,8 +9,17 @@ import pytest
 from bnnotes.experiments import RunConfig, get, render_figures, run_experiment
 from bnnotes.experiments.ics import measurement_steps
 
-TINY = {"steps": 60, "widths": [8, 16, 32], "hidden": 32, "ics_every": 10, "ics_dense_until": 30,
-        "ics_dense_every": 5, "early_steps": 30, "eval_every": 20, "repeats": 1}
+TINY = {
+    "steps": 60,
+    "widths": [8, 16, 32],
+    "hidden": 32,
+    "ics_every": 10,
+    "ics_dense_until": 30,
+    "ics_dense_every": 5,
+    "early_steps": 30,
+    "eval_every": 20,
+    "repeats": 1,
+}
 FIGURES = ["ics-training.svg", "ics-vgg-by-loss.svg", "ics-vgg.svg"]
 
 
@@ -18,8 +27,12 @@ FIGURES = ["ics-training.svg", "ics-vgg-by-loss.svg", "ics-vgg.svg"]
 def tiny_run(tmp_path_factory):
     """60 SGD steps of narrow standard and BN networks on the digits, seed 0."""
     out = tmp_path_factory.mktemp("ics")
-    results = run_experiment("ics", RunConfig(seed=0, progress=False, overrides=TINY),
-                             out / "results", out / "figures")
+    results = run_experiment(
+        "ics",
+        RunConfig(seed=0, progress=False, overrides=TINY),
+        out / "results",
+        out / "figures",
+    )
     return results, out
 
 
@@ -27,7 +40,10 @@ def test_bn_has_larger_ics_early(tiny_run):
     """In the first 30 steps the BN network's G and G' are less aligned (cosine lower by 0.2) and
     differ by more than ten times as much in l2 (Santurkar et al.'s "similar or even worse")."""
     summary = tiny_run[0]["summary"]
-    assert summary["batch"]["cosine_early"] < summary["none"]["cosine_early"] - 0.2
+    assert (
+        summary["batch"]["cosine_early"]
+        < summary["none"]["cosine_early"] - 0.2
+    )
     assert summary["batch"]["l2_early"] > 10 * summary["none"]["l2_early"]
 
 
@@ -50,19 +66,35 @@ def test_one_entry_per_weight_layer(tiny_run):
     """Six convolutions and two linear layers: eight entries per measurement."""
     results = tiny_run[0]
     assert results["layers"] == ["Conv2d"] * 6 + ["Linear"] * 2
-    assert all(len(row) == 8 for records in results["runs"].values() for r in records for row in r["cosine"])
+    assert all(
+        len(row) == 8
+        for records in results["runs"].values()
+        for r in records
+        for row in r["cosine"]
+    )
 
 
 def test_measurement_schedule():
     """Dense measurements early, regular ones later, always including the last step before the end."""
-    assert measurement_steps({"steps": 60, "ics_dense_until": 20, "ics_dense_every": 5, "ics_every": 25}) == [
-        0, 5, 10, 15, 25, 50, 59]
+    assert measurement_steps({
+        "steps": 60,
+        "ics_dense_until": 20,
+        "ics_dense_every": 5,
+        "ics_every": 25,
+    }) == [0, 5, 10, 15, 25, 50, 59]
 
 
 def test_same_seed_gives_identical_results(tiny_run, tmp_path):
     """Two runs with one seed on the CPU give identical records."""
-    second = run_experiment("ics", RunConfig(seed=0, progress=False, overrides=TINY), tmp_path / "r", tmp_path / "f")
-    assert json.dumps(second["runs"], sort_keys=True) == json.dumps(tiny_run[0]["runs"], sort_keys=True)
+    second = run_experiment(
+        "ics",
+        RunConfig(seed=0, progress=False, overrides=TINY),
+        tmp_path / "r",
+        tmp_path / "f",
+    )
+    assert json.dumps(second["runs"], sort_keys=True) == json.dumps(
+        tiny_run[0]["runs"], sort_keys=True
+    )
 
 
 def test_figures_are_rendered_deterministically(tiny_run, tmp_path):
@@ -79,17 +111,32 @@ def write_cifar(folder, per_batch=8, seed=0):
     """Six CIFAR-10 python batches of random images."""
     rng = np.random.default_rng(seed)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"data": rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8),
-                 b"labels": rng.integers(0, 10, size=per_batch).tolist()}
+        batch = {
+            b"data": rng.integers(
+                0, 256, size=(per_batch, 3072), dtype=np.uint8
+            ),
+            b"labels": rng.integers(0, 10, size=per_batch).tolist(),
+        }
         (folder / name).write_bytes(pickle.dumps(batch))
 
 
 def test_data_dir_runs_on_cifar10_files(tmp_path):
     """--data-dir reads CIFAR-10 batches and trains the 3-channel 32x32 network."""
     write_cifar(tmp_path)
-    overrides = {"steps": 3, "batch_size": 8, "widths": [4, 8, 16], "hidden": 8, "ics_every": 1,
-                 "eval_every": 3, "repeats": 1}
-    results = run_experiment("ics", RunConfig(data_dir=tmp_path, progress=False, overrides=overrides),
-                             tmp_path / "r", tmp_path / "f")
+    overrides = {
+        "steps": 3,
+        "batch_size": 8,
+        "widths": [4, 8, 16],
+        "hidden": 8,
+        "ics_every": 1,
+        "eval_every": 3,
+        "repeats": 1,
+    }
+    results = run_experiment(
+        "ics",
+        RunConfig(data_dir=tmp_path, progress=False, overrides=overrides),
+        tmp_path / "r",
+        tmp_path / "f",
+    )
     assert results["data"].startswith("CIFAR-10")
     assert results["runs"]["batch"][0]["ics_steps"] == [0, 1, 2]

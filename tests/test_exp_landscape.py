@@ -10,17 +10,33 @@ from test_data import write_cifar10
 from bnnotes.experiments import RunConfig, get, render_figures, run_experiment
 from bnnotes.experiments.landscape import FULL, PAPER, RECORD_KEYS, run
 
-TINY = {"steps": 160, "probe_every": 20, "step_multiples": [0.5, 2.0, 4.0], "lrs": [0.1], "seeds": 1}
-FIGURES = ["landscape-beta-vs-loss.svg", "landscape-beta.svg", "landscape-gradient.svg", "landscape-loss.svg",
-           "landscape-random.svg", "landscape-training.svg"]
+TINY = {
+    "steps": 160,
+    "probe_every": 20,
+    "step_multiples": [0.5, 2.0, 4.0],
+    "lrs": [0.1],
+    "seeds": 1,
+}
+FIGURES = [
+    "landscape-beta-vs-loss.svg",
+    "landscape-beta.svg",
+    "landscape-gradient.svg",
+    "landscape-loss.svg",
+    "landscape-random.svg",
+    "landscape-training.svg",
+]
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """160 steps at lr 0.1, probes every 20 steps at 0.5, 2 and 4 x lr, seed 0, stored in a temporary folder."""
     out = tmp_path_factory.mktemp("landscape")
-    results = run_experiment("landscape", RunConfig(seed=0, progress=False, overrides=TINY),
-                             out / "results", out / "figures")
+    results = run_experiment(
+        "landscape",
+        RunConfig(seed=0, progress=False, overrides=TINY),
+        out / "results",
+        out / "figures",
+    )
     nets = results["runs"]["0.1"]["0"]
     return results, nets, out
 
@@ -33,8 +49,12 @@ def test_experiment_is_registered_and_accepts_a_data_dir():
 def test_full_settings_follow_the_paper_vgg_probe():
     """Batch 128, the same learning rate 0.1 for both nets, and step sizes from 1/2 to 4 times it (Santurkar §3.2)."""
     assert FULL["batch_size"] == 128 and FULL["lrs"][0] == 0.1
-    assert min(FULL["step_multiples"]) == PAPER["step_multiples_of_lr"][0] == 0.5
-    assert max(FULL["step_multiples"]) == PAPER["step_multiples_of_lr"][1] == 4.0
+    assert (
+        min(FULL["step_multiples"]) == PAPER["step_multiples_of_lr"][0] == 0.5
+    )
+    assert (
+        max(FULL["step_multiples"]) == PAPER["step_multiples_of_lr"][1] == 4.0
+    )
 
 
 def test_run_records_one_value_per_probe_for_every_key(tiny_run):
@@ -52,15 +72,22 @@ def test_probe_bands_contain_their_summaries(tiny_run):
     _, nets, _ = tiny_run
     for record in nets.values():
         lo, hi = np.array(record["loss_min"]), np.array(record["loss_max"])
-        assert np.allclose(np.array(record["loss_variation"]), hi - lo, rtol=1e-12, atol=0)
+        assert np.allclose(
+            np.array(record["loss_variation"]), hi - lo, rtol=1e-12, atol=0
+        )
         assert np.all(0 <= np.array(record["gradient_change_min"]))
-        assert np.all(np.array(record["gradient_change_min"]) <= np.array(record["gradient_change_max"]))
+        assert np.all(
+            np.array(record["gradient_change_min"])
+            <= np.array(record["gradient_change_max"])
+        )
 
 
 def test_bn_trains_faster(tiny_run):
     """After 160 steps the BN net's training loss is below a tenth of the standard net's."""
     _, nets, _ = tiny_run
-    assert nets["batch"]["train_loss"][-1] < 0.1 * nets["none"]["train_loss"][-1]
+    assert (
+        nets["batch"]["train_loss"][-1] < 0.1 * nets["none"]["train_loss"][-1]
+    )
 
 
 def test_standard_net_starts_on_a_plateau(tiny_run):
@@ -74,11 +101,16 @@ def test_standard_net_starts_on_a_plateau(tiny_run):
 def test_bn_gradient_changes_less_once_the_standard_net_moves(tiny_run):
     """At the last three probes the standard net's largest gradient change exceeds BN's tenfold (Santurkar Fig. 4b's direction)."""
     _, nets, _ = tiny_run
-    plain, bn = np.array(nets["none"]["gradient_change_max"]), np.array(nets["batch"]["gradient_change_max"])
+    plain, bn = (
+        np.array(nets["none"]["gradient_change_max"]),
+        np.array(nets["batch"]["gradient_change_max"]),
+    )
     assert np.all(plain[-3:] > 10 * bn[-3:])
 
 
-def test_a_random_direction_changes_the_gradient_less_than_the_gradient_direction(tiny_run):
+def test_a_random_direction_changes_the_gradient_less_than_the_gradient_direction(
+    tiny_run,
+):
     """Along a random direction of the gradient's length the gradient changes less than along the gradient, after step 0."""
     _, nets, _ = tiny_run
     for record in nets.values():
@@ -90,11 +122,19 @@ def test_a_random_direction_changes_the_gradient_less_than_the_gradient_directio
 def test_same_seed_gives_identical_records():
     """Two short runs with one seed on the CPU give identical records."""
     short = {**TINY, "steps": 20, "probe_every": 10}
-    first, second = (run(RunConfig(seed=3, progress=False, overrides=short)) for _ in range(2))
-    assert first["runs"] == second["runs"] and first["summary"] == second["summary"]
+    first, second = (
+        run(RunConfig(seed=3, progress=False, overrides=short))
+        for _ in range(2)
+    )
+    assert (
+        first["runs"] == second["runs"]
+        and first["summary"] == second["summary"]
+    )
 
 
-def test_figures_are_rendered_deterministically_from_results(tiny_run, tmp_path):
+def test_figures_are_rendered_deterministically_from_results(
+    tiny_run, tmp_path
+):
     """The six figures are written and re-render byte-identically from the stored JSON."""
     _, _, out = tiny_run
     assert sorted(p.name for p in (out / "figures").iterdir()) == FIGURES
@@ -114,9 +154,23 @@ def test_render_figures_picks_up_the_stored_result(tiny_run, tmp_path):
 def test_cifar10_data_dir_builds_a_network_for_32x32_colour_images(tmp_path):
     """--data-dir reads CIFAR-10 python batches; the run trains on 3x32x32 images."""
     write_cifar10(tmp_path / "cifar", n_per_batch=8)
-    overrides = {**TINY, "steps": 2, "probe_every": 1, "batch_size": 16, "random_direction": False}
-    results = run(RunConfig(data_dir=tmp_path / "cifar", progress=False, overrides=overrides))
+    overrides = {
+        **TINY,
+        "steps": 2,
+        "probe_every": 1,
+        "batch_size": 16,
+        "random_direction": False,
+    }
+    results = run(
+        RunConfig(
+            data_dir=tmp_path / "cifar", progress=False, overrides=overrides
+        )
+    )
     assert results["data"].startswith("CIFAR-10")
     record = results["runs"]["0.1"]["0"]["batch"]
-    assert record["step"] == [0, 1, 2] and record["random_beta"] == [None, None, None]
+    assert record["step"] == [0, 1, 2] and record["random_beta"] == [
+        None,
+        None,
+        None,
+    ]
     assert all(v is not None and v > 0 for v in record["beta"])

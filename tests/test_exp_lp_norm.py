@@ -8,9 +8,20 @@ from bnnotes.experiments import RunConfig, get, run_experiment
 from bnnotes.experiments.lp_norm import VARIANTS, dln_data, dln_loss, figures
 
 TINY = {
-    "steps": 60, "eval_every": 20, "record_every": 10, "batch_size": 32, "seeds": 1,
-    "widths": [4, 8, 8], "hidden": 16, "landscape_every": 30, "landscape_multipliers": [0.5, 2.0],
-    "dln_steps": 200, "dln_samples": 200, "dln_depth": 8, "dln_seeds": 1, "dln_probe_layer": 3,
+    "steps": 60,
+    "eval_every": 20,
+    "record_every": 10,
+    "batch_size": 32,
+    "seeds": 1,
+    "widths": [4, 8, 8],
+    "hidden": 16,
+    "landscape_every": 30,
+    "landscape_multipliers": [0.5, 2.0],
+    "dln_steps": 200,
+    "dln_samples": 200,
+    "dln_depth": 8,
+    "dln_seeds": 1,
+    "dln_probe_layer": 3,
     "dln_record_every": 20,
 }
 
@@ -19,8 +30,12 @@ TINY = {
 def tiny(tmp_path_factory):
     """One tiny lp_norm run, seed 0, stored in a temporary folder."""
     out = tmp_path_factory.mktemp("lp_norm")
-    results = run_experiment("lp_norm", RunConfig(seed=0, progress=False, overrides=TINY),
-                             out / "results", out / "figures")
+    results = run_experiment(
+        "lp_norm",
+        RunConfig(seed=0, progress=False, overrides=TINY),
+        out / "results",
+        out / "figures",
+    )
     return results, out
 
 
@@ -37,7 +52,9 @@ def test_dln_loss_is_the_mean_over_samples_of_the_summed_squared_error():
     """dln_loss(out, target) = (1/n) sum_i ||out_i - target_i||^2."""
     out = torch.tensor([[1.0, 2.0], [0.0, -1.0]], dtype=torch.float64)
     target = torch.zeros(2, 2, dtype=torch.float64)
-    assert dln_loss(out, target).item() == pytest.approx((1 + 4 + 0 + 1) / 2, rel=1e-15)
+    assert dln_loss(out, target).item() == pytest.approx(
+        (1 + 4 + 0 + 1) / 2, rel=1e-15
+    )
 
 
 def test_run_records_every_variant_for_both_models(tiny):
@@ -48,7 +65,10 @@ def test_run_records_every_variant_for_both_models(tiny):
         assert vgg_run["steps"] == [20, 40, 60]
         assert vgg_run["landscape"]["steps"] == [0, 30]
         dln_run = results["dln"]["runs"][variant][0]
-        assert dln_run["steps"] == list(range(0, 201, 20)) and len(dln_run["loss"]) == 11
+        assert (
+            dln_run["steps"] == list(range(0, 201, 20))
+            and len(dln_run["loss"]) == 11
+        )
 
 
 def test_every_dln_variant_lowers_its_loss(tiny):
@@ -58,12 +78,17 @@ def test_every_dln_variant_lowers_its_loss(tiny):
         assert loss[-1] < loss[0]
 
 
-def test_normalization_pins_the_channel_mean_that_the_raw_layer_lets_drift(tiny):
+def test_normalization_pins_the_channel_mean_that_the_raw_layer_lets_drift(
+    tiny,
+):
     """After BN, l1 or l2 a channel's batch mean is beta, so its drift is under a tenth of the raw layer output's."""
     summary = tiny[0]["vgg"]["summary"]
     assert summary["none"]["mean_drift"] == summary["none"]["raw_mean_drift"]
     for variant in ("batch", "l1", "l2"):
-        assert summary[variant]["mean_drift"] < 0.1 * summary[variant]["raw_mean_drift"]
+        assert (
+            summary[variant]["mean_drift"]
+            < 0.1 * summary[variant]["raw_mean_drift"]
+        )
     assert summary["linf"]["mean_drift"] < summary["linf"]["raw_mean_drift"]
 
 
@@ -71,20 +96,31 @@ def test_every_normalization_trains_the_vgg_net_faster_than_none(tiny):
     """In the short run every normalized VGG-style net ends with a lower training loss than the unnormalized one."""
     summary = tiny[0]["vgg"]["summary"]
     for variant in ("batch", "l1", "l2", "linf"):
-        assert summary[variant]["final_train_loss"] < summary["none"]["final_train_loss"]
+        assert (
+            summary[variant]["final_train_loss"]
+            < summary["none"]["final_train_loss"]
+        )
 
 
 def test_landscape_probes_are_finite_and_positive(tiny):
     """Every probe gives a finite positive gradient change and beta-smoothness."""
     for variant in VARIANTS:
         record = tiny[0]["vgg"]["runs"][variant][0]["landscape"]
-        values = np.array(record["gradient_predictiveness"] + record["beta_smoothness"], dtype=float)
+        values = np.array(
+            record["gradient_predictiveness"] + record["beta_smoothness"],
+            dtype=float,
+        )
         assert np.isfinite(values).all() and (values > 0).all()
 
 
 def test_same_seed_gives_identical_results(tiny, tmp_path):
     """Two runs with one seed on the CPU give identical records."""
-    again = run_experiment("lp_norm", RunConfig(seed=0, progress=False, overrides=TINY), tmp_path / "r", tmp_path / "f")
+    again = run_experiment(
+        "lp_norm",
+        RunConfig(seed=0, progress=False, overrides=TINY),
+        tmp_path / "r",
+        tmp_path / "f",
+    )
     assert again["vgg"]["runs"] == tiny[0]["vgg"]["runs"]
     assert again["dln"]["runs"] == tiny[0]["dln"]["runs"]
 
@@ -93,10 +129,17 @@ def test_figures_are_deterministic_svg(tiny):
     """figures() renders the four SVG files, byte-identical to those the run wrote."""
     results, out = tiny
     rendered = figures(results)
-    assert sorted(rendered) == ["lp_norm-accuracy.svg", "lp_norm-distributions.svg", "lp_norm-dln.svg",
-                                "lp_norm-landscape.svg"]
+    assert sorted(rendered) == [
+        "lp_norm-accuracy.svg",
+        "lp_norm-distributions.svg",
+        "lp_norm-dln.svg",
+        "lp_norm-landscape.svg",
+    ]
     for name, svg in rendered.items():
-        assert svg.startswith("<?xml") and svg == (out / "figures" / name).read_text()
+        assert (
+            svg.startswith("<?xml")
+            and svg == (out / "figures" / name).read_text()
+        )
 
 
 def test_lp_norm_is_registered_and_reads_cifar():

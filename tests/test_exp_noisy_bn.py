@@ -16,16 +16,27 @@ from bnnotes.experiments.noisy_bn import (
 from bnnotes.models import vgg, weight_layers
 from bnnotes.torch_layers import NoisyBatchNorm
 
-TINY = {"steps": 120, "eval_every": 20, "record_every": 10, "batch_size": 32, "seeds": 1,
-        "widths": [4, 8, 8], "hidden": 16}
+TINY = {
+    "steps": 120,
+    "eval_every": 20,
+    "record_every": 10,
+    "batch_size": 32,
+    "seeds": 1,
+    "widths": [4, 8, 8],
+    "hidden": 16,
+}
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """One tiny noisy_bn run on the digits, seed 0, stored in a temporary folder."""
     out = tmp_path_factory.mktemp("noisy_bn")
-    results = run_experiment("noisy_bn", RunConfig(seed=0, progress=False, overrides=TINY),
-                             out / "results", out / "figures")
+    results = run_experiment(
+        "noisy_bn",
+        RunConfig(seed=0, progress=False, overrides=TINY),
+        out / "results",
+        out / "figures",
+    )
     return results, out
 
 
@@ -41,26 +52,43 @@ def test_run_records_every_variant_at_every_evaluation(tiny):
         record = results["runs"][variant][0]
         assert record["steps"] == list(range(20, 121, 20))
         assert len(record["train_loss"]) == len(record["test_accuracy"]) == 6
-        assert set(results["summary"][variant]) >= {"mean_drift", "scale_drift", "final_train_accuracy"}
+        assert set(results["summary"][variant]) >= {
+            "mean_drift",
+            "scale_drift",
+            "final_train_accuracy",
+        }
 
 
 def test_batchnorm_trains_faster_than_the_standard_network(tiny):
     """Mean training loss over the run is lower with BN than without (the paper's Fig. 2 ordering)."""
     results, _ = tiny
-    loss = {v: np.mean(results["runs"][v][0]["train_loss"]) for v in ("none", "batch")}
+    loss = {
+        v: np.mean(results["runs"][v][0]["train_loss"])
+        for v in ("none", "batch")
+    }
     assert loss["batch"] < loss["none"]
 
 
-def test_noisy_batchnorm_drifts_more_than_batchnorm_and_the_standard_network(tiny):
+def test_noisy_batchnorm_drifts_more_than_batchnorm_and_the_standard_network(
+    tiny,
+):
     """The injected noise makes the channel means move more per step than in the BN and standard networks."""
     summary = tiny[0]["summary"]
     assert summary["noisy_batch"]["mean_drift"] > summary["none"]["mean_drift"]
-    assert summary["noisy_batch"]["mean_drift"] > 10 * summary["batch"]["mean_drift"]
+    assert (
+        summary["noisy_batch"]["mean_drift"]
+        > 10 * summary["batch"]["mean_drift"]
+    )
 
 
 def test_same_seed_gives_identical_results(tiny, tmp_path):
     """Two runs with one seed on the CPU give identical records."""
-    again = run_experiment("noisy_bn", RunConfig(seed=0, progress=False, overrides=TINY), tmp_path / "r", tmp_path / "f")
+    again = run_experiment(
+        "noisy_bn",
+        RunConfig(seed=0, progress=False, overrides=TINY),
+        tmp_path / "r",
+        tmp_path / "f",
+    )
     assert again["runs"] == tiny[0]["runs"]
 
 
@@ -68,9 +96,15 @@ def test_figures_are_deterministic_svg(tiny):
     """figures() renders the two SVG files, byte-identical to those the run wrote."""
     results, out = tiny
     rendered = figures(results)
-    assert sorted(rendered) == ["noisy_bn-accuracy.svg", "noisy_bn-distributions.svg"]
+    assert sorted(rendered) == [
+        "noisy_bn-accuracy.svg",
+        "noisy_bn-distributions.svg",
+    ]
     for name, svg in rendered.items():
-        assert svg.startswith("<?xml") and svg == (out / "figures" / name).read_text()
+        assert (
+            svg.startswith("<?xml")
+            and svg == (out / "figures" / name).read_text()
+        )
 
 
 def test_unknown_override_is_rejected():
@@ -101,10 +135,16 @@ def test_activation_recorder_drift_matches_a_direct_computation():
     for x in batches:
         layer(x)
     recorder.remove()
-    stacked = np.stack([x.double().numpy() for x in batches])  # (steps, n, channels)
+    stacked = np.stack([
+        x.double().numpy() for x in batches
+    ])  # (steps, n, channels)
     means, stds = stacked.mean(axis=1), stacked.std(axis=1)
-    expected_mean = np.median(np.abs(np.diff(means, axis=0)).mean(axis=0) / stds.mean(axis=0))
-    expected_scale = np.median(np.abs(np.diff(np.log(stds), axis=0)).mean(axis=0))
+    expected_mean = np.median(
+        np.abs(np.diff(means, axis=0)).mean(axis=0) / stds.mean(axis=0)
+    )
+    expected_scale = np.median(
+        np.abs(np.diff(np.log(stds), axis=0)).mean(axis=0)
+    )
     drift = recorder.drift()
     assert drift["mean_drift"] == pytest.approx(expected_mean, rel=1e-10)
     assert drift["scale_drift"] == pytest.approx(expected_scale, rel=1e-10)
@@ -123,7 +163,19 @@ def test_data_dir_trains_on_cifar10_batches(tmp_path):
     from test_data import write_cifar10
 
     write_cifar10(tmp_path / "cifar", n_per_batch=8)
-    overrides = {**TINY, "steps": 4, "eval_every": 2, "record_every": 2, "batch_size": 8}
-    results = get("noisy_bn").run(RunConfig(progress=False, data_dir=tmp_path / "cifar", overrides=overrides))
+    overrides = {
+        **TINY,
+        "steps": 4,
+        "eval_every": 2,
+        "record_every": 2,
+        "batch_size": 8,
+    }
+    results = get("noisy_bn").run(
+        RunConfig(
+            progress=False, data_dir=tmp_path / "cifar", overrides=overrides
+        )
+    )
     assert results["data"].startswith("CIFAR-10")
-    assert all(len(results["runs"][v][0]["test_accuracy"]) == 2 for v in VARIANTS)
+    assert all(
+        len(results["runs"][v][0]["test_accuracy"]) == 2 for v in VARIANTS
+    )

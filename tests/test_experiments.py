@@ -19,7 +19,9 @@ def tiny_run(tmp_path_factory):
     """One tiny mnist_sigmoid run on the digits, seed 0, stored in a temporary folder."""
     out = tmp_path_factory.mktemp("run")
     config = RunConfig(seed=0, progress=False, overrides=TINY)
-    results = run_experiment("mnist_sigmoid", config, out / "results", out / "figures")
+    results = run_experiment(
+        "mnist_sigmoid", config, out / "results", out / "figures"
+    )
     return results, out
 
 
@@ -37,7 +39,10 @@ def test_list_names_every_experiment(capsys):
         (["mnist_sigmoid", "--device", "tpu"], "invalid choice"),
         (["mnist_sigmoid", "--seed", "-1"], "--seed must be >= 0"),
         (["mnist_sigmoid", "--seed", "x"], "invalid int value"),
-        (["mnist_sigmoid", "--data-dir", "/no/such/dir"], "is not a directory"),
+        (
+            ["mnist_sigmoid", "--data-dir", "/no/such/dir"],
+            "is not a directory",
+        ),
         (["batch_size", "--data-dir", "/tmp"], "--data-dir does not apply"),
     ],
 )
@@ -52,20 +57,34 @@ def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
 def test_run_writes_results_and_figures(tiny_run):
     """A run stores NAME.json and the three SVG figures."""
     _, out = tiny_run
-    assert json.loads((out / "results" / "mnist_sigmoid.json").read_text())["meta"]["seed"] == 0
+    assert (
+        json.loads((out / "results" / "mnist_sigmoid.json").read_text())[
+            "meta"
+        ]["seed"]
+        == 0
+    )
     assert sorted(p.name for p in (out / "figures").iterdir()) == [
-        "mnist_sigmoid-accuracy.svg", "mnist_sigmoid-percentiles-b.svg", "mnist_sigmoid-percentiles-c.svg"]
+        "mnist_sigmoid-accuracy.svg",
+        "mnist_sigmoid-percentiles-b.svg",
+        "mnist_sigmoid-percentiles-c.svg",
+    ]
 
 
 def test_same_seed_gives_identical_results(tiny_run, tmp_path):
     """Two runs with one seed on the CPU give identical records (only the wall time may differ)."""
     first, _ = tiny_run
-    second = run_experiment("mnist_sigmoid", RunConfig(seed=0, progress=False, overrides=TINY),
-                            tmp_path / "r", tmp_path / "f")
+    second = run_experiment(
+        "mnist_sigmoid",
+        RunConfig(seed=0, progress=False, overrides=TINY),
+        tmp_path / "r",
+        tmp_path / "f",
+    )
     assert first["variants"] == second["variants"]
 
 
-def test_figures_are_rendered_deterministically_from_results(tiny_run, tmp_path):
+def test_figures_are_rendered_deterministically_from_results(
+    tiny_run, tmp_path
+):
     """`figures` re-renders byte-identical SVG from the stored results, without training."""
     _, out = tiny_run
     written = render_figures(out / "results", tmp_path)
@@ -77,7 +96,10 @@ def test_figures_are_rendered_deterministically_from_results(tiny_run, tmp_path)
 def test_bn_network_is_ahead_early_in_training(tiny_run):
     """With BN, test accuracy at step 300 is higher than without (Fig. 1a's qualitative result)."""
     results, _ = tiny_run
-    at = {v: dict(zip(r["steps"], r["test_accuracy"]))[300] for v, r in results["variants"].items()}
+    at = {
+        v: dict(zip(r["steps"], r["test_accuracy"]))[300]
+        for v, r in results["variants"].items()
+    }
     assert at["batchnorm"] > at["baseline"] + 0.1
 
 
@@ -103,8 +125,13 @@ def test_run_on_real_mnist_files(tmp_path):
     write_mnist(tmp_path, n_train=120, n_test=30)
     results = run_experiment(
         "mnist_sigmoid",
-        RunConfig(data_dir=tmp_path, progress=False, overrides={"steps": 4, "eval_every": 2}),
-        tmp_path / "r", tmp_path / "f",
+        RunConfig(
+            data_dir=tmp_path,
+            progress=False,
+            overrides={"steps": 4, "eval_every": 2},
+        ),
+        tmp_path / "r",
+        tmp_path / "f",
     )
     assert results["data"].startswith("MNIST")
     assert results["variants"]["baseline"]["steps"] == [0, 2, 4]
@@ -117,7 +144,9 @@ def test_committed_figures_match_committed_results(tmp_path):
     for path in written:
         committed = experiments.FIGURES_DIR / path.name
         assert committed.is_file(), f"{committed} is not committed"
-        assert path.read_bytes() == committed.read_bytes(), f"{committed} is stale: run python -m bnnotes.experiments figures"
+        assert path.read_bytes() == committed.read_bytes(), (
+            f"{committed} is stale: run python -m bnnotes.experiments figures"
+        )
 
 
 def test_progress_prints_tenths_when_not_a_terminal():
@@ -129,21 +158,33 @@ def test_progress_prints_tenths_when_not_a_terminal():
     for step in range(1, 101):
         bar.update(step, acc=0.5)
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 10 and lines[-1].startswith("demo [") and "100/100" in lines[-1]
+    assert (
+        len(lines) == 10
+        and lines[-1].startswith("demo [")
+        and "100/100" in lines[-1]
+    )
 
 
 @pytest.fixture(scope="module")
 def tiny_batch_size_run(tmp_path_factory):
     """batch_size at 2 epochs, batch sizes 2 and 16, seed 0."""
     out = tmp_path_factory.mktemp("bs")
-    config = RunConfig(seed=0, progress=False, overrides={"epochs": 2, "batch_sizes": [2, 16]})
-    return run_experiment("batch_size", config, out / "results", out / "figures")
+    config = RunConfig(
+        seed=0, progress=False, overrides={"epochs": 2, "batch_sizes": [2, 16]}
+    )
+    return run_experiment(
+        "batch_size", config, out / "results", out / "figures"
+    )
 
 
-def test_bn_fails_at_batch_size_two_where_gn_and_ln_do_not(tiny_batch_size_run):
+def test_bn_fails_at_batch_size_two_where_gn_and_ln_do_not(
+    tiny_batch_size_run,
+):
     """At batch 2, BN's test error exceeds GN's and LN's by more than 20 points (the shape of Wu & He's Table 2)."""
     runs = tiny_batch_size_run["runs"]
-    bn, gn, ln = (runs[m]["2"]["final_error"] for m in ("batch", "group", "layer"))
+    bn, gn, ln = (
+        runs[m]["2"]["final_error"] for m in ("batch", "group", "layer")
+    )
     assert bn > gn + 20 and bn > ln + 20
 
 

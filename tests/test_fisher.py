@@ -36,7 +36,11 @@ from bnnotes.fisher import (
 
 def _problem(seed, k=3, d=4, n=25):
     rng = np.random.default_rng(seed)
-    return rng.normal(size=(k, d)), rng.normal(size=(n, d)), rng.integers(0, k, size=n)
+    return (
+        rng.normal(size=(k, d)),
+        rng.normal(size=(n, d)),
+        rng.integers(0, k, size=n),
+    )
 
 
 def _torch_nll(theta, x, y, k):
@@ -49,9 +53,16 @@ def test_softmax_regression_closed_forms_match_torch_autograd():
     theta = t(w).reshape(-1).requires_grad_()
     loss = _torch_nll(theta, x, y, 3)
     loss.backward()
-    hess = torch.autograd.functional.hessian(lambda th: _torch_nll(th, x, y, 3), t(w).reshape(-1))
+    hess = torch.autograd.functional.hessian(
+        lambda th: _torch_nll(th, x, y, 3), t(w).reshape(-1)
+    )
     assert abs(softmax_regression_nll(w, x, y) / loss.item() - 1) <= RTOL64
-    assert rel_err(softmax_regression_grad(w, x, y).reshape(-1), theta.grad.numpy()) <= RTOL64
+    assert (
+        rel_err(
+            softmax_regression_grad(w, x, y).reshape(-1), theta.grad.numpy()
+        )
+        <= RTOL64
+    )
     assert rel_err(softmax_regression_hessian(w, x), hess.numpy()) <= RTOL64
 
 
@@ -62,7 +73,9 @@ def test_scores_match_torch_autograd_for_every_label():
     for i in range(4):
         for c in range(3):
             theta = t(w).reshape(-1).requires_grad_()
-            torch.log_softmax(t(x[i]) @ theta.reshape(3, -1).T, dim=-1)[c].backward()
+            torch.log_softmax(t(x[i]) @ theta.reshape(3, -1).T, dim=-1)[
+                c
+            ].backward()
             assert rel_err(scores[i, c], theta.grad.numpy()) <= RTOL64
 
 
@@ -73,7 +86,12 @@ def test_fisher_is_the_score_covariance_and_equals_the_nll_hessian(seed, k, d):
     w, x, _ = _problem(seed, k=k, d=d, n=12)
     s, p = softmax_regression_scores(w, x), softmax_regression_probs(w, x)
     np.testing.assert_allclose(np.einsum("ic,icp->ip", p, s), 0.0, atol=1e-14)
-    np.testing.assert_allclose(fisher_from_scores(s, p), softmax_regression_hessian(w, x), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        fisher_from_scores(s, p),
+        softmax_regression_hessian(w, x),
+        rtol=0,
+        atol=1e-12,
+    )
 
 
 def _tanh_problem(seed, n=10, d=2, hidden=3, k=3):
@@ -93,7 +111,9 @@ def test_fisher_equals_the_expected_hessian_under_model_labels_not_under_observe
     assert rel_err(expected_hessian(h, p), fisher) <= RTOL64
     observed = h[np.arange(len(y)), y].mean(axis=0)
     assert rel_err(observed, fisher) > 0.1
-    assert np.linalg.eigvalsh(observed).min() < -1e-3  # not even positive semi-definite, unlike F
+    assert (
+        np.linalg.eigvalsh(observed).min() < -1e-3
+    )  # not even positive semi-definite, unlike F
     assert np.linalg.eigvalsh(fisher).min() > -1e-12
 
 
@@ -104,7 +124,9 @@ def test_torch_func_scores_and_hessians_match_autograd():
     th = t(theta).requires_grad_()
     fn(th, t(x))[1, 2].backward()
     assert rel_err(s[1, 2], th.grad.numpy()) <= RTOL64
-    hess = torch.autograd.functional.hessian(lambda v: -fn(v, t(x))[1, 2], t(theta))
+    hess = torch.autograd.functional.hessian(
+        lambda v: -fn(v, t(x))[1, 2], t(theta)
+    )
     assert rel_err(h[1, 2], hess.numpy()) <= RTOL64
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-14)
 
@@ -126,7 +148,9 @@ def test_empirical_fisher_averages_to_the_fisher_when_labels_come_from_the_model
     cum = p.cumsum(axis=1)
     labels = (rng.random((draws, len(x), 1)) > cum[None]).sum(axis=2)
     observed = s[np.arange(len(x))[None, :], labels]  # (draws, n, P)
-    mean_empirical = np.einsum("dip,diq->pq", observed, observed) / (draws * len(x))
+    mean_empirical = np.einsum("dip,diq->pq", observed, observed) / (
+        draws * len(x)
+    )
     assert rel_err(mean_empirical, fisher_from_scores(s, p)) < 0.05
 
 
@@ -138,7 +162,9 @@ def test_kl_divergence_is_half_the_fisher_quadratic_form_to_second_order():
     p = softmax_regression_probs(w, x)
     errors = []
     for step in (1e-1, 1e-2, 1e-3):
-        kl = categorical_kl(p, softmax_regression_probs(w + step * direction, x))
+        kl = categorical_kl(
+            p, softmax_regression_probs(w + step * direction, x)
+        )
         errors.append(abs(kl / (0.5 * step**2 * quad) - 1))
     assert errors[2] < 1e-2
     assert errors[1] < errors[0] / 5 and errors[2] < errors[1] / 5
@@ -155,7 +181,12 @@ def test_fisher_is_the_hessian_of_the_kl_divergence_at_the_model():
 
     hess = torch.autograd.functional.hessian(kl, t(w).reshape(-1))
     s = softmax_regression_scores(w, x)
-    assert rel_err(hess.numpy(), fisher_from_scores(s, softmax_regression_probs(w, x))) <= RTOL64
+    assert (
+        rel_err(
+            hess.numpy(), fisher_from_scores(s, softmax_regression_probs(w, x))
+        )
+        <= RTOL64
+    )
 
 
 def _identifiable(seed):
@@ -163,7 +194,9 @@ def _identifiable(seed):
     w, x, y = _problem(seed, k=3, d=3, n=40)
     w[-1] = 0.0
     free = 2 * 3
-    fisher = fisher_from_scores(softmax_regression_scores(w, x), softmax_regression_probs(w, x))[:free, :free]
+    fisher = fisher_from_scores(
+        softmax_regression_scores(w, x), softmax_regression_probs(w, x)
+    )[:free, :free]
     grad = softmax_regression_grad(w, x, y)[:-1].reshape(-1)
     return fisher, grad
 
@@ -181,14 +214,24 @@ def test_natural_gradient_step_is_invariant_to_a_linear_reparameterization():
 def test_pseudo_inverse_natural_gradient_ignores_directions_the_model_cannot_see():
     """For the full softmax model F is singular along 1 (x) c; the damping-free natural gradient has no component there."""
     w, x, y = _problem(9, k=3, d=2)
-    fisher = fisher_from_scores(softmax_regression_scores(w, x), softmax_regression_probs(w, x))
+    fisher = fisher_from_scores(
+        softmax_regression_scores(w, x), softmax_regression_probs(w, x)
+    )
     grad = softmax_regression_grad(w, x, y)
     step = natural_gradient(fisher, grad)
     assert step.shape == (3, 2)
-    np.testing.assert_allclose(step.sum(axis=0), 0.0, atol=1e-10)  # orthogonal to every 1 (x) c
-    np.testing.assert_allclose(fisher @ step.reshape(-1), grad.reshape(-1), atol=1e-10)
+    np.testing.assert_allclose(
+        step.sum(axis=0), 0.0, atol=1e-10
+    )  # orthogonal to every 1 (x) c
+    np.testing.assert_allclose(
+        fisher @ step.reshape(-1), grad.reshape(-1), atol=1e-10
+    )
     damped = natural_gradient(fisher, grad, damping=1e-3)
-    np.testing.assert_allclose((fisher + 1e-3 * np.eye(6)) @ damped.reshape(-1), grad.reshape(-1), atol=1e-12)
+    np.testing.assert_allclose(
+        (fisher + 1e-3 * np.eye(6)) @ damped.reshape(-1),
+        grad.reshape(-1),
+        atol=1e-12,
+    )
 
 
 def test_second_difference_approaches_the_hessian_quadratic_form():
@@ -196,13 +239,17 @@ def test_second_difference_approaches_the_hessian_quadratic_form():
     w, x, y = _problem(10)
     d = np.random.default_rng(3).normal(size=w.shape)
     exact = quadratic_form(softmax_regression_hessian(w, x), d)
-    estimate = second_difference(lambda v: softmax_regression_nll(v, x, y), w, d, h=1e-4)
+    estimate = second_difference(
+        lambda v: softmax_regression_nll(v, x, y), w, d, h=1e-4
+    )
     assert abs(estimate / exact - 1) < 1e-6
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.floats(1e-3, 10.0))
-def test_sampled_ratios_respect_the_lipschitz_and_smoothness_bounds(seed, distance):
+def test_sampled_ratios_respect_the_lipschitz_and_smoothness_bounds(
+    seed, distance
+):
     """|f(a)-f(b)|/||a-b|| <= sqrt(2) mean||x|| and ||grad f(a) - grad f(b)||/||a-b|| <= lambda_max(X'X/n)/2 for random a, b."""
     w, x, y = _problem(seed, n=15)
     rng = np.random.default_rng(seed + 1)
@@ -216,7 +263,9 @@ def test_sampled_ratios_respect_the_lipschitz_and_smoothness_bounds(seed, distan
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.floats(0.1, 10.0))
-def test_hessian_eigenvalues_lie_between_zero_and_the_smoothness_bound(seed, scale):
+def test_hessian_eigenvalues_lie_between_zero_and_the_smoothness_bound(
+    seed, scale
+):
     """Every eigenvalue of the softmax-regression Hessian is in [0, beta], beta = lambda_max(X'X/n)/2, for any W."""
     w, x, _ = _problem(seed)
     eig = np.linalg.eigvalsh(softmax_regression_hessian(scale * w, x))
@@ -236,33 +285,144 @@ def test_kl_is_zero_for_equal_distributions_and_positive_otherwise():
     p = np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
     q = np.array([[0.4, 0.4, 0.2], [0.2, 0.3, 0.5]])
     assert categorical_kl(p, p) == 0.0
-    assert categorical_kl(p, q) == pytest.approx(0.5 * np.log(0.5 / 0.4), rel=1e-14)
+    assert categorical_kl(p, q) == pytest.approx(
+        0.5 * np.log(0.5 / 0.4), rel=1e-14
+    )
 
 
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda: softmax_regression_nll(np.zeros((3, 2)), np.ones((4, 2)), np.array([0, 1, 2, 3])), ValueError, r"labels must lie in \[0, 3\)"),
-        (lambda: softmax_regression_nll(np.zeros((3, 2)), np.ones((2, 2)), np.array([0.0, 1.0])), TypeError, "integer dtype"),
-        (lambda: softmax_regression_nll(np.zeros((3, 2)), np.ones((2, 2)), np.array([0])), ValueError, r"shape \(2,\)"),
-        (lambda: softmax_regression_probs(np.zeros((1, 2)), np.ones((2, 2))), ValueError, "K >= 2"),
-        (lambda: softmax_regression_probs(np.zeros((3, 2)), np.ones((2, 3))), ValueError, "features"),
-        (lambda: softmax_regression_probs(np.zeros((3, 2)), np.full((2, 2), np.nan)), ValueError, "non-finite"),
-        (lambda: fisher_from_scores(np.zeros((2, 3, 4)), np.full((2, 3), 0.5)), ValueError, "probability vector"),
-        (lambda: fisher_from_scores(np.zeros((2, 3, 4)), np.full((2, 2), 0.5)), ValueError, "to match scores"),
-        (lambda: expected_hessian(np.zeros((2, 3, 4)), np.full((2, 3), 1 / 3)), ValueError, r"\(n, K, P, P\)"),
-        (lambda: categorical_kl(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])), ValueError, "infinite"),
-        (lambda: natural_gradient(np.eye(3), np.ones(2)), ValueError, "3 entries"),
-        (lambda: natural_gradient(np.eye(2), np.ones(2), damping=-1.0), ValueError, "damping must be"),
-        (lambda: natural_gradient(np.ones((2, 3)), np.ones(2)), ValueError, "square matrix"),
-        (lambda: second_difference(lambda v: 0.0, np.ones(2), np.ones(2), h=0.0), ValueError, "h must be"),
-        (lambda: second_difference(lambda v: 0.0, np.ones(2), np.ones(3)), ValueError, "shape of theta"),
-        (lambda: lipschitz_ratio(lambda v: 0.0, np.ones(2), np.ones(2)), ValueError, "different points"),
-        (lambda: smoothness_ratio(lambda v: v, np.ones(2), np.ones(3)), ValueError, "same shape"),
-        (lambda: quadratic_form(np.eye(2), np.ones(3)), ValueError, "2 entries"),
+        (
+            lambda: softmax_regression_nll(
+                np.zeros((3, 2)), np.ones((4, 2)), np.array([0, 1, 2, 3])
+            ),
+            ValueError,
+            r"labels must lie in \[0, 3\)",
+        ),
+        (
+            lambda: softmax_regression_nll(
+                np.zeros((3, 2)), np.ones((2, 2)), np.array([0.0, 1.0])
+            ),
+            TypeError,
+            "integer dtype",
+        ),
+        (
+            lambda: softmax_regression_nll(
+                np.zeros((3, 2)), np.ones((2, 2)), np.array([0])
+            ),
+            ValueError,
+            r"shape \(2,\)",
+        ),
+        (
+            lambda: softmax_regression_probs(
+                np.zeros((1, 2)), np.ones((2, 2))
+            ),
+            ValueError,
+            "K >= 2",
+        ),
+        (
+            lambda: softmax_regression_probs(
+                np.zeros((3, 2)), np.ones((2, 3))
+            ),
+            ValueError,
+            "features",
+        ),
+        (
+            lambda: softmax_regression_probs(
+                np.zeros((3, 2)), np.full((2, 2), np.nan)
+            ),
+            ValueError,
+            "non-finite",
+        ),
+        (
+            lambda: fisher_from_scores(
+                np.zeros((2, 3, 4)), np.full((2, 3), 0.5)
+            ),
+            ValueError,
+            "probability vector",
+        ),
+        (
+            lambda: fisher_from_scores(
+                np.zeros((2, 3, 4)), np.full((2, 2), 0.5)
+            ),
+            ValueError,
+            "to match scores",
+        ),
+        (
+            lambda: expected_hessian(
+                np.zeros((2, 3, 4)), np.full((2, 3), 1 / 3)
+            ),
+            ValueError,
+            r"\(n, K, P, P\)",
+        ),
+        (
+            lambda: categorical_kl(
+                np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+            ),
+            ValueError,
+            "infinite",
+        ),
+        (
+            lambda: natural_gradient(np.eye(3), np.ones(2)),
+            ValueError,
+            "3 entries",
+        ),
+        (
+            lambda: natural_gradient(np.eye(2), np.ones(2), damping=-1.0),
+            ValueError,
+            "damping must be",
+        ),
+        (
+            lambda: natural_gradient(np.ones((2, 3)), np.ones(2)),
+            ValueError,
+            "square matrix",
+        ),
+        (
+            lambda: second_difference(
+                lambda v: 0.0, np.ones(2), np.ones(2), h=0.0
+            ),
+            ValueError,
+            "h must be",
+        ),
+        (
+            lambda: second_difference(lambda v: 0.0, np.ones(2), np.ones(3)),
+            ValueError,
+            "shape of theta",
+        ),
+        (
+            lambda: lipschitz_ratio(lambda v: 0.0, np.ones(2), np.ones(2)),
+            ValueError,
+            "different points",
+        ),
+        (
+            lambda: smoothness_ratio(lambda v: v, np.ones(2), np.ones(3)),
+            ValueError,
+            "same shape",
+        ),
+        (
+            lambda: quadratic_form(np.eye(2), np.ones(3)),
+            ValueError,
+            "2 entries",
+        ),
         (lambda: tanh_network_num_params(2, 3, 1), ValueError, "at least 2"),
-        (lambda: tanh_network_log_probs(torch.zeros(5, dtype=torch.float64), torch.ones(1, 2, dtype=torch.float64), 3, 2), ValueError, "theta must have shape"),
-        (lambda: per_label_scores_and_hessians(lambda th, xx: th, np.ones(3), np.ones((2, 2))), ValueError, r"shape \(n, K\)"),
+        (
+            lambda: tanh_network_log_probs(
+                torch.zeros(5, dtype=torch.float64),
+                torch.ones(1, 2, dtype=torch.float64),
+                3,
+                2,
+            ),
+            ValueError,
+            "theta must have shape",
+        ),
+        (
+            lambda: per_label_scores_and_hessians(
+                lambda th, xx: th, np.ones(3), np.ones((2, 2))
+            ),
+            ValueError,
+            r"shape \(n, K\)",
+        ),
     ],
 )
 def test_bad_input_raises_a_named_error(call, error, message):

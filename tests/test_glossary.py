@@ -24,7 +24,9 @@ EXEMPT = {"glossary.md"}
 
 
 def _hook():
-    spec = importlib.util.spec_from_file_location("glossary_hook", ROOT / "hooks" / "glossary.py")
+    spec = importlib.util.spec_from_file_location(
+        "glossary_hook", ROOT / "hooks" / "glossary.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -32,18 +34,29 @@ def _hook():
 
 def _rejected(lang: str) -> dict[str, str]:
     """Rejected variant -> the term to use instead, for one language."""
-    return {variant: entry[lang] for entry in TERMS for variant in (entry.get("reject") or {}).get(lang, [])}
+    return {
+        variant: entry[lang]
+        for entry in TERMS
+        for variant in (entry.get("reject") or {}).get(lang, [])
+    }
 
 
 def _pages(lang: str) -> list[Path]:
-    return sorted(p for p in (DOCS / lang).rglob("*.md") if p.relative_to(DOCS / lang).as_posix() not in EXEMPT)
+    return sorted(
+        p
+        for p in (DOCS / lang).rglob("*.md")
+        if p.relative_to(DOCS / lang).as_posix() not in EXEMPT
+    )
 
 
 def test_every_entry_has_a_term_in_every_language():
     """Each entry names its concept in en, ko and zh, with no unknown keys."""
     assert len(TERMS) > 10
     for entry in TERMS:
-        assert all(isinstance(entry.get(lang), str) and entry[lang].strip() for lang in LANGS), entry
+        assert all(
+            isinstance(entry.get(lang), str) and entry[lang].strip()
+            for lang in LANGS
+        ), entry
         assert set(entry) <= {*LANGS, "reject", "note"}, entry
         assert set(entry.get("reject") or {}) <= set(LANGS), entry
 
@@ -82,8 +95,12 @@ def test_pages_use_no_rejected_variant(lang):
 
 def test_rejected_variant_check_catches_a_variant():
     """The scan above finds rejected variants in a line (so a clean result means something)."""
-    assert {"批量规范化", "规范化"} <= {v for v in _rejected("zh") if v in "这里讨论批量规范化的推导。"}
-    assert [v for v in _rejected("ko") if v in "레이어 정규화를 쓴다"] == ["레이어 정규화"]
+    assert {"批量规范化", "规范化"} <= {
+        v for v in _rejected("zh") if v in "这里讨论批量规范化的推导。"
+    }
+    assert [v for v in _rejected("ko") if v in "레이어 정규화를 쓴다"] == [
+        "레이어 정규화"
+    ]
     assert [v for v in _rejected("zh") if v in "批量归一化的推导"] == []
 
 
@@ -112,6 +129,8 @@ def test_hook_rejects_an_incomplete_entry(tmp_path):
     from mkdocs.exceptions import PluginError
 
     bad = tmp_path / "glossary.yml"
-    bad.write_text("terms:\n  - en: batch normalization\n    ko: 배치 정규화\n", "utf-8")
+    bad.write_text(
+        "terms:\n  - en: batch normalization\n    ko: 배치 정규화\n", "utf-8"
+    )
     with pytest.raises(PluginError, match="lacks zh"):
         _hook().load(bad)

@@ -21,15 +21,21 @@ def bn_mlp(seed=0):
     """Linear -> BN -> ReLU -> Linear -> BN -> ReLU -> Linear in float64."""
     torch.manual_seed(seed)
     return nn.Sequential(
-        nn.Linear(5, 6, bias=False), nn.BatchNorm1d(6), nn.ReLU(),
-        nn.Linear(6, 7, bias=False), nn.BatchNorm1d(7), nn.ReLU(),
+        nn.Linear(5, 6, bias=False),
+        nn.BatchNorm1d(6),
+        nn.ReLU(),
+        nn.Linear(6, 7, bias=False),
+        nn.BatchNorm1d(7),
+        nn.ReLU(),
         nn.Linear(7, 3),
     ).double()
 
 
 def batch(n=12, d=5, classes=3, seed=1):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, d, generator=g, dtype=torch.float64), torch.randint(0, classes, (n,), generator=g)
+    return torch.randn(n, d, generator=g, dtype=torch.float64), torch.randint(
+        0, classes, (n,), generator=g
+    )
 
 
 def test_two_layer_linear_matches_closed_form():
@@ -39,7 +45,10 @@ def test_two_layer_linear_matches_closed_form():
     x = torch.randn(9, 4, dtype=torch.float64)
     y = torch.randn(9, 3, dtype=torch.float64)
     lr = 0.05
-    W1, b1, W2, b2 = (p.detach().numpy().copy() for p in (net[0].weight, net[0].bias, net[1].weight, net[1].bias))
+    W1, b1, W2, b2 = (
+        p.detach().numpy().copy()
+        for p in (net[0].weight, net[0].bias, net[1].weight, net[1].bias)
+    )
     X, Y = x.numpy(), y.numpy()
 
     def grads(W1, b1):
@@ -56,10 +65,19 @@ def test_two_layer_linear_matches_closed_form():
     expected_cos = G @ Gs / (np.linalg.norm(G) * np.linalg.norm(Gs))
 
     result = gradient_ics(net, half_squared_error, x, y, lr)
-    assert expected_l2 > 1e-3                                    # the case is not degenerate
+    assert expected_l2 > 1e-3  # the case is not degenerate
     assert rel_err(result.l2[1], expected_l2) <= RTOL64
     assert abs(result.cosine[1] - expected_cos) <= RTOL64
-    assert rel_err(result.grad_norm, [np.linalg.norm(np.concatenate([gW1.ravel(), gb1])), np.linalg.norm(G)]) <= RTOL64
+    assert (
+        rel_err(
+            result.grad_norm,
+            [
+                np.linalg.norm(np.concatenate([gW1.ravel(), gb1])),
+                np.linalg.norm(G),
+            ],
+        )
+        <= RTOL64
+    )
     assert rel_err(result.shifted_grad_norm[1], np.linalg.norm(Gs)) <= RTOL64
 
 
@@ -68,11 +86,14 @@ def test_first_layer_has_zero_ics_and_unit_cosine():
     x, y = batch()
     torch.manual_seed(0)
     dln = deep_linear(dim=5, depth=4, norm="batch").double()
-    cases = [(bn_mlp(), nn.CrossEntropyLoss(), y), (dln, half_squared_error, torch.randn(12, 5, dtype=torch.float64))]
+    cases = [
+        (bn_mlp(), nn.CrossEntropyLoss(), y),
+        (dln, half_squared_error, torch.randn(12, 5, dtype=torch.float64)),
+    ]
     for net, loss_fn, target in cases:
         result = gradient_ics(net, loss_fn, x, target, lr=0.3)
         assert result.l2[0] == 0.0 and result.cosine[0] == 1.0
-        assert np.all(result.l2[1:] > 0)                         # later layers do shift
+        assert np.all(result.l2[1:] > 0)  # later layers do shift
 
 
 def test_frozen_earlier_layers_give_zero_ics():
@@ -82,7 +103,9 @@ def test_frozen_earlier_layers_give_zero_ics():
         for p in module.parameters():
             p.requires_grad_(False)
     x, y = batch()
-    result = gradient_ics(net, nn.CrossEntropyLoss(), x, y, lr=0.5, layers=[net[6]])
+    result = gradient_ics(
+        net, nn.CrossEntropyLoss(), x, y, lr=0.5, layers=[net[6]]
+    )
     assert result.grad_norm[0] > 0
     assert result.l2[0] <= 1e-14 * result.grad_norm[0]
     assert abs(result.cosine[0] - 1.0) <= 1e-14
@@ -91,7 +114,7 @@ def test_frozen_earlier_layers_give_zero_ics():
 def test_bn_affine_parameters_step_with_the_preceding_block():
     """G' of a layer is the gradient after every earlier weight, bias, gamma and beta took an SGD step (autograd replica)."""
     net = bn_mlp()
-    for bn in (net[1], net[4]):                                  # make gamma and beta matter
+    for bn in (net[1], net[4]):  # make gamma and beta matter
         nn.init.uniform_(bn.weight, 0.5, 1.5)
         nn.init.uniform_(bn.bias, -0.5, 0.5)
     x, y = batch()
@@ -103,7 +126,9 @@ def test_bn_affine_parameters_step_with_the_preceding_block():
     params = list(replica.parameters())
     grads = torch.autograd.grad(loss_fn(replica(x), y), params)
     with torch.no_grad():
-        for p, g in zip(params[:6], grads[:6]):                  # W1, gamma1, beta1, W2, gamma2, beta2
+        for p, g in zip(
+            params[:6], grads[:6]
+        ):  # W1, gamma1, beta1, W2, gamma2, beta2
             p.sub_(lr * g)
     w3, b3 = replica[6].weight, replica[6].bias
     shifted = torch.autograd.grad(loss_fn(replica(x), y), [w3, b3])
@@ -124,7 +149,9 @@ def test_model_state_is_restored():
     net = vgg("batch", widths=(4, 8), hidden=16).double()
     x = torch.rand(10, 1, 8, 8, dtype=torch.float64)
     y = torch.randint(0, 10, (10,))
-    nn.CrossEntropyLoss()(net(x), y).backward()                 # leave some .grad and running stats behind
+    nn.CrossEntropyLoss()(
+        net(x), y
+    ).backward()  # leave some .grad and running stats behind
     state = {k: v.clone() for k, v in net.state_dict().items()}
     grads = [p.grad.clone() for p in net.parameters()]
     rng = torch.get_rng_state()
@@ -155,11 +182,17 @@ def test_state_is_restored_after_an_error():
 def test_stochastic_layers_draw_the_same_noise_for_g_and_g_prime():
     """With dropout and frozen earlier layers, G' = G: every pass sees the same random draw."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(5, 16), nn.Dropout(0.5), nn.Linear(16, 3)).double()
+    net = nn.Sequential(
+        nn.Linear(5, 16), nn.Dropout(0.5), nn.Linear(16, 3)
+    ).double()
     net[0].requires_grad_(False)
     x, y = batch()
-    result = gradient_ics(net, nn.CrossEntropyLoss(), x, y, lr=0.5, layers=[net[2]])
-    assert result.grad_norm[0] > 0 and result.l2[0] <= 1e-14 * result.grad_norm[0]
+    result = gradient_ics(
+        net, nn.CrossEntropyLoss(), x, y, lr=0.5, layers=[net[2]]
+    )
+    assert (
+        result.grad_norm[0] > 0 and result.l2[0] <= 1e-14 * result.grad_norm[0]
+    )
 
 
 def test_default_layers_are_the_weight_layers():
@@ -168,7 +201,9 @@ def test_default_layers_are_the_weight_layers():
     x = torch.rand(10, 1, 8, 8, dtype=torch.float64)
     y = torch.randint(0, 10, (10,))
     result = gradient_ics(net, nn.CrossEntropyLoss(), x, y, lr=0.1)
-    explicit = gradient_ics(net, nn.CrossEntropyLoss(), x, y, lr=0.1, layers=weight_layers(net))
+    explicit = gradient_ics(
+        net, nn.CrossEntropyLoss(), x, y, lr=0.1, layers=weight_layers(net)
+    )
     assert len(result.l2) == len(weight_layers(net)) == 6
     assert np.array_equal(result.l2, explicit.l2)
 
@@ -181,7 +216,11 @@ def test_l2_and_cosine_agree_with_the_law_of_cosines(seed, lr):
     x, y = batch(seed=seed + 1)
     r = gradient_ics(net, nn.CrossEntropyLoss(), x, y, lr)
     assert np.all(np.abs(r.cosine) <= 1.0)
-    rhs = r.grad_norm**2 + r.shifted_grad_norm**2 - 2 * r.cosine * r.grad_norm * r.shifted_grad_norm
+    rhs = (
+        r.grad_norm**2
+        + r.shifted_grad_norm**2
+        - 2 * r.cosine * r.grad_norm * r.shifted_grad_norm
+    )
     scale = (r.grad_norm + r.shifted_grad_norm) ** 2
     assert np.all(np.abs(r.l2**2 - rhs) <= 1e-12 * scale)
 
@@ -195,7 +234,9 @@ def test_ics_is_first_order_in_lr():
     assert np.all(np.abs(small / smaller - 2.0) <= 1e-3)
 
 
-@pytest.mark.parametrize("lr", [0.0, -0.1, float("nan"), float("inf"), True, "0.1"])
+@pytest.mark.parametrize(
+    "lr", [0.0, -0.1, float("nan"), float("inf"), True, "0.1"]
+)
 def test_bad_learning_rate_is_refused(lr):
     """lr must be a finite number > 0."""
     net = bn_mlp()
@@ -208,7 +249,9 @@ def test_no_layers_is_refused():
     """A model without Conv/Linear layers, or an empty `layers`, raises."""
     x, y = batch()
     with pytest.raises(ValueError, match="no layers"):
-        gradient_ics(nn.Sequential(nn.ReLU()), nn.CrossEntropyLoss(), x, y, 0.1)
+        gradient_ics(
+            nn.Sequential(nn.ReLU()), nn.CrossEntropyLoss(), x, y, 0.1
+        )
     with pytest.raises(ValueError, match="no layers"):
         gradient_ics(bn_mlp(), nn.CrossEntropyLoss(), x, y, 0.1, layers=[])
 
@@ -217,10 +260,14 @@ def test_layer_without_trainable_parameters_is_refused():
     """A ReLU or a frozen layer has no gradient to measure."""
     net = bn_mlp()
     x, y = batch()
-    with pytest.raises(ValueError, match=r"layers\[0\] \(ReLU\) has no parameter"):
+    with pytest.raises(
+        ValueError, match=r"layers\[0\] \(ReLU\) has no parameter"
+    ):
         gradient_ics(net, nn.CrossEntropyLoss(), x, y, 0.1, layers=[net[2]])
     net[0].requires_grad_(False)
-    with pytest.raises(ValueError, match=r"layers\[0\] \(Linear\) has no parameter"):
+    with pytest.raises(
+        ValueError, match=r"layers\[0\] \(Linear\) has no parameter"
+    ):
         gradient_ics(net, nn.CrossEntropyLoss(), x, y, 0.1)
 
 
@@ -229,7 +276,11 @@ class WithUnusedLayer(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.first, self.unused, self.second = nn.Linear(5, 4), nn.Linear(4, 4), nn.Linear(4, 3)
+        self.first, self.unused, self.second = (
+            nn.Linear(5, 4),
+            nn.Linear(4, 4),
+            nn.Linear(4, 3),
+        )
 
     def forward(self, x):
         return self.second(torch.relu(self.first(x)))
@@ -239,7 +290,9 @@ def test_layer_the_loss_does_not_use_is_refused():
     """A layer outside the computation of the loss gets no gradient and raises, naming it."""
     net = WithUnusedLayer().double()
     x, y = batch()
-    with pytest.raises(ValueError, match=r"layers\[1\] \(Linear\) gets no gradient"):
+    with pytest.raises(
+        ValueError, match=r"layers\[1\] \(Linear\) gets no gradient"
+    ):
         gradient_ics(net, nn.CrossEntropyLoss(), x, y, 0.1)
 
 
@@ -248,9 +301,13 @@ def test_foreign_and_repeated_layers_are_refused():
     net = bn_mlp()
     x, y = batch()
     with pytest.raises(ValueError, match="not a submodule"):
-        gradient_ics(net, nn.CrossEntropyLoss(), x, y, 0.1, layers=[nn.Linear(5, 6)])
+        gradient_ics(
+            net, nn.CrossEntropyLoss(), x, y, 0.1, layers=[nn.Linear(5, 6)]
+        )
     with pytest.raises(ValueError, match="listed twice"):
-        gradient_ics(net, nn.CrossEntropyLoss(), x, y, 0.1, layers=[net[0], net[0]])
+        gradient_ics(
+            net, nn.CrossEntropyLoss(), x, y, 0.1, layers=[net[0], net[0]]
+        )
     with pytest.raises(TypeError, match="sequence of modules"):
         gradient_ics(net, nn.CrossEntropyLoss(), x, y, 0.1, layers=net[0])
 
@@ -275,12 +332,20 @@ def noise_net(norm="noise"):
 def noise_batch():
     """Ten 8x8 single-channel images of N(0, 1) values and their labels, drawn with seed 1."""
     g = torch.Generator().manual_seed(1)
-    return torch.randn(10, 1, 8, 8, generator=g, dtype=torch.float64), torch.randint(0, 10, (10,), generator=g)
+    return torch.randn(
+        10, 1, 8, 8, generator=g, dtype=torch.float64
+    ), torch.randint(0, 10, (10,), generator=g)
 
 
 def noise_generators(net):
     """The distinct generators of the net's noise layers."""
-    return list({id(m.generator): m.generator for m in net.modules() if hasattr(m, "generator")}.values())
+    return list(
+        {
+            id(m.generator): m.generator
+            for m in net.modules()
+            if hasattr(m, "generator")
+        }.values()
+    )
 
 
 @pytest.mark.parametrize("norm", ["noise", "noisy_batch"])

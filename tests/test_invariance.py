@@ -22,7 +22,10 @@ from bnnotes.invariance import (
 def test_computed_table_equals_the_papers_table_1(seed):
     """For any random layer and batch, the measured invariances are exactly the paper's Table 1."""
     table = invariance_table(seed=seed)
-    assert {m: {c: cell.invariant for c, cell in row.items()} for m, row in table.items()} == PAPER_TABLE
+    assert {
+        m: {c: cell.invariant for c, cell in row.items()}
+        for m, row in table.items()
+    } == PAPER_TABLE
 
 
 def test_invariant_and_non_invariant_cells_are_far_apart():
@@ -39,7 +42,9 @@ def test_invariant_and_non_invariant_cells_are_far_apart():
 def test_table_has_the_papers_rows_and_columns_in_order():
     """Rows are batch, weight and layer norm and columns the six transformations, in the paper's order."""
     table = invariance_table()
-    assert tuple(table) == METHODS == ("batch norm", "weight norm", "layer norm")
+    assert (
+        tuple(table) == METHODS == ("batch norm", "weight norm", "layer norm")
+    )
     assert all(tuple(row) == TRANSFORMATIONS for row in table.values())
     assert len(TRANSFORMATIONS) == 6
 
@@ -49,7 +54,9 @@ def test_with_positive_eps_rescalings_are_only_approximately_invariant():
     table = invariance_table(seed=0, eps=1e-2)
     cell = table["layer norm"]["single training case re-scaling"]
     assert not cell.invariant and cell.relative_change < 0.1
-    assert table["layer norm"]["weight matrix re-centering"].invariant  # shifts are still exact
+    assert table["layer norm"][
+        "weight matrix re-centering"
+    ].invariant  # shifts are still exact
 
 
 def test_negative_factors_break_the_scale_invariances():
@@ -58,20 +65,48 @@ def test_negative_factors_break_the_scale_invariances():
     w, x = rng.normal(size=(5, 4)), rng.normal(size=(6, 4))
     flipped = x.copy()
     flipped[2] *= -1
-    y, y_flipped = normalized_output("layer norm", w, x), normalized_output("layer norm", w, flipped)
+    y, y_flipped = (
+        normalized_output("layer norm", w, x),
+        normalized_output("layer norm", w, flipped),
+    )
     np.testing.assert_allclose(y_flipped[2], -y[2], rtol=1e-12)
-    np.testing.assert_allclose(np.delete(y_flipped, 2, axis=0), np.delete(y, 2, axis=0), rtol=0, atol=0)
+    np.testing.assert_allclose(
+        np.delete(y_flipped, 2, axis=0),
+        np.delete(y, 2, axis=0),
+        rtol=0,
+        atol=0,
+    )
 
 
 @pytest.mark.parametrize(
     ("args", "kwargs", "message"),
     [
-        (("group norm", np.ones((2, 2)), np.ones((3, 2))), {}, "method must be one of"),
-        (("layer norm", np.ones((2, 2)), np.ones((3, 3))), {}, "weight must be"),
-        (("layer norm", np.ones((2, 2)), np.ones((3, 2))), {"eps": -1.0}, "eps must be"),
+        (
+            ("group norm", np.ones((2, 2)), np.ones((3, 2))),
+            {},
+            "method must be one of",
+        ),
+        (
+            ("layer norm", np.ones((2, 2)), np.ones((3, 3))),
+            {},
+            "weight must be",
+        ),
+        (
+            ("layer norm", np.ones((2, 2)), np.ones((3, 2))),
+            {"eps": -1.0},
+            "eps must be",
+        ),
         (("weight norm", np.zeros((2, 2)), np.ones((3, 2))), {}, "non-zero"),
-        (("batch norm", np.eye(2), np.ones((3, 2))), {}, "vary over the batch"),
-        (("layer norm", np.ones((2, 2)), np.ones((3, 2))), {}, "vary over the units"),
+        (
+            ("batch norm", np.eye(2), np.ones((3, 2))),
+            {},
+            "vary over the batch",
+        ),
+        (
+            ("layer norm", np.ones((2, 2)), np.ones((3, 2))),
+            {},
+            "vary over the units",
+        ),
     ],
 )
 def test_bad_input_raises_a_named_error(args, kwargs, message):
@@ -93,4 +128,6 @@ def test_every_public_function_has_a_running_example():
     for name in inv.__all__:
         obj = getattr(inv, name)
         if inspect.isfunction(obj):
-            assert "Examples\n--------\n>>>" in (inspect.getdoc(obj) or ""), name
+            assert "Examples\n--------\n>>>" in (inspect.getdoc(obj) or ""), (
+                name
+            )

@@ -33,9 +33,13 @@ class Quadratic(nn.Module):
     def __init__(self, w0: np.ndarray, shapes=SHAPES, dtype=torch.float64):
         super().__init__()
         sizes = [math.prod(s) for s in shapes]
-        pieces = np.split(np.asarray(w0, dtype=np.float64), np.cumsum(sizes)[:-1])
+        pieces = np.split(
+            np.asarray(w0, dtype=np.float64), np.cumsum(sizes)[:-1]
+        )
         self.parts = nn.ParameterList(
-            nn.Parameter(torch.tensor(p.reshape(s), dtype=dtype)) for p, s in zip(pieces, shapes))
+            nn.Parameter(torch.tensor(p.reshape(s), dtype=dtype))
+            for p, s in zip(pieces, shapes)
+        )
 
     def forward(self, _inputs):
         return torch.cat([p.reshape(-1) for p in self.parts])
@@ -43,13 +47,17 @@ class Quadratic(nn.Module):
 
 def quadratic_loss(H: np.ndarray):
     """L = 1/2 (w - w*)^T H (w - w*) as a loss_fn(output w, target w*)."""
+
     def loss_fn(w, w_star):
         e = w - w_star
         return 0.5 * e @ torch.as_tensor(H, dtype=w.dtype) @ e
+
     return loss_fn
 
 
-def spd(rng: np.random.Generator, n: int, low: float = 0.5, high: float = 3.0) -> np.ndarray:
+def spd(
+    rng: np.random.Generator, n: int, low: float = 0.5, high: float = 3.0
+) -> np.ndarray:
     """A random symmetric positive definite matrix with eigenvalues in [low, high]."""
     q, _ = np.linalg.qr(rng.normal(size=(n, n)))
     return (q * rng.uniform(low, high, size=n)) @ q.T
@@ -74,12 +82,20 @@ def closed_form(H, w0, w_star, etas, d=None):
     losses = loss0 - etas * (d @ g) + 0.5 * etas**2 * (d @ H @ d)
     changes = etas * np.linalg.norm(H @ d)
     distances = etas * np.linalg.norm(d)
-    return losses, changes, distances, np.linalg.norm(H @ d) / np.linalg.norm(d)
+    return (
+        losses,
+        changes,
+        distances,
+        np.linalg.norm(H @ d) / np.linalg.norm(d),
+    )
 
 
 def state_of(model: nn.Module):
     """Copies of every parameter and buffer, and every module's train/eval flag."""
-    tensors = {k: v.detach().clone() for k, v in model.state_dict(keep_vars=True).items()}
+    tensors = {
+        k: v.detach().clone()
+        for k, v in model.state_dict(keep_vars=True).items()
+    }
     flags = [m.training for m in model.modules()]
     return tensors, flags
 
@@ -89,7 +105,9 @@ def assert_same_state(model: nn.Module, before) -> None:
     after = model.state_dict(keep_vars=True)
     assert after.keys() == tensors.keys()
     for key, value in tensors.items():
-        assert after[key].dtype == value.dtype and torch.equal(after[key].detach(), value), key
+        assert after[key].dtype == value.dtype and torch.equal(
+            after[key].detach(), value
+        ), key
     assert [m.training for m in model.modules()] == flags
 
 
@@ -104,7 +122,9 @@ def bn_net(seed: int = 0, dropout: float = 0.0) -> nn.Sequential:
 
 def bn_batch(seed: int = 1):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(16, 5, generator=g, dtype=torch.float64), torch.randint(0, 3, (16,), generator=g)
+    return torch.randn(16, 5, generator=g, dtype=torch.float64), torch.randint(
+        0, 3, (16,), generator=g
+    )
 
 
 # --- the quadratic: every quantity has a closed form --------------------------------------
@@ -149,24 +169,39 @@ def test_beta_smoothness_is_the_ratio_norm_H_g_over_norm_g_at_every_eta():
     H, w_star, w0, model, target = setup(4)
     result = probe(model, quadratic_loss(H), None, target, ETAS)
     *_, beta = closed_form(H, w0, w_star, ETAS)
-    assert rel_err(result.gradient_changes / result.distances, np.full(len(ETAS), beta)) <= RTOL64
+    assert (
+        rel_err(
+            result.gradient_changes / result.distances,
+            np.full(len(ETAS), beta),
+        )
+        <= RTOL64
+    )
     assert rel_err(result.beta_smoothness, beta) <= RTOL64
 
 
 def test_summaries_are_the_range_of_losses_and_the_largest_gradient_change():
     """loss_variation = max - min of the closed-form losses; gradient_predictiveness = max change."""
     H, w_star, w0, model, target = setup(5)
-    etas = np.array([0.4, 0.05, 0.8, 0.2])  # unsorted: the summaries must not assume an order
+    etas = np.array([
+        0.4,
+        0.05,
+        0.8,
+        0.2,
+    ])  # unsorted: the summaries must not assume an order
     result = probe(model, quadratic_loss(H), None, target, etas)
     losses, changes, _, _ = closed_form(H, w0, w_star, etas)
     assert np.array_equal(result.step_sizes, etas)
-    assert rel_err(result.loss_variation, losses.max() - losses.min()) <= RTOL64
+    assert (
+        rel_err(result.loss_variation, losses.max() - losses.min()) <= RTOL64
+    )
     assert rel_err(result.gradient_predictiveness, changes.max()) <= RTOL64
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(2, 8), st.floats(1e-3, 1.0))
-def test_beta_matches_closed_form_and_lies_between_extreme_eigenvalues(seed, n, eta_scale):
+def test_beta_matches_closed_form_and_lies_between_extreme_eigenvalues(
+    seed, n, eta_scale
+):
     """For random SPD H, beta = ||H g|| / ||g|| to 1e-10, and lambda_min(H) <= beta <= lambda_max(H)."""
     rng = np.random.default_rng(seed)
     H = spd(rng, n, 0.1, 10.0)
@@ -179,14 +214,20 @@ def test_beta_matches_closed_form_and_lies_between_extreme_eigenvalues(seed, n, 
     assert rel_err(result.gradient_changes, changes) <= RTOL64
     assert rel_err(result.losses, losses) <= RTOL64
     eigenvalues = np.linalg.eigvalsh(H)
-    assert eigenvalues[0] * (1 - 1e-12) <= result.beta_smoothness <= eigenvalues[-1] * (1 + 1e-12)
+    assert (
+        eigenvalues[0] * (1 - 1e-12)
+        <= result.beta_smoothness
+        <= eigenvalues[-1] * (1 + 1e-12)
+    )
 
 
 def test_random_direction_matches_its_closed_form():
     """Along a random d: L = L(w) - eta d.g + eta^2 d^T H d / 2, change eta ||H d||, distance eta ||d||."""
     H, w_star, w0, model, target = setup(6)
     d = np.random.default_rng(60).normal(size=10)
-    result = probe(model, quadratic_loss(H), None, target, ETAS, direction=torch.tensor(d))
+    result = probe(
+        model, quadratic_loss(H), None, target, ETAS, direction=torch.tensor(d)
+    )
     losses, changes, distances, beta = closed_form(H, w0, w_star, ETAS, d)
     assert rel_err(result.losses, losses) <= RTOL64
     assert rel_err(result.gradient_changes, changes) <= RTOL64
@@ -200,10 +241,18 @@ def test_flat_and_per_parameter_directions_give_identical_probes():
     H, _, _, model, target = setup(7)
     d = torch.tensor(np.random.default_rng(70).normal(size=10))
     flat = probe(model, quadratic_loss(H), None, target, ETAS, direction=d)
-    per_parameter = probe(model, quadratic_loss(H), None, target, ETAS,
-                          direction=[d[:6].reshape(2, 3), d[6:]])
+    per_parameter = probe(
+        model,
+        quadratic_loss(H),
+        None,
+        target,
+        ETAS,
+        direction=[d[:6].reshape(2, 3), d[6:]],
+    )
     for field in ("losses", "gradient_changes", "distances"):
-        assert np.array_equal(getattr(flat, field), getattr(per_parameter, field))
+        assert np.array_equal(
+            getattr(flat, field), getattr(per_parameter, field)
+        )
 
 
 def test_passing_the_gradient_as_direction_reproduces_the_default():
@@ -211,20 +260,35 @@ def test_passing_the_gradient_as_direction_reproduces_the_default():
     H, _, _, model, target = setup(8)
     loss_fn = quadratic_loss(H)
     default = probe(model, loss_fn, None, target, ETAS)
-    explicit = probe(model, loss_fn, None, target, ETAS, direction=flat_gradient(model, loss_fn, None, target))
+    explicit = probe(
+        model,
+        loss_fn,
+        None,
+        target,
+        ETAS,
+        direction=flat_gradient(model, loss_fn, None, target),
+    )
     assert np.array_equal(default.losses, explicit.losses)
     assert np.array_equal(default.gradient_changes, explicit.gradient_changes)
     assert default.beta_smoothness == explicit.beta_smoothness
 
 
-@pytest.mark.parametrize(("dtype", "rtol"), [(torch.float32, 1e-5), (torch.bfloat16, 5e-2)])
-def test_lower_precision_models_agree_with_the_float64_closed_form(dtype, rtol):
+@pytest.mark.parametrize(
+    ("dtype", "rtol"), [(torch.float32, 1e-5), (torch.bfloat16, 5e-2)]
+)
+def test_lower_precision_models_agree_with_the_float64_closed_form(
+    dtype, rtol
+):
     """A float32 (bfloat16) model gives the closed-form quantities to its own precision."""
     H, w_star, _, model64, _ = setup(9)
     w0 = torch.cat([p.detach().reshape(-1) for p in model64.parts]).numpy()
     model = Quadratic(w0, dtype=dtype)
-    w0_rounded = torch.cat([p.detach().double().reshape(-1) for p in model.parts]).numpy()
-    result = probe(model, quadratic_loss(H), None, torch.tensor(w_star, dtype=dtype), ETAS)
+    w0_rounded = torch.cat([
+        p.detach().double().reshape(-1) for p in model.parts
+    ]).numpy()
+    result = probe(
+        model, quadratic_loss(H), None, torch.tensor(w_star, dtype=dtype), ETAS
+    )
     losses, changes, _, beta = closed_form(H, w0_rounded, w_star, ETAS)
     assert all(p.dtype == dtype for p in model.parameters())
     assert rel_err(result.losses, losses) <= rtol
@@ -248,6 +312,7 @@ def reference(net, loss_fn, x, y, eta, direction=None, rng_state=None):
 
     Only the parameters with requires_grad move and count; ``direction`` is one tensor per
     such parameter (default: the gradient)."""
+
     def trainable(model):
         return [p for p in model.parameters() if p.requires_grad]
 
@@ -265,7 +330,12 @@ def reference(net, loss_fn, x, y, eta, direction=None, rng_state=None):
         torch.set_rng_state(rng_state)
     loss = loss_fn(ref(x), y)
     loss.backward()
-    change = math.sqrt(sum(float(((p.grad - gi) ** 2).sum()) for p, gi in zip(trainable(ref), g)))
+    change = math.sqrt(
+        sum(
+            float(((p.grad - gi) ** 2).sum())
+            for p, gi in zip(trainable(ref), g)
+        )
+    )
     return loss.item(), change
 
 
@@ -289,9 +359,18 @@ def test_eval_mode_probe_uses_running_statistics():
     net.eval()
     result = probe(net, nn.functional.cross_entropy, x, y, [1.0])
     loss, change = reference(net, nn.functional.cross_entropy, x, y, 1.0)
-    assert rel_err(result.losses[0], loss) <= RTOL64 and rel_err(result.gradient_changes[0], change) <= RTOL64
+    assert (
+        rel_err(result.losses[0], loss) <= RTOL64
+        and rel_err(result.gradient_changes[0], change) <= RTOL64
+    )
     net.train()
-    assert abs(probe(net, nn.functional.cross_entropy, x, y, [1.0]).losses[0] - loss) > 1e-3
+    assert (
+        abs(
+            probe(net, nn.functional.cross_entropy, x, y, [1.0]).losses[0]
+            - loss
+        )
+        > 1e-3
+    )
 
 
 def test_probe_restores_parameters_bn_buffers_and_train_flag():
@@ -343,9 +422,16 @@ def test_every_evaluation_sees_the_same_random_draws_and_the_rng_is_left_as_foun
     result = probe(net, nn.functional.cross_entropy, x, y, [0.5, 1.0])
     assert torch.equal(torch.get_rng_state(), state)
     for k, eta in enumerate((0.5, 1.0)):
-        loss, change = reference(net, nn.functional.cross_entropy, x, y, eta, rng_state=state)
-        assert rel_err(result.losses[k], loss) <= RTOL64 and rel_err(result.gradient_changes[k], change) <= RTOL64
-    torch.set_rng_state(state)  # the references drew numbers; start again where the probe started
+        loss, change = reference(
+            net, nn.functional.cross_entropy, x, y, eta, rng_state=state
+        )
+        assert (
+            rel_err(result.losses[k], loss) <= RTOL64
+            and rel_err(result.gradient_changes[k], change) <= RTOL64
+        )
+    torch.set_rng_state(
+        state
+    )  # the references drew numbers; start again where the probe started
     again = probe(net, nn.functional.cross_entropy, x, y, [0.5, 1.0])
     assert np.array_equal(result.losses, again.losses)
 
@@ -374,7 +460,9 @@ def test_frozen_parameters_are_not_probed():
     net, (x, y) = frozen_net(), bn_batch()
     trainable = trainable_parameters(net)
     assert all(p is not net[0].weight for p in trainable)
-    assert flat_gradient(net, nn.functional.cross_entropy, x, y).numel() == sum(p.numel() for p in trainable)
+    assert flat_gradient(
+        net, nn.functional.cross_entropy, x, y
+    ).numel() == sum(p.numel() for p in trainable)
 
 
 def test_a_frozen_parameter_keeps_its_value_during_a_probe():
@@ -382,7 +470,14 @@ def test_a_frozen_parameter_keeps_its_value_during_a_probe():
     net, (x, y) = frozen_net(), bn_batch()
     frozen = net[0].weight.detach().clone()
     size = sum(p.numel() for p in trainable_parameters(net))
-    probe(net, nn.functional.cross_entropy, x, y, [0.5, 1.0], direction=torch.ones(size, dtype=torch.float64))
+    probe(
+        net,
+        nn.functional.cross_entropy,
+        x,
+        y,
+        [0.5, 1.0],
+        direction=torch.ones(size, dtype=torch.float64),
+    )
     assert torch.equal(net[0].weight, frozen)
 
 
@@ -390,9 +485,13 @@ def test_a_probe_with_frozen_parameters_matches_the_reference():
     """Losses and gradient changes equal those of the .backward() reference moving only the trainable parameters."""
     net, (x, y) = frozen_net(), bn_batch()
     ones = [torch.ones_like(p) for p in trainable_parameters(net)]
-    result = probe(net, nn.functional.cross_entropy, x, y, [0.5, 1.0], direction=ones)
+    result = probe(
+        net, nn.functional.cross_entropy, x, y, [0.5, 1.0], direction=ones
+    )
     for k, eta in enumerate((0.5, 1.0)):
-        loss, change = reference(net, nn.functional.cross_entropy, x, y, eta, direction=ones)
+        loss, change = reference(
+            net, nn.functional.cross_entropy, x, y, eta, direction=ones
+        )
         assert rel_err(result.losses[k], loss) <= RTOL64
         assert rel_err(result.gradient_changes[k], change) <= RTOL64
 
@@ -409,7 +508,9 @@ def noise_net(norm: str = "noise") -> nn.Sequential:
 def noise_batch():
     """Ten 8x8 single-channel images of N(0, 1) values and their labels, drawn with seed 1."""
     g = torch.Generator().manual_seed(1)
-    return torch.randn(10, 1, 8, 8, generator=g, dtype=torch.float64), torch.randint(0, 10, (10,), generator=g)
+    return torch.randn(
+        10, 1, 8, 8, generator=g, dtype=torch.float64
+    ), torch.randint(0, 10, (10,), generator=g)
 
 
 def generator_states(net: nn.Module) -> list[torch.Tensor]:
@@ -421,7 +522,11 @@ def test_the_noise_layers_share_one_generator():
     """vgg(..., generator=0) gives every noise layer the same generator, which the helper lists once."""
     net = noise_net()
     gens = _module_generators(net)
-    assert len(gens) == 1 and all(m.generator is gens[0] for m in net.modules() if hasattr(m, "generator"))
+    assert len(gens) == 1 and all(
+        m.generator is gens[0]
+        for m in net.modules()
+        if hasattr(m, "generator")
+    )
 
 
 @pytest.mark.parametrize("norm", ["noise", "noisy_batch"])
@@ -439,7 +544,9 @@ def test_probe_leaves_the_noise_generators_as_found(norm):
     net, (x, y) = noise_net(norm), noise_batch()
     before = generator_states(net)
     probe(net, nn.functional.cross_entropy, x, y, [0.1, 1.0])
-    assert all(torch.equal(a, b) for a, b in zip(generator_states(net), before))
+    assert all(
+        torch.equal(a, b) for a, b in zip(generator_states(net), before)
+    )
 
 
 def test_noise_generators_are_restored_when_the_loss_raises():
@@ -456,7 +563,9 @@ def test_noise_generators_are_restored_when_the_loss_raises():
 
     with pytest.raises(RuntimeError, match="boom"):
         probe(net, failing, x, y, [0.5, 1.0])
-    assert all(torch.equal(a, b) for a, b in zip(generator_states(net), before))
+    assert all(
+        torch.equal(a, b) for a, b in zip(generator_states(net), before)
+    )
 
 
 def test_flat_gradient_leaves_the_noise_generators_as_found():
@@ -464,7 +573,9 @@ def test_flat_gradient_leaves_the_noise_generators_as_found():
     net, (x, y) = noise_net(), noise_batch()
     before = generator_states(net)
     flat_gradient(net, nn.functional.cross_entropy, x, y)
-    assert all(torch.equal(a, b) for a, b in zip(generator_states(net), before))
+    assert all(
+        torch.equal(a, b) for a, b in zip(generator_states(net), before)
+    )
 
 
 def test_probing_does_not_change_the_next_training_draw():
@@ -490,7 +601,9 @@ def test_probing_does_not_change_the_next_training_draw():
         (["a"], TypeError, "real numbers"),
     ],
 )
-def test_bad_step_sizes_are_refused_and_change_nothing(step_sizes, error, message):
+def test_bad_step_sizes_are_refused_and_change_nothing(
+    step_sizes, error, message
+):
     """Step sizes must be a non-empty 1-D sequence of positive finite numbers."""
     net, (x, y) = bn_net(), bn_batch()
     before = state_of(net)
@@ -503,14 +616,38 @@ def _directions(net):
     params = list(net.parameters())
     size = sum(p.numel() for p in params)
     return [
-        (torch.ones(size + 1, dtype=torch.float64), ValueError, "1-D tensor of"),
-        (torch.ones(1, size, dtype=torch.float64), ValueError, "1-D tensor of"),
+        (
+            torch.ones(size + 1, dtype=torch.float64),
+            ValueError,
+            "1-D tensor of",
+        ),
+        (
+            torch.ones(1, size, dtype=torch.float64),
+            ValueError,
+            "1-D tensor of",
+        ),
         (torch.ones(size, dtype=torch.int64), TypeError, "floating dtype"),
-        ([torch.ones_like(p) for p in params[:-1]], ValueError, "one tensor per trainable parameter"),
-        ([torch.ones(p.numel(), dtype=torch.float64) for p in params], ValueError, "its parameter's shape"),
-        ([np.ones(p.shape) for p in params], TypeError, "must be a torch.Tensor"),
+        (
+            [torch.ones_like(p) for p in params[:-1]],
+            ValueError,
+            "one tensor per trainable parameter",
+        ),
+        (
+            [torch.ones(p.numel(), dtype=torch.float64) for p in params],
+            ValueError,
+            "its parameter's shape",
+        ),
+        (
+            [np.ones(p.shape) for p in params],
+            TypeError,
+            "must be a torch.Tensor",
+        ),
         (np.ones(size), TypeError, "direction must be None"),
-        (torch.full((size,), float("nan"), dtype=torch.float64), ValueError, "non-finite"),
+        (
+            torch.full((size,), float("nan"), dtype=torch.float64),
+            ValueError,
+            "non-finite",
+        ),
         (torch.zeros(size, dtype=torch.float64), ValueError, "norm zero"),
     ]
 
@@ -522,7 +659,9 @@ def test_bad_directions_are_refused_and_change_nothing(case):
     direction, error, message = _directions(net)[case]
     before = state_of(net)
     with pytest.raises(error, match=message):
-        probe(net, nn.functional.cross_entropy, x, y, [1.0], direction=direction)
+        probe(
+            net, nn.functional.cross_entropy, x, y, [1.0], direction=direction
+        )
     assert_same_state(net, before)
 
 
@@ -541,7 +680,15 @@ def test_a_non_scalar_loss_is_refused_and_changes_nothing():
     net, (x, y) = bn_net(), bn_batch()
     before = state_of(net)
     with pytest.raises(ValueError, match="floating scalar tensor"):
-        probe(net, lambda out, t: nn.functional.cross_entropy(out, t, reduction="none"), x, y, [1.0])
+        probe(
+            net,
+            lambda out, t: nn.functional.cross_entropy(
+                out, t, reduction="none"
+            ),
+            x,
+            y,
+            [1.0],
+        )
     assert_same_state(net, before)
 
 
@@ -550,7 +697,13 @@ def test_a_non_finite_loss_at_w_is_refused_and_changes_nothing():
     net, (x, y) = bn_net(), bn_batch()
     before = state_of(net)
     with pytest.raises(ValueError, match="not finite"):
-        probe(net, lambda out, t: nn.functional.cross_entropy(out, t) * float("nan"), x, y, [1.0])
+        probe(
+            net,
+            lambda out, t: nn.functional.cross_entropy(out, t) * float("nan"),
+            x,
+            y,
+            [1.0],
+        )
     assert_same_state(net, before)
 
 
@@ -562,5 +715,12 @@ def test_a_zero_gradient_is_refused_without_a_direction():
     with pytest.raises(ValueError, match="gradient is zero"):
         probe(model, quadratic_loss(H), None, torch.tensor(w_star), [1.0])
     d = np.array([1.0, 0.0, 0.0])
-    result = probe(model, quadratic_loss(H), None, torch.tensor(w_star), [1.0], direction=torch.tensor(d))
+    result = probe(
+        model,
+        quadratic_loss(H),
+        None,
+        torch.tensor(w_star),
+        [1.0],
+        direction=torch.tensor(d),
+    )
     assert rel_err(result.beta_smoothness, np.linalg.norm(H @ d)) <= RTOL64

@@ -14,11 +14,21 @@ import bnnotes.layernorm as ln
 from bnnotes.layernorm import layer_norm_backward, layer_norm_forward
 
 # (input shape, normalized_shape)
-CASES = [((6, 5), (5,)), ((3, 4, 7), (7,)), ((2, 3, 4, 5), (3, 4, 5)), ((2, 3, 4, 5), (4, 5)), ((5,), (5,))]
+CASES = [
+    ((6, 5), (5,)),
+    ((3, 4, 7), (7,)),
+    ((2, 3, 4, 5), (3, 4, 5)),
+    ((2, 3, 4, 5), (4, 5)),
+    ((5,), (5,)),
+]
 
 
 def _affine(rng, shape, affine):
-    return (rng.normal(size=shape), rng.normal(size=shape)) if affine else (None, None)
+    return (
+        (rng.normal(size=shape), rng.normal(size=shape))
+        if affine
+        else (None, None)
+    )
 
 
 @pytest.mark.parametrize(("shape", "normalized"), CASES, ids=str)
@@ -73,9 +83,17 @@ def test_backward_matches_central_finite_differences():
     def loss(x_, g_, b_):
         return float(np.sum(dy * layer_norm_forward(x_, (2, 4), g_, b_)[0]))
 
-    assert rel_err(dx, _numeric_grad(lambda v: loss(v, gamma, beta), x)) <= 1e-7
-    assert rel_err(dgamma, _numeric_grad(lambda v: loss(x, v, beta), gamma)) <= 1e-7
-    assert rel_err(dbeta, _numeric_grad(lambda v: loss(x, gamma, v), beta)) <= 1e-7
+    assert (
+        rel_err(dx, _numeric_grad(lambda v: loss(v, gamma, beta), x)) <= 1e-7
+    )
+    assert (
+        rel_err(dgamma, _numeric_grad(lambda v: loss(x, v, beta), gamma))
+        <= 1e-7
+    )
+    assert (
+        rel_err(dbeta, _numeric_grad(lambda v: loss(x, gamma, v), beta))
+        <= 1e-7
+    )
 
 
 def test_cache_holds_per_example_mean_and_biased_variance():
@@ -84,7 +102,9 @@ def test_cache_holds_per_example_mean_and_biased_variance():
     _, cache = layer_norm_forward(x, (4, 5))
     assert cache.mean.shape == (2, 3)
     np.testing.assert_allclose(cache.mean, x.mean(axis=(2, 3)), rtol=1e-13)
-    np.testing.assert_allclose(cache.var, x.var(axis=(2, 3), ddof=0), rtol=1e-12)
+    np.testing.assert_allclose(
+        cache.var, x.var(axis=(2, 3), ddof=0), rtol=1e-12
+    )
 
 
 def test_output_of_an_example_does_not_depend_on_the_batch():
@@ -110,7 +130,9 @@ def test_training_and_evaluation_compute_the_same_thing():
     eval_out = layer.eval()(t(x)).detach().numpy()
     np.testing.assert_array_equal(train_out, eval_out)
     assert not [name for name, _ in layer.named_buffers()]
-    ours, _ = layer_norm_forward(x, 6, layer.weight.detach().numpy(), layer.bias.detach().numpy())
+    ours, _ = layer_norm_forward(
+        x, 6, layer.weight.detach().numpy(), layer.bias.detach().numpy()
+    )
     assert rel_err(ours, train_out) <= RTOL64
 
 
@@ -121,13 +143,17 @@ def test_training_and_evaluation_compute_the_same_thing():
     st.floats(1e-2, 1e3),
     st.floats(-1e4, 1e4),
 )
-def test_normalized_rows_have_zero_mean_and_variance_var_over_var_plus_eps(seed, shape, scale, offset):
+def test_normalized_rows_have_zero_mean_and_variance_var_over_var_plus_eps(
+    seed, shape, scale, offset
+):
     """Per example, x_hat has mean 0 and biased variance var / (var + eps)."""
     x = np.random.default_rng(seed).normal(size=shape) * scale + offset
     _, cache = layer_norm_forward(x, shape[1])
     var = x.var(axis=1)
     np.testing.assert_allclose(cache.x_hat.mean(axis=1), 0.0, atol=1e-9)
-    np.testing.assert_allclose(cache.x_hat.var(axis=1), var / (var + 1e-5), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        cache.x_hat.var(axis=1), var / (var + 1e-5), rtol=1e-9, atol=1e-12
+    )
 
 
 @settings(max_examples=80, deadline=None)
@@ -136,7 +162,9 @@ def test_normalized_rows_have_zero_mean_and_variance_var_over_var_plus_eps(seed,
     st.floats(1e-2, 1e2) | st.floats(-1e2, -1e-2),
     st.floats(-1e3, 1e3),
 )
-def test_rescaling_by_alpha_equals_sign_alpha_times_ln_with_eps_over_alpha_squared(seed, alpha, shift):
+def test_rescaling_by_alpha_equals_sign_alpha_times_ln_with_eps_over_alpha_squared(
+    seed, alpha, shift
+):
     """LN_eps(alpha x + b) = sign(alpha) LN_{eps/alpha^2}(x) for any alpha != 0 (the exact form of LN's scale 'invariance')."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(4, 8))
@@ -147,7 +175,9 @@ def test_rescaling_by_alpha_equals_sign_alpha_times_ln_with_eps_over_alpha_squar
     np.testing.assert_allclose(lhs, np.sign(alpha) * rhs, rtol=1e-9, atol=1e-9)
     # The gain and bias act after the sign: y = gamma * sign(alpha) * x_hat + beta.
     lhs_affine, _ = layer_norm_forward(alpha * x, 8, gamma, beta, eps=eps)
-    np.testing.assert_allclose(lhs_affine, gamma * np.sign(alpha) * rhs + beta, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        lhs_affine, gamma * np.sign(alpha) * rhs + beta, rtol=1e-9, atol=1e-9
+    )
 
 
 def test_ln_is_not_invariant_to_negative_or_small_scales():
@@ -159,12 +189,16 @@ def test_ln_is_not_invariant_to_negative_or_small_scales():
     np.testing.assert_allclose(y_neg, -y, rtol=1e-12, atol=1e-12)
     assert rel_err(y_neg, y) > 1.0
     assert rel_err(y_small, y) > 0.5  # var ~1e-6 against eps = 1e-5
-    assert rel_err(layer_norm_forward(1e3 * x, 16)[0], y) < 1e-4  # a large positive alpha acts only through eps
+    assert (
+        rel_err(layer_norm_forward(1e3 * x, 16)[0], y) < 1e-4
+    )  # a large positive alpha acts only through eps
 
 
 def test_float32_with_large_offset_keeps_the_variance():
     """float32 rows + 1e4: the variance stays within 1e-5 relative, where E[x^2] - E[x]^2 in float32 is off by more than 10%."""
-    x32 = (np.random.default_rng(7).normal(size=(8, 512)) + 1e4).astype(np.float32)
+    x32 = (np.random.default_rng(7).normal(size=(8, 512)) + 1e4).astype(
+        np.float32
+    )
     y, cache = layer_norm_forward(x32, 512)
     exact = x32.astype(np.float64).var(axis=1)
     one_pass = (x32 * x32).mean(axis=1) - x32.mean(axis=1) ** 2
@@ -188,8 +222,12 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("x", "normalized", "error", "message"), BAD, ids=lambda v: str(v)[:24])
-def test_bad_input_raises_a_named_error_and_leaves_the_input_unchanged(x, normalized, error, message):
+@pytest.mark.parametrize(
+    ("x", "normalized", "error", "message"), BAD, ids=lambda v: str(v)[:24]
+)
+def test_bad_input_raises_a_named_error_and_leaves_the_input_unchanged(
+    x, normalized, error, message
+):
     """A rejected call raises the named error and does not modify its argument."""
     before = x.copy()
     with pytest.raises(error, match=message):
@@ -217,7 +255,12 @@ def test_bad_affine_eps_and_upstream_gradient_are_named():
 def test_forward_and_backward_do_not_modify_their_arguments():
     """x, gamma, beta and dy are read, never written."""
     rng = np.random.default_rng(9)
-    x, gamma, beta, dy = rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=4), rng.normal(size=(3, 4))
+    x, gamma, beta, dy = (
+        rng.normal(size=(3, 4)),
+        rng.normal(size=4),
+        rng.normal(size=4),
+        rng.normal(size=(3, 4)),
+    )
     copies = [a.copy() for a in (x, gamma, beta, dy)]
     _, cache = layer_norm_forward(x, 4, gamma, beta)
     layer_norm_backward(dy, cache)
@@ -231,7 +274,9 @@ def test_changing_y_in_place_leaves_the_backward_pass_unchanged(affine):
     """y is a fresh array (also without gamma and beta): writing into it does not alter the cache or dx."""
     rng = np.random.default_rng(11)
     x, dy = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
-    gamma, beta = (rng.normal(size=4), rng.normal(size=4)) if affine else (None, None)
+    gamma, beta = (
+        (rng.normal(size=4), rng.normal(size=4)) if affine else (None, None)
+    )
     y, cache = layer_norm_forward(x, 4, gamma, beta)
     expected = [a.copy() for a in layer_norm_backward(dy, cache)]
     y *= 5.0
@@ -246,4 +291,6 @@ def test_every_public_function_has_a_running_example():
         if name == "DEFAULT_EPS":
             continue
         doc = inspect.getdoc(getattr(ln, name)) or ""
-        assert ("Examples\n--------\n>>>" in doc) or ("Attributes" in doc and name.endswith("Cache")), name
+        assert ("Examples\n--------\n>>>" in doc) or (
+            "Attributes" in doc and name.endswith("Cache")
+        ), name

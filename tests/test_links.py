@@ -27,14 +27,30 @@ def _check(origin: str, url: str) -> tuple[dict, str]:
         pytest.fail(f"{LINKINATOR} not found: run `npm ci` (make setup does)")
     proc = subprocess.run(
         # 16 connections at a time (default 100): enough for speed, gentle on a 2-core machine.
-        [str(LINKINATOR), url, "--recurse", "--check-fragments", "--check-css", "--concurrency", "16",
-         "--skip", f"^(?!{re.escape(origin)}/)", "--format", "json"],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            str(LINKINATOR),
+            url,
+            "--recurse",
+            "--check-fragments",
+            "--check-css",
+            "--concurrency",
+            "16",
+            "--skip",
+            f"^(?!{re.escape(origin)}/)",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        pytest.fail(f"linkinator {url} gave no report (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        pytest.fail(
+            f"linkinator {url} gave no report (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        )
     return report, f"exit {proc.returncode}"
 
 
@@ -43,7 +59,10 @@ def _broken(report: dict) -> list[dict]:
 
 
 def _describe(links: list[dict]) -> str:
-    return "\n".join(f"  {x['url']} (on {x.get('parent')}): HTTP {x.get('status')}" for x in links)
+    return "\n".join(
+        f"  {x['url']} (on {x.get('parent')}): HTTP {x.get('status')}"
+        for x in links
+    )
 
 
 @pytest.mark.parametrize("prefix", ["/", SUBPATH])
@@ -51,15 +70,22 @@ def test_no_broken_links_or_anchors(site_server, prefix):
     """Zero broken internal links or anchors in the built site, in every language."""
     result = site_server.builds[prefix]
     if result.rc != 0:
-        pytest.fail(f"mkdocs build --strict (served at {prefix}) failed:\n{result.output}")
+        pytest.fail(
+            f"mkdocs build --strict (served at {prefix}) failed:\n{result.output}"
+        )
     report, status = _check(site_server.origin, site_server.url(prefix))
     broken = _broken(report)
     assert broken == [] and report["passed"], f"{status}\n{_describe(broken)}"
     # Every page of every language was reached, so the check covered the whole site.
     checked = {x["url"] for x in report["links"]}
     base = site_server.url(prefix)
-    pages = {base + (d.as_posix() + "/" if d != Path(".") else "")
-             for d in (p.parent.relative_to(result.site) for p in result.site.rglob("index.html"))}
+    pages = {
+        base + (d.as_posix() + "/" if d != Path(".") else "")
+        for d in (
+            p.parent.relative_to(result.site)
+            for p in result.site.rglob("index.html")
+        )
+    }
     assert pages - checked == set()
 
 
@@ -68,11 +94,17 @@ def test_link_check_reports_a_missing_page_and_anchor(site_server, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "index.html").write_text(
         '<html><body><a href="a/">ok</a> <a href="a/#there">ok</a> '
-        '<a href="a/#nowhere">bad anchor</a> <a href="missing/">bad page</a></body></html>', "utf-8")
-    (tmp_path / "a" / "index.html").write_text('<html><body><h1 id="there">A</h1></body></html>', "utf-8")
+        '<a href="a/#nowhere">bad anchor</a> <a href="missing/">bad page</a></body></html>',
+        "utf-8",
+    )
+    (tmp_path / "a" / "index.html").write_text(
+        '<html><body><h1 id="there">A</h1></body></html>', "utf-8"
+    )
     site_server.mount("/link-check-selftest/", tmp_path)
     base = site_server.url("/link-check-selftest/")
     report, status = _check(site_server.origin, base)
     broken = {x["url"] for x in _broken(report)}
-    assert broken == {base + "a/#nowhere", base + "missing/"}, f"{status}\n{_describe(_broken(report))}"
+    assert broken == {base + "a/#nowhere", base + "missing/"}, (
+        f"{status}\n{_describe(_broken(report))}"
+    )
     assert not report["passed"]

@@ -35,19 +35,27 @@ NORM_TYPES = {
 def test_vgg_maps_images_to_class_logits(norm, channels, size):
     """vgg(...)(x) has shape (batch, num_classes) for 8x8 grey and 32x32 colour images."""
     torch.manual_seed(0)
-    model = vgg(norm, in_channels=channels, num_classes=7, image_size=size, generator=0)
+    model = vgg(
+        norm, in_channels=channels, num_classes=7, image_size=size, generator=0
+    )
     assert model(torch.rand(3, channels, size, size)).shape == (3, 7)
 
 
 @pytest.mark.parametrize("norm", sorted(NORM_TYPES))
-def test_vgg_puts_the_norm_between_every_hidden_weight_layer_and_its_relu(norm):
+def test_vgg_puts_the_norm_between_every_hidden_weight_layer_and_its_relu(
+    norm,
+):
     """Each Conv2d and the hidden Linear are followed by the named norm, then ReLU; the output Linear by nothing."""
     model = list(vgg(norm, widths=(4, 8, 8), convs_per_stage=2))
     spatial_type, flat_type = NORM_TYPES[norm]
-    layers = [i for i, m in enumerate(model) if isinstance(m, (nn.Conv2d, nn.Linear))]
+    layers = [
+        i for i, m in enumerate(model) if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
     assert len(layers) == 3 * 2 + 2
     for i in layers[:-1]:
-        expected = spatial_type if isinstance(model[i], nn.Conv2d) else flat_type
+        expected = (
+            spatial_type if isinstance(model[i], nn.Conv2d) else flat_type
+        )
         assert type(model[i + 1]) is expected
         assert isinstance(model[i + 2], nn.ReLU)
     assert layers[-1] == len(model) - 1
@@ -66,7 +74,10 @@ def test_vgg_without_norm_has_relu_right_after_each_hidden_weight_layer():
     for i, m in enumerate(model[:-1]):
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             assert isinstance(model[i + 1], nn.ReLU)
-    assert not any(isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, LpNorm, SanturkarNoise)) for m in model)
+    assert not any(
+        isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, LpNorm, SanturkarNoise))
+        for m in model
+    )
 
 
 @pytest.mark.parametrize("norm", VGG_NORMS)
@@ -93,7 +104,9 @@ def test_weight_layers_are_the_conv_and_linear_modules_in_forward_order():
     """weight_layers lists Conv2d then Linear modules in the order their outputs are computed, shapes chaining."""
     model = vgg("batch", widths=(4, 8), convs_per_stage=2, hidden=12)
     layers = weight_layers(model)
-    assert [type(m).__name__ for m in layers] == ["Conv2d"] * 4 + ["Linear"] * 2
+    assert [type(m).__name__ for m in layers] == ["Conv2d"] * 4 + [
+        "Linear"
+    ] * 2
     assert [m.out_channels for m in layers[:4]] == [4, 4, 8, 8]
     assert [m.in_channels for m in layers[:4]] == [1, 4, 4, 8]
     assert layers[4].out_features == 12 and layers[5].in_features == 12
@@ -108,7 +121,9 @@ def test_weight_layers_rejects_non_modules():
 
 
 @pytest.mark.parametrize("norm", DLN_NORMS)
-def test_deep_linear_has_depth_bias_free_square_layers_each_followed_by_the_norm(norm):
+def test_deep_linear_has_depth_bias_free_square_layers_each_followed_by_the_norm(
+    norm,
+):
     """deep_linear(d, k, norm) is k bias-free Linear(d, d), each followed by the norm when there is one."""
     model = list(deep_linear(dim=6, depth=5, norm=norm))
     linear = [m for m in model if isinstance(m, nn.Linear)]
@@ -127,7 +142,9 @@ def test_deep_linear_without_norm_is_linear_in_its_input():
     torch.manual_seed(0)
     f = deep_linear().double()
     g = torch.Generator().manual_seed(1)
-    x, y = (torch.randn(7, 10, generator=g, dtype=torch.float64) for _ in range(2))
+    x, y = (
+        torch.randn(7, 10, generator=g, dtype=torch.float64) for _ in range(2)
+    )
     a, b = 1.7, -0.4
     with torch.no_grad():
         assert rel_err(f(a * x + b * y), a * f(x) + b * f(y)) < RTOL64
@@ -180,8 +197,16 @@ def test_vgg_noise_is_reproducible_from_the_generator_seed():
     assert torch.equal(a(x), b(x)) and torch.equal(a(x), b(x))
 
 
-@pytest.mark.parametrize("builder, norm", [(vgg, "group"), (vgg, "bn"), (deep_linear, "noisy_batch"),
-                                           (deep_linear, "noise"), (vgg, None)])
+@pytest.mark.parametrize(
+    "builder, norm",
+    [
+        (vgg, "group"),
+        (vgg, "bn"),
+        (deep_linear, "noisy_batch"),
+        (deep_linear, "noise"),
+        (vgg, None),
+    ],
+)
 def test_unknown_norm_names_are_rejected(builder, norm):
     """A norm the builder does not know is a ValueError listing the known ones."""
     with pytest.raises(ValueError, match="norm must be one of"):
@@ -198,7 +223,11 @@ def test_vgg_rejects_an_image_size_the_pooling_cannot_halve():
 
 def test_image_shape_recognizes_grey_and_colour_squares():
     """64 and 784 features are one grey channel; 3072 are three 32x32 channels; 50 is neither."""
-    assert image_shape(64) == (1, 8, 8) and image_shape(784) == (1, 28, 28) and image_shape(3072) == (3, 32, 32)
+    assert (
+        image_shape(64) == (1, 8, 8)
+        and image_shape(784) == (1, 28, 28)
+        and image_shape(3072) == (3, 32, 32)
+    )
     with pytest.raises(ValueError, match="square image"):
         image_shape(50)
 

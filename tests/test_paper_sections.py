@@ -29,7 +29,9 @@ def test_sigmoid_derivative_matches_torch_autograd():
     x = torch.linspace(-30, 30, 121, dtype=torch.float64)
     left = (-x.abs()).requires_grad_()
     torch.sigmoid(left).sum().backward()
-    np.testing.assert_allclose(sigmoid_derivative(x.numpy()), left.grad.numpy(), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(
+        sigmoid_derivative(x.numpy()), left.grad.numpy(), rtol=1e-12, atol=0
+    )
 
 
 def test_wider_inputs_saturate_more_units():
@@ -43,7 +45,11 @@ def test_wider_inputs_saturate_more_units():
 def test_bias_is_invisible_to_a_centered_output():
     """u + (b + db) - E[u + (b + db)] = u + b - E[u + b] for any db (the paper's Sec. 2 identity)."""
     rng = np.random.default_rng(1)
-    u, b, db = rng.normal(size=(16, 3)), rng.normal(size=3), rng.normal(size=3) * 100
+    u, b, db = (
+        rng.normal(size=(16, 3)),
+        rng.normal(size=3),
+        rng.normal(size=3) * 100,
+    )
     left = u + (b + db) - (u + (b + db)).mean(axis=0)
     right = u + b - (u + b).mean(axis=0)
     np.testing.assert_allclose(left, right, atol=1e-12)
@@ -52,7 +58,10 @@ def test_bias_is_invisible_to_a_centered_output():
 def test_true_gradient_of_the_bias_is_zero_and_matches_autograd():
     """Through the centering, dl/db = 0: the simulation's true step matches torch autograd and never moves b."""
     rng = np.random.default_rng(2)
-    u, v = torch.from_numpy(rng.normal(size=(8, 3))), torch.from_numpy(rng.normal(size=3))
+    u, v = (
+        torch.from_numpy(rng.normal(size=(8, 3))),
+        torch.from_numpy(rng.normal(size=3)),
+    )
     b = torch.zeros(3, dtype=torch.float64, requires_grad=True)
     x = u + b
     ((x - x.mean(dim=0)) @ v - 1.0).pow(2).mean().backward()
@@ -69,8 +78,12 @@ def test_statistics_blind_steps_grow_the_bias_while_the_loss_stays_flat():
 
 def test_whitening_gives_identity_covariance():
     """whiten(x) has identity batch covariance when m > d."""
-    x = np.random.default_rng(3).normal(size=(100, 5)) @ np.random.default_rng(4).normal(size=(5, 5))
-    np.testing.assert_allclose(batch_covariance(whiten(x)), np.eye(5), atol=1e-10)
+    x = np.random.default_rng(3).normal(size=(100, 5)) @ np.random.default_rng(
+        4
+    ).normal(size=(5, 5))
+    np.testing.assert_allclose(
+        batch_covariance(whiten(x)), np.eye(5), atol=1e-10
+    )
 
 
 @pytest.mark.parametrize(("m", "d"), [(4, 10), (10, 10), (11, 10)])
@@ -95,7 +108,10 @@ def test_batch_norm_of_a_small_batch_is_defined_where_whitening_is_not():
     np.testing.assert_allclose(y.mean(axis=0), 0.0, atol=1e-12)
 
 
-@pytest.mark.parametrize(("z", "sizes"), [(0.0, (32, 64, 128)), (1.0, (32, 64, 128)), (2.0, (64, 128))])
+@pytest.mark.parametrize(
+    ("z", "sizes"),
+    [(0.0, (32, 64, 128)), (1.0, (32, 64, 128)), (2.0, (64, 128))],
+)
 def test_batch_noise_matches_the_first_order_prediction(z, sizes):
     """The measured noise of x_hat is within 10% of sqrt((1 + z^2/2)/m): from m = 32 for |z| <= 1, m = 64 for z = 2."""
     for m in sizes:
@@ -106,7 +122,9 @@ def test_batch_noise_matches_the_first_order_prediction(z, sizes):
 def test_batch_noise_falls_as_one_over_sqrt_m():
     """Quadrupling the batch halves the noise (within 6%) for m >= 32."""
     for m in (32, 64):
-        ratio = batch_noise(1.0, 4 * m, trials=20_000) / batch_noise(1.0, m, trials=20_000)
+        ratio = batch_noise(1.0, 4 * m, trials=20_000) / batch_noise(
+            1.0, m, trials=20_000
+        )
         assert abs(ratio - 0.5) < 0.03
 
 
@@ -114,8 +132,15 @@ def test_conv_bias_is_redundant_before_batch_norm():
     """conv(u) + b followed by BN equals conv(u) followed by BN: the mean subtraction removes b per channel."""
     torch.manual_seed(0)
     u = torch.randn(4, 3, 6, 6, dtype=torch.float64)
-    w, b = torch.randn(5, 3, 3, 3, dtype=torch.float64), torch.randn(5, dtype=torch.float64) * 10
-    with_bias, _ = batch_norm_forward(torch.nn.functional.conv2d(u, w, b).numpy(), None, None)
-    without, cache = batch_norm_forward(torch.nn.functional.conv2d(u, w).numpy(), None, None)
+    w, b = (
+        torch.randn(5, 3, 3, 3, dtype=torch.float64),
+        torch.randn(5, dtype=torch.float64) * 10,
+    )
+    with_bias, _ = batch_norm_forward(
+        torch.nn.functional.conv2d(u, w, b).numpy(), None, None
+    )
+    without, cache = batch_norm_forward(
+        torch.nn.functional.conv2d(u, w).numpy(), None, None
+    )
     assert cache.m == 4 * 4 * 4
     np.testing.assert_allclose(with_bias, without, atol=1e-11)

@@ -24,7 +24,9 @@ def test_mode_is_chosen_by_training_flag_not_by_gradient_mode():
     with torch.enable_grad():
         expected = ref(t(x2).requires_grad_()).detach().numpy()
     assert rel_err(ours(x2), expected) <= RTOL64
-    assert rel_err(ours.running_mean, ref.running_mean.numpy()) <= RTOL64  # eval did not update
+    assert (
+        rel_err(ours.running_mean, ref.running_mean.numpy()) <= RTOL64
+    )  # eval did not update
 
 
 def test_running_statistics_survive_a_state_dict_round_trip():
@@ -42,7 +44,9 @@ def test_state_dict_uses_torch_keys_and_loads_a_torch_state():
     ref = torch.nn.BatchNorm1d(2, dtype=torch.float64)
     ref(torch.randn(6, 2, dtype=torch.float64) * 3 + 1)
     ours = BatchNorm(2)
-    ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    ours.load_state_dict({
+        k: v.detach().numpy() for k, v in ref.state_dict().items()
+    })
     ref.eval()
     ours.eval()
     x = np.random.default_rng(2).normal(size=(4, 2))
@@ -65,12 +69,16 @@ def test_running_variance_is_unbiased():
     x = np.random.default_rng(4).normal(size=(4, 3, 2, 2))
     layer = BatchNorm(3, momentum=1.0)
     layer(x)
-    np.testing.assert_allclose(layer.running_var, x.var(axis=(0, 2, 3), ddof=1), rtol=1e-14)
+    np.testing.assert_allclose(
+        layer.running_var, x.var(axis=(0, 2, 3), ddof=1), rtol=1e-14
+    )
     assert not np.allclose(layer.running_var, x.var(axis=(0, 2, 3), ddof=0))
 
 
 @pytest.mark.parametrize("old_weight_momentum", [0.9, 0.99])
-def test_momentum_that_weights_the_old_value_maps_to_one_minus_momentum(old_weight_momentum):
+def test_momentum_that_weights_the_old_value_maps_to_one_minus_momentum(
+    old_weight_momentum,
+):
     """Keras/Flax/MindSpore momentum rho (weight of the old value) equals PyTorch momentum 1 - rho (d2l PR 2213)."""
     rng = np.random.default_rng(5)
     layer = BatchNorm(2, momentum=1 - old_weight_momentum)
@@ -78,13 +86,17 @@ def test_momentum_that_weights_the_old_value_maps_to_one_minus_momentum(old_weig
     for _ in range(4):
         x = rng.normal(2.0, 1.0, size=(8, 2))
         layer(x)
-        keras_mean = old_weight_momentum * keras_mean + (1 - old_weight_momentum) * x.mean(axis=0)
+        keras_mean = old_weight_momentum * keras_mean + (
+            1 - old_weight_momentum
+        ) * x.mean(axis=0)
     np.testing.assert_allclose(layer.running_mean, keras_mean, rtol=1e-13)
 
 
 def test_one_pass_variance_is_never_used():
     """float32 x + 1e4: the variance keeps 5 digits where E[x^2] - E[x]^2 keeps none (labml BN/LN/GN, objax #182)."""
-    x = (np.random.default_rng(6).normal(size=(512, 4)) + 1e4).astype(np.float32)
+    x = (np.random.default_rng(6).normal(size=(512, 4)) + 1e4).astype(
+        np.float32
+    )
     _, cache = bn.batch_norm_forward(x, None, None)
     exact = x.astype(np.float64).var(axis=0)
     assert np.max(np.abs(cache.var / exact - 1)) < 1e-5
@@ -98,7 +110,9 @@ def test_eps_default_is_single_sourced_and_equals_torch():
         if (inspect.isfunction(obj := getattr(bn, name)) or obj is BatchNorm)
         and "eps" in inspect.signature(obj).parameters
     ]
-    assert len(defaults) == 4  # BatchNorm, batch_norm_forward, batch_norm_inference, fold_batch_norm
+    assert (
+        len(defaults) == 4
+    )  # BatchNorm, batch_norm_forward, batch_norm_inference, fold_batch_norm
     assert set(defaults) == {bn.DEFAULT_EPS} == {torch.nn.BatchNorm1d(1).eps}
 
 

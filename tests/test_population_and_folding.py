@@ -5,7 +5,12 @@ import pytest
 import torch
 from helpers import RTOL64, rel_err, t
 
-from bnnotes.batchnorm import BatchNorm, batch_norm_inference, fold_batch_norm, population_statistics
+from bnnotes.batchnorm import (
+    BatchNorm,
+    batch_norm_inference,
+    fold_batch_norm,
+    population_statistics,
+)
 
 
 def test_population_statistics_is_mean_of_means_and_corrected_mean_of_variances():
@@ -17,7 +22,9 @@ def test_population_statistics_is_mean_of_means_and_corrected_mean_of_variances(
     mus = [b.mean(axis=(0, 2, 3)) for b in batches]
     sig = [b.var(axis=(0, 2, 3)) for b in batches]
     np.testing.assert_allclose(mean, np.mean(mus, axis=0), rtol=1e-13)
-    np.testing.assert_allclose(var, m / (m - 1) * np.mean(sig, axis=0), rtol=1e-13)
+    np.testing.assert_allclose(
+        var, m / (m - 1) * np.mean(sig, axis=0), rtol=1e-13
+    )
 
 
 def test_population_variance_is_unbiased():
@@ -26,7 +33,9 @@ def test_population_variance_is_unbiased():
     batches = rng.normal(0.0, 2.0, size=(40000, 2, 1))
     _, var = population_statistics(np.split(batches, 20000))
     assert abs(var[0] - 4.0) / 4.0 < 0.03
-    assert abs(var[0] / 2 - 2.0) / 2.0 < 0.03  # the biased mean of sigma_B^2 is (m-1)/m * 4 = 2
+    assert (
+        abs(var[0] / 2 - 2.0) / 2.0 < 0.03
+    )  # the biased mean of sigma_B^2 is (m-1)/m * 4 = 2
 
 
 def test_single_batch_momentum_one_equals_population_statistics():
@@ -58,8 +67,13 @@ def test_folding_a_convolution_matches_torch_fuse_conv_bn_eval(with_bias):
     bn = _trained_bn(3, rng)
     fused = torch.nn.utils.fusion.fuse_conv_bn_eval(conv, bn)
     w, b = fold_batch_norm(
-        conv.weight.detach().numpy(), None if conv.bias is None else conv.bias.detach().numpy(),
-        bn.running_mean.numpy(), bn.running_var.numpy(), bn.weight.detach().numpy(), bn.bias.detach().numpy(), bn.eps,
+        conv.weight.detach().numpy(),
+        None if conv.bias is None else conv.bias.detach().numpy(),
+        bn.running_mean.numpy(),
+        bn.running_var.numpy(),
+        bn.weight.detach().numpy(),
+        bn.bias.detach().numpy(),
+        bn.eps,
     )
     assert rel_err(w, fused.weight.detach().numpy()) <= RTOL64
     assert rel_err(b, fused.bias.detach().numpy()) <= RTOL64
@@ -82,7 +96,17 @@ def test_folding_a_linear_layer_matches_torch_fuse_linear_bn_eval():
         bn.running_var.copy_(t(rng.uniform(0.5, 2.0, size=4)))
     bn.eval()
     fused = torch.nn.utils.fusion.fuse_linear_bn_eval(lin, bn)
-    args = [p.detach().numpy() for p in (lin.weight, lin.bias, bn.running_mean, bn.running_var, bn.weight, bn.bias)]
+    args = [
+        p.detach().numpy()
+        for p in (
+            lin.weight,
+            lin.bias,
+            bn.running_mean,
+            bn.running_var,
+            bn.weight,
+            bn.bias,
+        )
+    ]
     w, b = fold_batch_norm(*args, eps=bn.eps)
     assert rel_err(w, fused.weight.detach().numpy()) <= RTOL64
     assert rel_err(b, fused.bias.detach().numpy()) <= RTOL64
@@ -94,8 +118,14 @@ def test_folding_a_linear_layer_matches_torch_fuse_linear_bn_eval():
 def test_folding_without_affine_uses_unit_scale_and_zero_shift():
     """gamma=None and beta=None fold as gamma = 1, beta = 0."""
     rng = np.random.default_rng(5)
-    w, mean, var = rng.normal(size=(2, 3)), rng.normal(size=2), rng.uniform(1, 2, size=2)
+    w, mean, var = (
+        rng.normal(size=(2, 3)),
+        rng.normal(size=2),
+        rng.uniform(1, 2, size=2),
+    )
     w1, b1 = fold_batch_norm(w, None, mean, var, None, None)
-    w2, b2 = fold_batch_norm(w, np.zeros(2), mean, var, np.ones(2), np.zeros(2))
+    w2, b2 = fold_batch_norm(
+        w, np.zeros(2), mean, var, np.ones(2), np.zeros(2)
+    )
     np.testing.assert_array_equal(w1, w2)
     np.testing.assert_array_equal(b1, b2)

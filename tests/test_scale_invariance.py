@@ -11,12 +11,18 @@ from bnnotes.scale_invariance import bn_linear, bn_linear_grads, effective_step
 
 def _problem(seed):
     rng = np.random.default_rng(seed)
-    return rng.normal(size=(10, 6)), rng.normal(size=(4, 6)), rng.normal(size=(10, 4))
+    return (
+        rng.normal(size=(10, 6)),
+        rng.normal(size=(4, 6)),
+        rng.normal(size=(10, 4)),
+    )
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**31), st.floats(1e-3, 1e3))
-def test_output_and_input_gradient_are_invariant_and_weight_gradient_scales(seed, a):
+def test_output_and_input_gradient_are_invariant_and_weight_gradient_scales(
+    seed, a
+):
     """At eps = 0: BN((aW)u) = BN(Wu), d/du is unchanged and d/d(aW) = (1/a) d/dW, to 1e-9 relative."""
     u, w, dy = _problem(seed)
     assert rel_err(bn_linear(u, a * w), bn_linear(u, w)) <= 1e-9
@@ -30,7 +36,12 @@ def test_with_eps_scaling_w_equals_dividing_eps_by_a_squared():
     """BN_eps((aW)u) = BN_{eps/a^2}(Wu): the only effect of eps under a rescaling of W."""
     u, w, _ = _problem(1)
     for a in (0.01, 3.0, 100.0):
-        assert rel_err(bn_linear(u, a * w, eps=1e-3), bn_linear(u, w, eps=1e-3 / a**2)) <= 1e-12
+        assert (
+            rel_err(
+                bn_linear(u, a * w, eps=1e-3), bn_linear(u, w, eps=1e-3 / a**2)
+            )
+            <= 1e-12
+        )
 
 
 def test_gradients_match_torch_autograd():
@@ -38,7 +49,9 @@ def test_gradients_match_torch_autograd():
     u, w, dy = _problem(2)
     ut = torch.from_numpy(u).requires_grad_()
     wt = torch.from_numpy(w).requires_grad_()
-    y = torch.nn.functional.batch_norm(ut @ wt.T, None, None, training=True, eps=1e-3)
+    y = torch.nn.functional.batch_norm(
+        ut @ wt.T, None, None, training=True, eps=1e-3
+    )
     y.backward(torch.from_numpy(dy))
     du, dw = bn_linear_grads(u, w, dy, eps=1e-3)
     assert rel_err(du, ut.grad.numpy()) <= 1e-10

@@ -37,7 +37,10 @@ def _html(site: Path, url: str) -> str:
 
 
 def _all_html(site: Path) -> dict[str, str]:
-    return {p.relative_to(site).as_posix(): p.read_text("utf-8") for p in site.rglob("*.html")}
+    return {
+        p.relative_to(site).as_posix(): p.read_text("utf-8")
+        for p in site.rglob("*.html")
+    }
 
 
 def test_strict_build_succeeds(build):
@@ -47,7 +50,11 @@ def test_strict_build_succeeds(build):
 
 def test_build_output_has_no_warnings(build):
     """The strict build logs no WARNING lines."""
-    warnings = [line for line in build.output.splitlines() if line.startswith("WARNING")]
+    warnings = [
+        line
+        for line in build.output.splitlines()
+        if line.startswith("WARNING")
+    ]
     assert warnings == [], build.output
 
 
@@ -59,7 +66,12 @@ def test_language_home_has_html_lang(site, lang):
 
 def test_every_page_built_in_every_language(site):
     """Every page of docs/en is built under /, /ko/ and /zh/."""
-    missing = [p + u for p in LANGS.values() for u in PAGES if not (site / p / u / "index.html").is_file()]
+    missing = [
+        p + u
+        for p in LANGS.values()
+        for u in PAGES
+        if not (site / p / u / "index.html").is_file()
+    ]
     assert len(PAGES) >= 4 and missing == []
 
 
@@ -69,47 +81,73 @@ def test_no_cdn_urls(site):
         (name, url)
         for name, text in _all_html(site).items()
         for url in URL_RE.findall(text)
-        if CDN_RE.search(urlsplit(url if url.startswith("http") else "https:" + url).netloc)
+        if CDN_RE.search(
+            urlsplit(url if url.startswith("http") else "https:" + url).netloc
+        )
     }
     assert bad == set()
 
 
 def test_no_raw_tex_left(site):
     """Every arithmatex span/div was rendered by KaTeX: no raw \\( or \\[ wrapper remains."""
-    raw = [n for n, t in _all_html(site).items() if re.search(r'arithmatex[^"]*"[^>]*>\s*\\[(\[]', t)]
+    raw = [
+        n
+        for n, t in _all_html(site).items()
+        if re.search(r'arithmatex[^"]*"[^>]*>\s*\\[(\[]', t)
+    ]
     assert raw == []
 
 
 def test_pages_with_math_contain_katex(site):
     """Every page with an arithmatex element contains KaTeX output."""
-    unrendered = [n for n, t in _all_html(site).items() if 'class="arithmatex' in t and 'class="katex"' not in t]
+    unrendered = [
+        n
+        for n, t in _all_html(site).items()
+        if 'class="arithmatex' in t and 'class="katex"' not in t
+    ]
     assert unrendered == []
 
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_transform_page_has_rendered_math(site, lang):
     """The batch normalizing transform page renders KaTeX math in every language."""
-    assert _html(site, LANGS[lang] + "batch-normalizing-transform/").count('class="katex"') > 0
+    assert (
+        _html(site, LANGS[lang] + "batch-normalizing-transform/").count(
+            'class="katex"'
+        )
+        > 0
+    )
 
 
 def test_katex_stylesheet_linked(site):
     """Pages link the shipped assets/katex/katex.min.css."""
-    assert 'href="../../assets/katex/katex.min.css"' in _html(site, "ko/training-and-inference/")
+    assert 'href="../../assets/katex/katex.min.css"' in _html(
+        site, "ko/training-and-inference/"
+    )
 
 
 def test_katex_fonts_shipped(site):
     """Every font file that katex.min.css references exists in the built site."""
     css_dir = site / "assets" / "katex"
-    refs = re.findall(r"url\(([^)]+)\)", (css_dir / "katex.min.css").read_text("utf-8"))
-    assert refs and [r for r in refs if not (css_dir / r.strip("\"'")).is_file()] == []
+    refs = re.findall(
+        r"url\(([^)]+)\)", (css_dir / "katex.min.css").read_text("utf-8")
+    )
+    assert (
+        refs
+        and [r for r in refs if not (css_dir / r.strip("\"'")).is_file()] == []
+    )
 
 
 def test_language_switcher_is_contextual(site):
     """The switcher on /ko/training-and-inference/ links to the same page in en and zh."""
     base = "http://127.0.0.1:8000/ko/training-and-inference/"
-    links = re.findall(r'<a href="([^"]*)" hreflang="([^"]+)" class="md-select__link"',
-                       _html(site, "ko/training-and-inference/"))
-    targets = {lang: urlsplit(urljoin(base, href)).path for href, lang in links}
+    links = re.findall(
+        r'<a href="([^"]*)" hreflang="([^"]+)" class="md-select__link"',
+        _html(site, "ko/training-and-inference/"),
+    )
+    targets = {
+        lang: urlsplit(urljoin(base, href)).path for href, lang in links
+    }
     assert targets == {
         "en": "/training-and-inference/",
         "ko": "/ko/training-and-inference/",
@@ -119,14 +157,24 @@ def test_language_switcher_is_contextual(site):
 
 def test_no_hreflang_alternate_links(site):
     """<link rel="alternate" hreflang> is stripped (it makes Material fetch <page>/sitemap.xml)."""
-    assert [n for n, t in _all_html(site).items() if re.search(r'<link[^>]*hreflang=', t)] == []
+    assert [
+        n
+        for n, t in _all_html(site).items()
+        if re.search(r"<link[^>]*hreflang=", t)
+    ] == []
 
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_api_page_rendered(site, lang):
     """mkdocstrings renders bnnotes.batchnorm on the API page in every language."""
     page = _html(site, LANGS[lang] + "api/batchnorm/")
-    for name in ("batch_norm_forward", "batch_norm_backward", "BatchNorm", "population_statistics", "fold_batch_norm"):
+    for name in (
+        "batch_norm_forward",
+        "batch_norm_backward",
+        "BatchNorm",
+        "population_statistics",
+        "fold_batch_norm",
+    ):
         assert f'id="bnnotes.batchnorm.{name}"' in page, name
 
 
@@ -138,8 +186,12 @@ def test_api_page_zh_uses_chinese_section_titles(site):
 
 def test_search_index_has_segmented_chinese(site):
     """The search index holds /zh/ entries whose text jieba split with U+200B."""
-    docs = json.loads((site / "search" / "search_index.json").read_text("utf-8"))["docs"]
-    assert any(d["location"].startswith("zh/") and "\u200b" in d["text"] for d in docs)
+    docs = json.loads(
+        (site / "search" / "search_index.json").read_text("utf-8")
+    )["docs"]
+    assert any(
+        d["location"].startswith("zh/") and "\u200b" in d["text"] for d in docs
+    )
 
 
 def test_tex_error_fails_build_naming_page(tmp_path):
@@ -149,13 +201,22 @@ def test_tex_error_fails_build_naming_page(tmp_path):
     shutil.copy(ROOT / "mkdocs.yml", project)
     shutil.copy(ROOT / "package.json", project)
     shutil.copy(ROOT / "glossary.yml", project)
-    shutil.copytree(ROOT / "hooks", project / "hooks", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "hooks",
+        project / "hooks",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     shutil.copytree(ROOT / "docs", project / "docs")
     for name in ("node_modules", "bnnotes"):
         (project / name).symlink_to(ROOT / name, target_is_directory=True)
     page = project / "docs" / "ko" / "training-and-inference.md"
-    page.write_text(page.read_text("utf-8") + "\n\nBroken: $\\frac{1}{$\n", "utf-8")
+    page.write_text(
+        page.read_text("utf-8") + "\n\nBroken: $\\frac{1}{$\n", "utf-8"
+    )
 
     result = _build(project, tmp_path / "site")
     assert result.rc != 0
-    assert "ko/training-and-inference.md" in result.output and "\\frac{1}{" in result.output
+    assert (
+        "ko/training-and-inference.md" in result.output
+        and "\\frac{1}{" in result.output
+    )

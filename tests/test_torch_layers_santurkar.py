@@ -21,12 +21,17 @@ def _batch(shape, seed=0, shift=0.0):
 
 
 def _torch_bn(num_features, ndim):
-    return (torch.nn.BatchNorm1d if ndim == 2 else torch.nn.BatchNorm2d)(num_features).double()
+    return (torch.nn.BatchNorm1d if ndim == 2 else torch.nn.BatchNorm2d)(
+        num_features
+    ).double()
 
 
 def _randomize_affine(*layers, seed=1):
     g = torch.Generator().manual_seed(seed)
-    weight = torch.rand(layers[0].weight.shape, generator=g, dtype=torch.float64) + 0.5
+    weight = (
+        torch.rand(layers[0].weight.shape, generator=g, dtype=torch.float64)
+        + 0.5
+    )
     bias = torch.randn(layers[0].bias.shape, generator=g, dtype=torch.float64)
     with torch.no_grad():
         for layer in layers:
@@ -39,7 +44,11 @@ def _lp_statistics(x, p):
     x = np.asarray(x, dtype=np.float64)
     moved = np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
     mean = moved.mean(axis=0)
-    norm = np.abs(moved).max(axis=0) if p == math.inf else (np.abs(moved) ** p).mean(axis=0) ** (1.0 / p)
+    norm = (
+        np.abs(moved).max(axis=0)
+        if p == math.inf
+        else (np.abs(moved) ** p).mean(axis=0) ** (1.0 / p)
+    )
     return mean, norm
 
 
@@ -48,14 +57,18 @@ def _lp_reference(x, p, eps, weight, bias):
     x = np.asarray(x, dtype=np.float64)
     mean, norm = _lp_statistics(x, p)
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    return (x - mean.reshape(shape)) / (norm.reshape(shape) + eps) * weight.reshape(shape) + bias.reshape(shape)
+    return (x - mean.reshape(shape)) / (
+        norm.reshape(shape) + eps
+    ) * weight.reshape(shape) + bias.reshape(shape)
 
 
 # ----------------------------------------------------------------------------- noise
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_noisy_bn_training_output_is_drawn_scale_times_pytorch_bn_plus_shift(shape):
+def test_noisy_bn_training_output_is_drawn_scale_times_pytorch_bn_plus_shift(
+    shape,
+):
     """In training, NoisyBatchNorm(x) = s * BatchNorm(x) + m with the recorded per-element draws."""
     x = _batch(shape)
     layer = NoisyBatchNorm(shape[1], generator=0).double()
@@ -63,7 +76,10 @@ def test_noisy_bn_training_output_is_drawn_scale_times_pytorch_bn_plus_shift(sha
     _randomize_affine(layer, reference)
     y = layer(x)
     draw = layer.noise.last_noise
-    assert rel_err(y.detach(), draw.scale * reference(x).detach() + draw.shift) < RTOL64
+    assert (
+        rel_err(y.detach(), draw.scale * reference(x).detach() + draw.shift)
+        < RTOL64
+    )
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -78,7 +94,10 @@ def test_noisy_bn_running_statistics_and_eval_output_equal_pytorch_bn(shape):
     assert rel_err(layer.running_mean, reference.running_mean) < RTOL64
     assert rel_err(layer.running_var, reference.running_var) < RTOL64
     x = _batch(shape, 9)
-    assert rel_err(layer.eval()(x).detach(), reference.eval()(x).detach()) < RTOL64
+    assert (
+        rel_err(layer.eval()(x).detach(), reference.eval()(x).detach())
+        < RTOL64
+    )
 
 
 def test_noise_draws_lie_in_the_stated_intervals():
@@ -102,8 +121,16 @@ def test_noise_step_parameters_cover_their_intervals():
         mus.append(noise.last_noise.mu)
         sigmas.append(noise.last_noise.sigma)
     # standard errors: 1/sqrt(12 * 2000) ~ 0.0065 and 0.25 times that
-    assert abs(np.mean(mus)) < 5 * 0.0065 and abs(np.mean(sigmas) - 1.125) < 5 * 0.25 * 0.0065
-    assert min(mus) < -0.45 and max(mus) > 0.45 and min(sigmas) < 1.01 and max(sigmas) > 1.24
+    assert (
+        abs(np.mean(mus)) < 5 * 0.0065
+        and abs(np.mean(sigmas) - 1.125) < 5 * 0.25 * 0.0065
+    )
+    assert (
+        min(mus) < -0.45
+        and max(mus) > 0.45
+        and min(sigmas) < 1.01
+        and max(sigmas) > 1.24
+    )
 
 
 def test_per_element_noise_has_the_stated_distribution():
@@ -141,7 +168,10 @@ def test_noise_changes_at_every_training_call():
 
 def test_same_seed_gives_the_same_noise_sequence():
     """Two layers seeded alike produce identical outputs call after call."""
-    a, b = NoisyBatchNorm(3, generator=11), NoisyBatchNorm(3, generator=torch.Generator().manual_seed(11))
+    a, b = (
+        NoisyBatchNorm(3, generator=11),
+        NoisyBatchNorm(3, generator=torch.Generator().manual_seed(11)),
+    )
     for seed in range(3):
         x = _batch((10, 3), seed).float()
         assert torch.equal(a(x), b(x))
@@ -175,7 +205,10 @@ def test_noisy_bn_gradient_is_bn_gradient_of_the_noise_scaled_upstream(shape):
     [
         (torch.randn(4, 3, 5), "shape"),
         (torch.randn(4, 2), "shape"),
-        (torch.tensor([[1.0, float("nan"), 0.0], [0.0, 1.0, 2.0]]), "non-finite"),
+        (
+            torch.tensor([[1.0, float("nan"), 0.0], [0.0, 1.0, 2.0]]),
+            "non-finite",
+        ),
         (torch.randn(1, 3), "more than 1 value"),
     ],
 )
@@ -192,11 +225,23 @@ def test_noisy_bn_rejects_bad_input_without_touching_running_stats(x, message):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"mean_range": (0.5, -0.5)}, "mean_range must be finite with low <= high"),
-        ({"scale_range": (1.0, float("inf"))}, "scale_range must be finite with low <= high"),
+        (
+            {"mean_range": (0.5, -0.5)},
+            "mean_range must be finite with low <= high",
+        ),
+        (
+            {"scale_range": (1.0, float("inf"))},
+            "scale_range must be finite with low <= high",
+        ),
         ({"mean_range": 0.5}, "mean_range must be a pair of numbers"),
-        ({"shift_halfwidth": -0.1}, "shift_halfwidth must be a finite number >= 0"),
-        ({"shift_halfwidth": float("nan")}, "shift_halfwidth must be a finite number >= 0"),
+        (
+            {"shift_halfwidth": -0.1},
+            "shift_halfwidth must be a finite number >= 0",
+        ),
+        (
+            {"shift_halfwidth": float("nan")},
+            "shift_halfwidth must be a finite number >= 0",
+        ),
         ({"scale_std": -0.1}, "scale_std must be a finite number >= 0"),
     ],
     ids=str,
@@ -226,7 +271,10 @@ def test_noise_rejects_an_integer_input():
         ({"eps": 0.0}, "eps must be a finite number > 0"),
         ({"momentum": 1.5}, r"momentum must be in \[0, 1\]"),
         ({"momentum": None}, "momentum must be a finite number >= 0"),
-        ({"shift_halfwidth": -0.1}, "shift_halfwidth must be a finite number >= 0"),
+        (
+            {"shift_halfwidth": -0.1},
+            "shift_halfwidth must be a finite number >= 0",
+        ),
     ],
     ids=str,
 )
@@ -246,7 +294,13 @@ def test_lp_norm_forward_matches_direct_float64_computation(p, shape):
     x = _batch(shape, shift=0.7)
     layer = LpNorm(shape[1], p).double()
     _randomize_affine(layer)
-    expected = _lp_reference(x.numpy(), p, layer.eps, layer.weight.detach().numpy(), layer.bias.detach().numpy())
+    expected = _lp_reference(
+        x.numpy(),
+        p,
+        layer.eps,
+        layer.weight.detach().numpy(),
+        layer.bias.detach().numpy(),
+    )
     assert rel_err(layer(x).detach(), expected) < RTOL64
 
 
@@ -259,11 +313,15 @@ def test_lp_norm_gradient_passes_gradcheck(p, shape):
     _randomize_affine(layer)
 
     def f(x, weight, bias):
-        return torch.func.functional_call(layer, {"weight": weight, "bias": bias}, (x,))
+        return torch.func.functional_call(
+            layer, {"weight": weight, "bias": bias}, (x,)
+        )
 
     weight = layer.weight.detach().clone().requires_grad_(True)
     bias = layer.bias.detach().clone().requires_grad_(True)
-    assert torch.autograd.gradcheck(f, (x, weight, bias), eps=1e-6, atol=1e-8, rtol=1e-6)
+    assert torch.autograd.gradcheck(
+        f, (x, weight, bias), eps=1e-6, atol=1e-8, rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("p", P_VALUES)
@@ -292,7 +350,9 @@ def test_lp_norm_eval_mode_uses_running_statistics_and_leaves_them(p):
     layer.eval()
     before = {k: v.clone() for k, v in layer.state_dict().items()}
     x = _batch((7, 3), 2)
-    expected = (x - layer.running_mean) / (layer.running_norm + layer.eps) * layer.weight + layer.bias
+    expected = (x - layer.running_mean) / (
+        layer.running_norm + layer.eps
+    ) * layer.weight + layer.bias
     assert rel_err(layer(x).detach(), expected.detach()) < RTOL64
     for k, v in layer.state_dict().items():
         assert torch.equal(v, before[k])
@@ -326,7 +386,9 @@ def test_l2_norm_differs_from_batchnorm_by_the_factor_std_over_rms():
     scale=st.floats(0.01, 100.0),
     seed=st.integers(0, 2**16),
 )
-def test_lp_norm_output_is_invariant_to_positive_rescaling_of_the_input(p, scale, seed):
+def test_lp_norm_output_is_invariant_to_positive_rescaling_of_the_input(
+    p, scale, seed
+):
     """LpNorm(c x) = LpNorm(x) for c > 0, up to the eps in the denominator (eps tiny here)."""
     x = _batch((12, 3), seed, shift=0.5)
     layer = LpNorm(3, p, eps=1e-12).double()
@@ -340,9 +402,16 @@ def test_lp_norm_rejects_p_outside_one_two_infinity(p):
         LpNorm(3, p)
 
 
-@pytest.mark.parametrize("kwargs, message", [({"eps": 0.0}, "eps"), ({"eps": -1e-5}, "eps"),
-                                             ({"momentum": 1.5}, "momentum"), ({"momentum": -0.1}, "momentum"),
-                                             ({"momentum": None}, "momentum must be a finite number >= 0")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"eps": 0.0}, "eps"),
+        ({"eps": -1e-5}, "eps"),
+        ({"momentum": 1.5}, "momentum"),
+        ({"momentum": -0.1}, "momentum"),
+        ({"momentum": None}, "momentum must be a finite number >= 0"),
+    ],
+)
 def test_lp_norm_rejects_bad_eps_and_momentum(kwargs, message):
     """eps must be > 0 and momentum a number in [0, 1] (None, a cumulative average, is refused)."""
     with pytest.raises(ValueError, match=message):
@@ -354,13 +423,19 @@ def test_lp_norm_rejects_bad_eps_and_momentum(kwargs, message):
     [
         (torch.randn(4, 3, 5), ValueError, "shape"),
         (torch.randn(4, 5), ValueError, "shape"),
-        (torch.tensor([[1.0, float("inf"), 0.0], [0.0, 1.0, 2.0]]), ValueError, "non-finite"),
+        (
+            torch.tensor([[1.0, float("inf"), 0.0], [0.0, 1.0, 2.0]]),
+            ValueError,
+            "non-finite",
+        ),
         (torch.randn(1, 3), ValueError, "more than 1 value"),
         (torch.randn(1, 3, 1, 1), ValueError, "more than 1 value"),
         (torch.ones(4, 3, dtype=torch.int64), TypeError, "floating"),
     ],
 )
-def test_lp_norm_rejects_bad_input_without_touching_running_stats(x, error, message):
+def test_lp_norm_rejects_bad_input_without_touching_running_stats(
+    x, error, message
+):
     """Wrong shapes, non-finite values, one value per channel and integer input are named errors; no buffer changes."""
     layer = LpNorm(3, 1)
     before = {k: v.clone() for k, v in layer.state_dict().items()}

@@ -15,10 +15,18 @@ TOOL = Path(translations.__file__)
 
 
 def _git(repo: Path, *args: str, when: int = 1_700_000_000) -> None:
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.org",
-               GIT_AUTHOR_DATE=f"{when} +0000", GIT_COMMITTER_DATE=f"{when} +0000")
-    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.org",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.org",
+        GIT_AUTHOR_DATE=f"{when} +0000",
+        GIT_COMMITTER_DATE=f"{when} +0000",
+    )
+    subprocess.run(
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True
+    )
 
 
 def _write(repo: Path, path: str, text: str) -> None:
@@ -45,7 +53,9 @@ def test_all_up_to_date_after_one_commit(repo):
     assert set(_statuses(repo).values()) == {"up to date"}
 
 
-def test_english_change_makes_both_translations_stale_until_each_is_updated(repo):
+def test_english_change_makes_both_translations_stale_until_each_is_updated(
+    repo,
+):
     _write(repo, "docs/en/a.md", "# a (en), revised\n")
     _git(repo, "commit", "-qam", "en: a", when=1_700_000_100)
     assert _statuses(repo)[("a.md", "ko")] == "stale"
@@ -66,8 +76,12 @@ def test_commits_in_the_same_second_are_ordered_by_history(repo):
     _write(repo, "docs/en/api/b.md", "# b (en), revised\n")
     _git(repo, "commit", "-qam", "en: b", when=1_700_000_100)
     statuses = _statuses(repo)
-    assert statuses[("a.md", "ko")] == "up to date"  # translated after the English change
-    assert statuses[("api/b.md", "ko")] == "stale"  # English changed after, in the same second
+    assert (
+        statuses[("a.md", "ko")] == "up to date"
+    )  # translated after the English change
+    assert (
+        statuses[("api/b.md", "ko")] == "stale"
+    )  # English changed after, in the same second
 
 
 def test_missing_and_uncommitted_translations(repo):
@@ -84,23 +98,43 @@ def test_command_prints_a_table_and_exits_0(repo):
     _write(repo, "docs/en/a.md", "# a (en), revised\n")
     _git(repo, "commit", "-qam", "en: a", when=1_700_000_100)
     _write(repo, "docs/en/api/b.md", "# b (en), being edited\n")
-    proc = subprocess.run([sys.executable, str(TOOL), "--root", str(repo)], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(TOOL), "--root", str(repo)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].split()[:3] == ["page", "lang", "status"]
     assert any(line.split()[:3] == ["a.md", "ko", "stale"] for line in lines)
-    assert any(line.startswith("api/b.md") and "en has uncommitted edits" in line for line in lines)
+    assert any(
+        line.startswith("api/b.md") and "en has uncommitted edits" in line
+        for line in lines
+    )
     assert "2 of 4 translations (ko, zh) are up to date" in proc.stdout
 
 
 def test_command_refuses_a_directory_without_history(tmp_path):
-    proc = subprocess.run([sys.executable, str(TOOL), "--root", str(tmp_path)], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(TOOL), "--root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 1 and "not a git checkout" in proc.stdout
 
 
-@pytest.mark.skipif(not (TOOL.parents[1] / ".git").exists(), reason="not a git checkout")
+@pytest.mark.skipif(
+    not (TOOL.parents[1] / ".git").exists(), reason="not a git checkout"
+)
 def test_command_runs_on_this_repository():
     """`make translations` on the project itself: exits 0 with a summary line."""
-    proc = subprocess.run([sys.executable, str(TOOL), "--all"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(TOOL), "--all"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "translations (ko, zh) are up to date" in proc.stdout

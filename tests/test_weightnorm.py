@@ -26,22 +26,43 @@ from bnnotes.weightnorm import (
 
 def _torch_layer(kind, dim):
     torch.manual_seed(0)
-    layer = torch.nn.Linear(5, 3) if kind == "linear" else torch.nn.Conv2d(2, 4, 3)
+    layer = (
+        torch.nn.Linear(5, 3) if kind == "linear" else torch.nn.Conv2d(2, 4, 3)
+    )
     return weight_norm(layer.double(), dim=dim)
 
 
 def _g_for_numpy(g_torch, dim):
     """torch stores g with singleton axes; bnnotes takes shape (v.shape[dim],) or ()."""
-    return g_torch.detach().numpy().reshape(-1) if dim is not None else g_torch.detach().numpy().reshape(())
+    return (
+        g_torch.detach().numpy().reshape(-1)
+        if dim is not None
+        else g_torch.detach().numpy().reshape(())
+    )
 
 
-@pytest.mark.parametrize(("kind", "dim"), [("linear", 0), ("conv", 0), ("conv", 1), ("linear", None), ("conv", None)])
-def test_forward_and_backward_match_torch_weight_norm_parametrization(kind, dim):
+@pytest.mark.parametrize(
+    ("kind", "dim"),
+    [
+        ("linear", 0),
+        ("conv", 0),
+        ("conv", 1),
+        ("linear", None),
+        ("conv", None),
+    ],
+)
+def test_forward_and_backward_match_torch_weight_norm_parametrization(
+    kind, dim
+):
     """w, dL/dv and dL/dg equal torch.nn.utils.parametrizations.weight_norm and its autograd to 1e-10."""
     layer = _torch_layer(kind, dim)
     p = layer.parametrizations.weight
     with torch.no_grad():
-        p.original0.mul_(torch.linspace(0.5, 2.0, p.original0.numel(), dtype=torch.float64).reshape(p.original0.shape))
+        p.original0.mul_(
+            torch.linspace(
+                0.5, 2.0, p.original0.numel(), dtype=torch.float64
+            ).reshape(p.original0.shape)
+        )
     g, v = _g_for_numpy(p.original0, dim), p.original1.detach().numpy()
     w, cache = weight_norm_forward(v, g, dim=dim)
     assert rel_err(w, layer.weight.detach().numpy()) <= RTOL64
@@ -65,7 +86,11 @@ def _numeric_grad(f, arr, h=1e-6):
 def test_backward_matches_central_finite_differences():
     """dv and dg match central differences of <dw, w(v, g)> (h = 1e-6, rel 1e-7)."""
     rng = np.random.default_rng(2)
-    v, g, dw = rng.normal(size=(3, 4)), rng.normal(size=3), rng.normal(size=(3, 4))
+    v, g, dw = (
+        rng.normal(size=(3, 4)),
+        rng.normal(size=3),
+        rng.normal(size=(3, 4)),
+    )
     dv, dg = weight_norm_backward(dw, weight_norm_forward(v, g)[1])
 
     def loss(v_, g_):
@@ -80,24 +105,44 @@ def test_backward_matches_central_finite_differences():
 def test_v_gradient_is_the_projected_scaled_weight_gradient(seed, out, fan_in):
     """Row by row, dL/dv = (g/||v||) M_w dL/dw with M_w = I - w w'/||w||^2, and dL/dg = dL/dw . v/||v||."""
     rng = np.random.default_rng(seed)
-    v, g, dw = rng.normal(size=(out, fan_in)), rng.normal(size=out), rng.normal(size=(out, fan_in))
+    v, g, dw = (
+        rng.normal(size=(out, fan_in)),
+        rng.normal(size=out),
+        rng.normal(size=(out, fan_in)),
+    )
     w, cache = weight_norm_forward(v, g)
     dv, dg = weight_norm_backward(dw, cache)
     for k in range(out):
         norm = np.linalg.norm(v[k])
-        np.testing.assert_allclose(dv[k], g[k] / norm * projection_matrix(w[k]) @ dw[k], rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(dg[k], dw[k] @ v[k] / norm, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            dv[k],
+            g[k] / norm * projection_matrix(w[k]) @ dw[k],
+            rtol=1e-10,
+            atol=1e-12,
+        )
+        np.testing.assert_allclose(
+            dg[k], dw[k] @ v[k] / norm, rtol=1e-10, atol=1e-12
+        )
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.floats(1e-3, 1e3))
-def test_v_gradient_is_orthogonal_to_v_and_scales_as_one_over_the_length_of_v(seed, a):
+def test_v_gradient_is_orthogonal_to_v_and_scales_as_one_over_the_length_of_v(
+    seed, a
+):
     """<dL/dv, v> = 0 per slice; w(a v) = w(v) and dL/d(a v) = dL/dv / a for a > 0."""
     rng = np.random.default_rng(seed)
-    v, g, dw = rng.normal(size=(3, 2, 2)), rng.normal(size=3), rng.normal(size=(3, 2, 2))
+    v, g, dw = (
+        rng.normal(size=(3, 2, 2)),
+        rng.normal(size=3),
+        rng.normal(size=(3, 2, 2)),
+    )
     w, cache = weight_norm_forward(v, g)
     dv, _ = weight_norm_backward(dw, cache)
-    cos = (dv * v).sum(axis=(1, 2)) / (np.linalg.norm(dv.reshape(3, -1), axis=1) * np.linalg.norm(v.reshape(3, -1), axis=1))
+    cos = (dv * v).sum(axis=(1, 2)) / (
+        np.linalg.norm(dv.reshape(3, -1), axis=1)
+        * np.linalg.norm(v.reshape(3, -1), axis=1)
+    )
     assert np.max(np.abs(cos)) <= 1e-12
     w_a, cache_a = weight_norm_forward(a * v, g)
     assert rel_err(w_a, w) <= 1e-13
@@ -110,7 +155,9 @@ def test_a_gradient_step_lengthens_v_by_sqrt_one_plus_c_squared(seed, lr):
     """v' = v - lr dL/dv has ||v'|| = sqrt(1 + c^2) ||v|| >= ||v||, c = lr ||dL/dv|| / ||v|| (norm growth)."""
     rng = np.random.default_rng(seed)
     v = rng.normal(size=(1, 7))
-    dv, _ = weight_norm_backward(rng.normal(size=(1, 7)), weight_norm_forward(v, np.array([1.5]))[1])
+    dv, _ = weight_norm_backward(
+        rng.normal(size=(1, 7)), weight_norm_forward(v, np.array([1.5]))[1]
+    )
     step = norm_growth(v, dv, lr)
     assert abs(step.cosine) <= 1e-12
     assert step.norm_after >= step.norm_before * (1 - 1e-15)
@@ -138,7 +185,10 @@ def test_projection_matrix_is_an_orthogonal_projection_that_kills_w():
 def test_data_dependent_init_gives_zero_mean_unit_variance_pre_activations():
     """After g <- g/sigma[t], b <- -mu[t]/sigma[t], each unit has mean 0 and population std 1 on the init batch (with g != 1 too)."""
     rng = np.random.default_rng(4)
-    x, v = rng.normal(1.0, 4.0, size=(32, 6)), rng.normal(0.0, 0.05, size=(3, 6))
+    x, v = (
+        rng.normal(1.0, 4.0, size=(32, 6)),
+        rng.normal(0.0, 0.05, size=(3, 6)),
+    )
     g0 = np.array([1.0, 0.3, 2.0])
     w, _ = weight_norm_forward(v, g0)
     g, b = data_dependent_init(x @ w.T, g0)
@@ -154,9 +204,21 @@ def test_torch_data_dependent_init_matches_numpy_on_a_convolution():
     x = 2.0 * torch.randn(8, 2, 6, 6, dtype=torch.float64) + 1.0
     with torch.no_grad():
         t_out = (layer(x) - layer.bias.reshape(1, -1, 1, 1)).numpy()
-    g_expected, b_expected = data_dependent_init(t_out, layer.parametrizations.weight.original0.detach().numpy().reshape(-1))
+    g_expected, b_expected = data_dependent_init(
+        t_out,
+        layer.parametrizations.weight.original0.detach().numpy().reshape(-1),
+    )
     weight_norm_data_init_(layer, x)
-    assert rel_err(layer.parametrizations.weight.original0.detach().numpy().reshape(-1), g_expected) <= RTOL64
+    assert (
+        rel_err(
+            layer.parametrizations.weight.original0
+            .detach()
+            .numpy()
+            .reshape(-1),
+            g_expected,
+        )
+        <= RTOL64
+    )
     assert rel_err(layer.bias.detach().numpy(), b_expected) <= RTOL64
     out = layer(x).detach().numpy()
     np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0.0, atol=1e-12)
@@ -167,8 +229,14 @@ def test_torch_data_dependent_init_refuses_unsuitable_layers_without_changing_th
     x = torch.randn(4, 3, dtype=torch.float64)
     plain = torch.nn.Linear(3, 2, dtype=torch.float64)
     whole = weight_norm(torch.nn.Linear(3, 2, dtype=torch.float64), dim=None)
-    no_bias = weight_norm(torch.nn.Linear(3, 2, bias=False, dtype=torch.float64))
-    for layer, message in ((plain, "parametrized"), (whole, "dim=0"), (no_bias, "needs a layer with a bias")):
+    no_bias = weight_norm(
+        torch.nn.Linear(3, 2, bias=False, dtype=torch.float64)
+    )
+    for layer, message in (
+        (plain, "parametrized"),
+        (whole, "dim=0"),
+        (no_bias, "needs a layer with a bias"),
+    ):
         before = copy.deepcopy(layer.state_dict())
         with pytest.raises(ValueError, match=message):
             weight_norm_data_init_(layer, x)
@@ -185,7 +253,11 @@ def test_torch_data_dependent_init_refuses_unsuitable_layers_without_changing_th
 def test_mean_only_batch_norm_matches_autograd_and_finite_differences():
     """y = x - mean(x) + beta; dx = dy - mean(dy) and dbeta = sum(dy), against torch autograd and central differences."""
     rng = np.random.default_rng(5)
-    x, dy, beta = rng.normal(3.0, 2.0, size=(6, 3, 4)), rng.normal(size=(6, 3, 4)), rng.normal(size=3)
+    x, dy, beta = (
+        rng.normal(3.0, 2.0, size=(6, 3, 4)),
+        rng.normal(size=(6, 3, 4)),
+        rng.normal(size=3),
+    )
     y, cache = mean_only_batch_norm_forward(x, beta)
     dx, dbeta = mean_only_batch_norm_backward(dy, cache)
     xt, bt = t(x).requires_grad_(), t(beta).requires_grad_()
@@ -194,7 +266,10 @@ def test_mean_only_batch_norm_matches_autograd_and_finite_differences():
     assert rel_err(y, ref.detach().numpy()) <= RTOL64
     assert rel_err(dx, xt.grad.numpy()) <= RTOL64
     assert rel_err(dbeta, bt.grad.numpy()) <= RTOL64
-    numeric = _numeric_grad(lambda a: float(np.sum(dy * mean_only_batch_norm_forward(a, beta)[0])), x)
+    numeric = _numeric_grad(
+        lambda a: float(np.sum(dy * mean_only_batch_norm_forward(a, beta)[0])),
+        x,
+    )
     assert rel_err(dx, numeric) <= 1e-7
 
 
@@ -208,10 +283,16 @@ def test_mean_only_batch_norm_module_follows_the_numpy_reference_and_the_running
     y = layer(t(x)).detach().numpy()
     y_ref, cache = mean_only_batch_norm_forward(x, layer.bias.detach().numpy())
     assert rel_err(y, y_ref) <= RTOL64
-    np.testing.assert_allclose(layer.running_mean.numpy(), 0.1 * cache.mean, rtol=1e-14)
+    np.testing.assert_allclose(
+        layer.running_mean.numpy(), 0.1 * cache.mean, rtol=1e-14
+    )
     layer.eval()
     x2 = rng.normal(size=(1, 3, 2, 2))
-    expected = x2 - layer.running_mean.numpy()[None, :, None, None] + layer.bias.detach().numpy()[None, :, None, None]
+    expected = (
+        x2
+        - layer.running_mean.numpy()[None, :, None, None]
+        + layer.bias.detach().numpy()[None, :, None, None]
+    )
     assert rel_err(layer(t(x2)).detach().numpy(), expected) <= RTOL64
 
 
@@ -234,16 +315,48 @@ def test_mean_only_batch_norm_module_keeps_its_state_on_bad_input():
     ("v", "g", "dim", "error", "message"),
     [
         (np.zeros((2, 3)), np.ones(2), 0, ValueError, "slice of zeros"),
-        (np.ones((2, 3)), np.ones(3), 0, ValueError, r"g must have shape \(2,\)"),
-        (np.ones((2, 3)), np.ones((2, 1)), 0, ValueError, r"g must have shape \(2,\)"),
+        (
+            np.ones((2, 3)),
+            np.ones(3),
+            0,
+            ValueError,
+            r"g must have shape \(2,\)",
+        ),
+        (
+            np.ones((2, 3)),
+            np.ones((2, 1)),
+            0,
+            ValueError,
+            r"g must have shape \(2,\)",
+        ),
         (np.ones((2, 3)), np.ones(2), 2, ValueError, "dim must be"),
         (np.ones((2, 3)), np.ones(2), True, ValueError, "dim must be"),
-        (np.ones((2, 3), dtype=np.int64), np.ones(2), 0, TypeError, "v must have a floating dtype"),
-        (np.ones((2, 3)), np.array([1.0, np.nan]), 0, ValueError, "g contains non-finite"),
-        (np.array(1.0), np.array(1.0), None, ValueError, "at least 1 dimension"),
+        (
+            np.ones((2, 3), dtype=np.int64),
+            np.ones(2),
+            0,
+            TypeError,
+            "v must have a floating dtype",
+        ),
+        (
+            np.ones((2, 3)),
+            np.array([1.0, np.nan]),
+            0,
+            ValueError,
+            "g contains non-finite",
+        ),
+        (
+            np.array(1.0),
+            np.array(1.0),
+            None,
+            ValueError,
+            "at least 1 dimension",
+        ),
     ],
 )
-def test_bad_weight_norm_input_raises_a_named_error_and_leaves_inputs_unchanged(v, g, dim, error, message):
+def test_bad_weight_norm_input_raises_a_named_error_and_leaves_inputs_unchanged(
+    v, g, dim, error, message
+):
     """Bad v, g or dim raise an error naming the problem; the arrays are not modified."""
     v_before, g_before = v.copy(), g.copy()
     with pytest.raises(error, match=message):
@@ -255,7 +368,9 @@ def test_bad_weight_norm_input_raises_a_named_error_and_leaves_inputs_unchanged(
 def test_bad_gradients_steps_and_batches_are_named():
     """A wrong dw shape, a negative lr, a zero v, a constant unit and a one-value batch give clear errors."""
     _, cache = weight_norm_forward(np.ones((2, 3)), np.ones(2))
-    with pytest.raises(ValueError, match="dw must have the forward output's shape"):
+    with pytest.raises(
+        ValueError, match="dw must have the forward output's shape"
+    ):
         weight_norm_backward(np.ones((3, 2)), cache)
     with pytest.raises(ValueError, match="lr must be"):
         norm_growth(np.ones(3), np.ones(3), -0.1)

@@ -17,7 +17,16 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-COMPRESSIBLE = (".html", ".css", ".js", ".json", ".xml", ".svg", ".txt", ".inv")
+COMPRESSIBLE = (
+    ".html",
+    ".css",
+    ".js",
+    ".json",
+    ".xml",
+    ".svg",
+    ".txt",
+    ".inv",
+)
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -32,7 +41,9 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def __init__(self, *args, mounts: dict[str, Path], gzip: bool, **kwargs):
         self.mounts = mounts  # "/bnnotes/" -> directory, longest prefix first
         self.gzip = gzip
-        super().__init__(*args, directory=str(next(iter(mounts.values()))), **kwargs)
+        super().__init__(
+            *args, directory=str(next(iter(mounts.values()))), **kwargs
+        )
 
     def _mount(self, path: str) -> tuple[str, Path] | None:
         for prefix, directory in self.mounts.items():
@@ -46,7 +57,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         if mount is None:
             return os.devnull + ".absent"  # outside every mount: 404
         prefix, directory = mount
-        rest = Path(path[len(prefix):].lstrip("/"))
+        rest = Path(path[len(prefix) :].lstrip("/"))
         if ".." in rest.parts:
             return os.devnull + ".absent"
         return str(directory / rest) + ("/" if path.endswith("/") else "")
@@ -100,7 +111,9 @@ class _Bytes:
         self.data = data
 
     def read(self, n: int = -1) -> bytes:
-        data, self.data = (self.data, b"") if n < 0 else (self.data[:n], self.data[n:])
+        data, self.data = (
+            (self.data, b"") if n < 0 else (self.data[:n], self.data[n:])
+        )
         return data
 
     def close(self) -> None:
@@ -142,7 +155,9 @@ class SiteServer:
         self.mounts.update(ordered)
 
     def start(self) -> SiteServer:
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, daemon=True
+        )
         self.thread.start()
         return self
 

@@ -44,7 +44,9 @@ class Row:
 
 
 def _git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
 
 
 def last_commit(root: Path, path: str) -> Commit | None:
@@ -54,8 +56,15 @@ def last_commit(root: Path, path: str) -> Commit | None:
 
 
 def is_ancestor(root: Path, a: str, b: str) -> bool:
-    return subprocess.run(["git", "merge-base", "--is-ancestor", a, b], cwd=root,
-                          capture_output=True, check=False).returncode == 0
+    return (
+        subprocess.run(
+            ["git", "merge-base", "--is-ancestor", a, b],
+            cwd=root,
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
 
 
 def _changed_in_worktree(root: Path, path: str) -> bool:
@@ -69,7 +78,11 @@ def status(root: Path = ROOT) -> list[Row]:
     for md in sorted(en_dir.rglob("*.md")):
         page = md.relative_to(en_dir).as_posix()
         english = last_commit(root, f"docs/en/{page}")
-        note = "en has uncommitted edits" if _changed_in_worktree(root, f"docs/en/{page}") else ""
+        note = (
+            "en has uncommitted edits"
+            if _changed_in_worktree(root, f"docs/en/{page}")
+            else ""
+        )
         for lang in LANGS:
             path = f"docs/{lang}/{page}"
             translation = last_commit(root, path)
@@ -80,7 +93,8 @@ def status(root: Path = ROOT) -> list[Row]:
             elif english is None:
                 state = "en not committed"
             elif english.time > translation.time or (
-                english.time == translation.time and english.sha != translation.sha
+                english.time == translation.time
+                and english.sha != translation.sha
                 and not is_ancestor(root, english.sha, translation.sha)
             ):
                 state = "stale"
@@ -91,34 +105,72 @@ def status(root: Path = ROOT) -> list[Row]:
 
 
 def table(rows: list[Row]) -> str:
-    header = ("page", "lang", "status", "en last commit", "translation last commit", "note")
+    header = (
+        "page",
+        "lang",
+        "status",
+        "en last commit",
+        "translation last commit",
+        "note",
+    )
     cells = [header] + [
-        (r.page, r.lang, r.status, str(r.english or "-"), str(r.translation or "-"), r.note) for r in rows
+        (
+            r.page,
+            r.lang,
+            r.status,
+            str(r.english or "-"),
+            str(r.translation or "-"),
+            r.note,
+        )
+        for r in rows
     ]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+        for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--all", action="store_true", help="list every page, up to date or not")
-    parser.add_argument("--root", type=Path, default=ROOT, help="the repository (default: this one)")
+    parser.add_argument(
+        "--all", action="store_true", help="list every page, up to date or not"
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=ROOT,
+        help="the repository (default: this one)",
+    )
     args = parser.parse_args(argv)
 
-    inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=args.root,
-                            capture_output=True, text=True, check=False)
+    inside = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"],
+        cwd=args.root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if inside.stdout.strip() != "true":
-        print(f"{args.root} is not a git checkout: the history that dates the pages is missing.")
+        print(
+            f"{args.root} is not a git checkout: the history that dates the pages is missing."
+        )
         return 1
     rows = status(args.root)
-    shown = rows if args.all else [r for r in rows if r.status != "up to date" or r.note]
+    shown = (
+        rows
+        if args.all
+        else [r for r in rows if r.status != "up to date" or r.note]
+    )
     current = sum(r.status == "up to date" for r in rows)
     if shown:
         print(table(shown))
         print()
-    print(f"{current} of {len(rows)} translations (ko, zh) are up to date with their English page.")
+    print(
+        f"{current} of {len(rows)} translations (ko, zh) are up to date with their English page."
+    )
     if not args.all and not shown:
         print("No ko or zh page is older than its English page.")
     return 0

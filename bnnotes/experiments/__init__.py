@@ -109,7 +109,15 @@ def _registry() -> dict[str, Experiment]:
         noisy_bn,
     )
 
-    modules = (mnist_sigmoid, batch_size, noisy_bn, ics, deep_linear, landscape, lp_norm)
+    modules = (
+        mnist_sigmoid,
+        batch_size,
+        noisy_bn,
+        ics,
+        deep_linear,
+        landscape,
+        lp_norm,
+    )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 
 
@@ -122,7 +130,9 @@ def get(name: str) -> Experiment:
     """The experiment called ``name``; KeyError with the known names otherwise."""
     registry = _registry()
     if name not in registry:
-        raise KeyError(f"unknown experiment {name!r}; known: {', '.join(sorted(registry))}")
+        raise KeyError(
+            f"unknown experiment {name!r}; known: {', '.join(sorted(registry))}"
+        )
     return registry[name]
 
 
@@ -161,7 +171,9 @@ def run_experiment(
     return results
 
 
-def _write_figures(experiment: Experiment, results: dict, figures_dir: Path) -> list[Path]:
+def _write_figures(
+    experiment: Experiment, results: dict, figures_dir: Path
+) -> list[Path]:
     figures_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for filename, svg in experiment.figures(results).items():
@@ -171,7 +183,9 @@ def _write_figures(experiment: Experiment, results: dict, figures_dir: Path) -> 
     return written
 
 
-def render_figures(results_dir: Path | None = None, figures_dir: Path | None = None) -> list[Path]:
+def render_figures(
+    results_dir: Path | None = None, figures_dir: Path | None = None
+) -> list[Path]:
     """Re-render the figures of every stored result, without training. Returns the files written."""
     results_dir = RESULTS_DIR if results_dir is None else results_dir
     figures_dir = FIGURES_DIR if figures_dir is None else figures_dir

@@ -22,7 +22,13 @@ from bnnotes.experiments import Experiment, RunConfig
 from bnnotes.experiments.plotting import new_figure, to_svg
 from bnnotes.experiments.progress import Progress
 
-FULL = {"epochs": 15, "batch_sizes": [2, 4, 8, 16, 32, 64], "base_lr": 0.1, "channels": 16, "groups": 4}
+FULL = {
+    "epochs": 15,
+    "batch_sizes": [2, 4, 8, 16, 32, 64],
+    "base_lr": 0.1,
+    "channels": 16,
+    "groups": 4,
+}
 QUICK = {**FULL, "epochs": 3, "batch_sizes": [2, 16]}
 METHODS = ("batch", "group", "layer")
 LABELS = {"batch": "BN", "group": "GN", "layer": "LN"}
@@ -47,25 +53,46 @@ def norm_layer(method: str, channels: int, groups: int) -> nn.Module:
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
-def build_network(method: str, channels: int = 16, groups: int = 4) -> nn.Sequential:
+def build_network(
+    method: str, channels: int = 16, groups: int = 4
+) -> nn.Sequential:
     """Four 3x3 convolutions (8x8, then 4x4, 2x2 and 1x1 by stride 2), each followed by norm and
     ReLU, then a linear read-out. Deeper layers see fewer positions per example: a mini-batch of
     B examples gives BN 64B, 16B, 4B and finally only B values per channel."""
     c1, c2 = channels, 2 * channels
     return nn.Sequential(
-        nn.Conv2d(1, c1, 3, padding=1, bias=False), norm_layer(method, c1, groups), nn.ReLU(),
-        nn.Conv2d(c1, c2, 3, stride=2, padding=1, bias=False), norm_layer(method, c2, groups), nn.ReLU(),
-        nn.Conv2d(c2, c2, 3, stride=2, padding=1, bias=False), norm_layer(method, c2, groups), nn.ReLU(),
-        nn.Conv2d(c2, c2, 3, stride=2, padding=1, bias=False), norm_layer(method, c2, groups), nn.ReLU(),
-        nn.Flatten(), nn.Linear(c2, 10),
+        nn.Conv2d(1, c1, 3, padding=1, bias=False),
+        norm_layer(method, c1, groups),
+        nn.ReLU(),
+        nn.Conv2d(c1, c2, 3, stride=2, padding=1, bias=False),
+        norm_layer(method, c2, groups),
+        nn.ReLU(),
+        nn.Conv2d(c2, c2, 3, stride=2, padding=1, bias=False),
+        norm_layer(method, c2, groups),
+        nn.ReLU(),
+        nn.Conv2d(c2, c2, 3, stride=2, padding=1, bias=False),
+        norm_layer(method, c2, groups),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(c2, 10),
     )
 
 
-def train_one(method: str, batch_size: int, settings: dict, data, seed: int, device: str,
-              progress: Progress | None = None, done: int = 0) -> dict:
+def train_one(
+    method: str,
+    batch_size: int,
+    settings: dict,
+    data,
+    seed: int,
+    device: str,
+    progress: Progress | None = None,
+    done: int = 0,
+) -> dict:
     """Train one network; return the test error (%) after each epoch."""
     torch.manual_seed(seed)
-    model = build_network(method, settings["channels"], settings["groups"]).to(device)
+    model = build_network(method, settings["channels"], settings["groups"]).to(
+        device
+    )
     lr = settings["base_lr"] * batch_size / 32
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     x_train = torch.from_numpy(data.x_train).reshape(-1, 1, 8, 8).to(device)
@@ -79,35 +106,64 @@ def train_one(method: str, batch_size: int, settings: dict, data, seed: int, dev
     for epoch in range(settings["epochs"]):
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
-        for start in range(0, n - batch_size + 1, batch_size):  # drop the last partial batch
-            index = order[start: start + batch_size]
+        for start in range(
+            0, n - batch_size + 1, batch_size
+        ):  # drop the last partial batch
+            index = order[start : start + batch_size]
             loss = loss_fn(model(x_train[index]), y_train[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         model.eval()
         with torch.no_grad():
-            wrong = (model(x_test).argmax(dim=1) != y_test).double().mean().item()
+            wrong = (
+                (model(x_test).argmax(dim=1) != y_test).double().mean().item()
+            )
         errors.append(round(100.0 * wrong, 4))
         if progress is not None:
-            progress.update(done + epoch + 1, method=LABELS[method], batch=batch_size, err=errors[-1])
-    return {"lr": lr, "test_error": errors, "final_error": float(np.median(errors[-3:]))}
+            progress.update(
+                done + epoch + 1,
+                method=LABELS[method],
+                batch=batch_size,
+                err=errors[-1],
+            )
+    return {
+        "lr": lr,
+        "test_error": errors,
+        "final_error": float(np.median(errors[-3:])),
+    }
 
 
 def run(config: RunConfig) -> dict:
     """Train every method at every batch size; return the errors (JSON-serializable)."""
     if config.data_dir is not None:
-        raise ValueError("batch_size runs on the bundled digits only; --data-dir is not used")
+        raise ValueError(
+            "batch_size runs on the bundled digits only; --data-dir is not used"
+        )
     settings = {**(QUICK if config.quick else FULL), **config.overrides}
     data = load_digits(seed=0)
     total = len(METHODS) * len(settings["batch_sizes"]) * settings["epochs"]
     progress = Progress(total, "batch_size", enabled=config.progress)
-    results = {"settings": settings, "data": data.name, "paper_table2": PAPER_TABLE2, "runs": {}}
+    results = {
+        "settings": settings,
+        "data": data.name,
+        "paper_table2": PAPER_TABLE2,
+        "runs": {},
+    }
     done = 0
     for method in METHODS:
         results["runs"][method] = {}
         for batch_size in settings["batch_sizes"]:
-            record = train_one(method, batch_size, settings, data, config.seed, config.device, progress, done)
+            record = train_one(
+                method,
+                batch_size,
+                settings,
+                data,
+                config.seed,
+                config.device,
+                progress,
+                done,
+            )
             results["runs"][method][str(batch_size)] = record
             done += settings["epochs"]
     return results
@@ -118,8 +174,16 @@ def figures(results: dict) -> dict[str, str]:
     fig, ax = new_figure()
     sizes = results["settings"]["batch_sizes"]
     for method in METHODS:
-        errors = [results["runs"][method][str(b)]["final_error"] for b in sizes]
-        ax.plot(sizes, errors, marker="o", color=COLORS[method], label=LABELS[method])
+        errors = [
+            results["runs"][method][str(b)]["final_error"] for b in sizes
+        ]
+        ax.plot(
+            sizes,
+            errors,
+            marker="o",
+            color=COLORS[method],
+            label=LABELS[method],
+        )
     ax.set_xscale("log", base=2)
     ax.set_xticks(sizes, [str(b) for b in sizes])
     ax.set_xlabel("batch size (examples per batch)")

@@ -60,16 +60,18 @@ COLOR = {"none": COLORS["baseline"], "batch": COLORS["batchnorm"]}
 #: What Santurkar et al. (2018) report for the DLN.
 PAPER = {
     "setup": "25-layer DLN, loss ||W_1...W_25 x - A x||^2, A random 10x10 Gaussian, synthetic Gaussian data, "
-             "full-batch gradient descent, 10,000 steps, learning rate 1e-6 (Santurkar et al., 2018, §2)",
+    "full-batch gradient descent, 10,000 steps, learning rate 1e-6 (Santurkar et al., 2018, §2)",
     "lr": 1e-6,
     "steps": 10_000,
     "probe_multiples": [0.01, 30],
     "ics": "the standard DLN has almost no ICS for the whole run, while with BN G and G' look nearly "
-           "uncorrelated (Santurkar et al., 2018, Fig. 3)",
+    "uncorrelated (Santurkar et al., 2018, Fig. 3)",
 }
 
 
-def make_data(samples: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def make_data(
+    samples: int, dim: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Inputs ``x`` (samples, dim) ~ N(0, I), a matrix ``A`` (dim, dim) ~ N(0, 1) and targets ``x A^T``, float64."""
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(samples, dim, generator=generator, dtype=torch.float64)
@@ -91,8 +93,15 @@ def _finite_list(values) -> list:
     return [_finite(v) for v in np.asarray(values, dtype=float).ravel()]
 
 
-def train_one(norm: str, lr: float, settings: dict, data, seed: int,
-              progress: Progress | None = None, done: int = 0) -> dict:
+def train_one(
+    norm: str,
+    lr: float,
+    settings: dict,
+    data,
+    seed: int,
+    progress: Progress | None = None,
+    done: int = 0,
+) -> dict:
     """Full-batch gradient descent on one DLN; ICS, landscape probes and loss along the way."""
     x, _, y = data
     torch.manual_seed(seed)
@@ -100,9 +109,20 @@ def train_one(norm: str, lr: float, settings: dict, data, seed: int,
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     step_sizes = [m * lr for m in settings["probe_multiples"]]
-    record = {"lr": lr, "loss_steps": [], "loss": [], "ics_steps": [], "l2": [], "cosine": [], "grad_norm": [],
-              "probe_steps": [], "loss_variation": [], "gradient_predictiveness": [], "beta_smoothness": [],
-              "diverged_at": None}
+    record = {
+        "lr": lr,
+        "loss_steps": [],
+        "loss": [],
+        "ics_steps": [],
+        "l2": [],
+        "cosine": [],
+        "grad_norm": [],
+        "probe_steps": [],
+        "loss_variation": [],
+        "gradient_predictiveness": [],
+        "beta_smoothness": [],
+        "diverged_at": None,
+    }
     steps = settings["steps"]
     for step in range(steps + 1):
         if step % settings["ics_every"] == 0 or step == steps:
@@ -115,8 +135,12 @@ def train_one(norm: str, lr: float, settings: dict, data, seed: int,
             landscape = probe(model, squared_error, x, y, step_sizes)
             record["probe_steps"].append(step)
             record["loss_variation"].append(_finite(landscape.loss_variation))
-            record["gradient_predictiveness"].append(_finite(landscape.gradient_predictiveness))
-            record["beta_smoothness"].append(_finite(landscape.beta_smoothness))
+            record["gradient_predictiveness"].append(
+                _finite(landscape.gradient_predictiveness)
+            )
+            record["beta_smoothness"].append(
+                _finite(landscape.beta_smoothness)
+            )
         loss = squared_error(model(x), y)
         if step % settings["loss_every"] == 0 or step == steps:
             record["loss_steps"].append(step)
@@ -130,12 +154,20 @@ def train_one(norm: str, lr: float, settings: dict, data, seed: int,
         loss.backward()
         optimizer.step()
         if progress is not None:
-            progress.update(done + step + 1, net=LABELS[norm], lr=f"{lr:g}", loss=loss.item())
+            progress.update(
+                done + step + 1,
+                net=LABELS[norm],
+                lr=f"{lr:g}",
+                loss=loss.item(),
+            )
     return record
 
 
 def _array(rows) -> np.ndarray:
-    return np.asarray([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
+    return np.asarray(
+        [[np.nan if v is None else v for v in row] for row in rows],
+        dtype=float,
+    )
 
 
 def summarize(record: dict) -> dict:
@@ -144,8 +176,16 @@ def summarize(record: dict) -> dict:
     relative = (_array(record["l2"]) / _array(record["grad_norm"]))[:, 1:]
     per_time_cos = np.nanmean(cos, axis=1)
     loss = dict(zip(record["loss_steps"], record["loss"]))
-    probes = {key: np.asarray([np.nan if v is None else v for v in record[key]], dtype=float)
-              for key in ("loss_variation", "gradient_predictiveness", "beta_smoothness")}
+    probes = {
+        key: np.asarray(
+            [np.nan if v is None else v for v in record[key]], dtype=float
+        )
+        for key in (
+            "loss_variation",
+            "gradient_predictiveness",
+            "beta_smoothness",
+        )
+    }
     return {
         "initial_loss": loss[0],
         "loss_at_100": loss.get(100),
@@ -154,20 +194,32 @@ def summarize(record: dict) -> dict:
         "cosine_mean": round(float(np.nanmean(cos)), 6),
         "cosine_min_over_time": round(float(np.nanmin(per_time_cos)), 6),
         "cosine_max_over_time": round(float(np.nanmax(per_time_cos)), 6),
-        "cosine_after_start": round(float(np.nanmean(cos[1:])), 6) if len(cos) > 1 else None,
+        "cosine_after_start": round(float(np.nanmean(cos[1:])), 6)
+        if len(cos) > 1
+        else None,
         "relative_l2_mean": round(float(np.nanmean(relative)), 6),
         "relative_l2_max": round(float(np.nanmax(relative)), 6),
-        "cosine_per_layer": np.nanmean(_array(record["cosine"]), axis=0).round(6).tolist(),
-        **{f"{key}_median": round(float(np.nanmedian(values)), 6) for key, values in probes.items()},
+        "cosine_per_layer": np
+        .nanmean(_array(record["cosine"]), axis=0)
+        .round(6)
+        .tolist(),
+        **{
+            f"{key}_median": round(float(np.nanmedian(values)), 6)
+            for key, values in probes.items()
+        },
     }
 
 
 def run(config: RunConfig) -> dict:
     """Run gradient descent on the standard and the BN DLN at each learning rate."""
     if config.data_dir is not None:
-        raise ValueError("deep_linear uses synthetic data only; --data-dir is not used")
+        raise ValueError(
+            "deep_linear uses synthetic data only; --data-dir is not used"
+        )
     if config.device != "cpu":
-        raise ValueError("deep_linear runs on the CPU only (its tensors are 10 x 10)")
+        raise ValueError(
+            "deep_linear runs on the CPU only (its tensors are 10 x 10)"
+        )
     settings = {**(QUICK if config.quick else FULL), **config.overrides}
     data = make_data(settings["samples"], settings["dim"], config.seed)
     total = len(settings["lrs"]) * len(NORMS) * settings["steps"]
@@ -177,14 +229,19 @@ def run(config: RunConfig) -> dict:
         for lr in settings["lrs"]:
             runs[repr(lr)] = {}
             for norm in NORMS:
-                runs[repr(lr)][norm] = train_one(norm, lr, settings, data, config.seed, progress, done)
+                runs[repr(lr)][norm] = train_one(
+                    norm, lr, settings, data, config.seed, progress, done
+                )
                 done += settings["steps"]
     return {
         "settings": settings,
         "data": f"synthetic: {settings['samples']} samples x ~ N(0, I_{settings['dim']}), targets A x",
         "paper": PAPER,
         "runs": runs,
-        "summary": {lr: {norm: summarize(r) for norm, r in by_norm.items()} for lr, by_norm in runs.items()},
+        "summary": {
+            lr: {norm: summarize(r) for norm, r in by_norm.items()}
+            for lr, by_norm in runs.items()
+        },
     }
 
 
@@ -192,14 +249,22 @@ def _subplots(rows: int, cols: int, width: float, height: float):
     import matplotlib.pyplot as plt
 
     with plt.rc_context(STYLE):
-        return plt.subplots(rows, cols, figsize=(width, height), layout="constrained", squeeze=False)
+        return plt.subplots(
+            rows,
+            cols,
+            figsize=(width, height),
+            layout="constrained",
+            squeeze=False,
+        )
 
 
 def figures(results: dict) -> dict[str, str]:
     """Loss curves; ICS (l2, cosine) over steps for four layers; the landscape probes over steps;
     the mean cosine and lr times the effective beta-smoothness of every run."""
     runs = results["runs"]
-    lrs = [repr(lr) for lr in results["settings"]["lrs"]]  # the run order; the stored JSON sorts its keys
+    lrs = [
+        repr(lr) for lr in results["settings"]["lrs"]
+    ]  # the run order; the stored JSON sorts its keys
     main = lrs[0]
     styles = ["-", "--", ":", "-."]
     fig, axes = _subplots(1, 1, 5.0, 3.4)
@@ -208,8 +273,13 @@ def figures(results: dict) -> dict[str, str]:
         for norm in NORMS:
             r = runs[lr][norm]
             loss = [np.nan if v is None else v for v in r["loss"]]
-            ax.plot(r["loss_steps"], loss, color=COLOR[norm], linestyle=styles[k % 4],
-                    label=f"{LABELS[norm]}, lr {float(lr):g}")
+            ax.plot(
+                r["loss_steps"],
+                loss,
+                color=COLOR[norm],
+                linestyle=styles[k % 4],
+                label=f"{LABELS[norm]}, lr {float(lr):g}",
+            )
     ax.set_yscale("log")
     ax.set_xlabel("gradient descent step")
     ax.set_ylabel("loss (mean squared error)")
@@ -223,8 +293,18 @@ def figures(results: dict) -> dict[str, str]:
     for col, layer in enumerate(layers):
         for norm in NORMS:
             r = runs[main][norm]
-            axes[0][col].plot(r["ics_steps"], _array(r["l2"])[:, layer], color=COLOR[norm], label=LABELS[norm])
-            axes[1][col].plot(r["ics_steps"], _array(r["cosine"])[:, layer], color=COLOR[norm], label=LABELS[norm])
+            axes[0][col].plot(
+                r["ics_steps"],
+                _array(r["l2"])[:, layer],
+                color=COLOR[norm],
+                label=LABELS[norm],
+            )
+            axes[1][col].plot(
+                r["ics_steps"],
+                _array(r["cosine"])[:, layer],
+                color=COLOR[norm],
+                label=LABELS[norm],
+            )
         axes[0][col].set_yscale("log")
         axes[0][col].set_title(f"layer {layer + 1}")
         axes[1][col].set_ylim(-1.05, 1.05)
@@ -232,22 +312,31 @@ def figures(results: dict) -> dict[str, str]:
     axes[0][0].set_ylabel(r"$\|G - G'\|_2$")
     axes[1][0].set_ylabel(r"cosine of $G$ and $G'$")
     axes[1][0].legend(loc="lower left")
-    fig.suptitle(f"Gradient ICS (Definition 2.1) of the deep linear network, lr {float(main):g}")
+    fig.suptitle(
+        f"Gradient ICS (Definition 2.1) of the deep linear network, lr {float(main):g}"
+    )
     out["deep_linear-ics.svg"] = to_svg(fig)
 
-    keys = (("loss_variation", "variation of loss"), ("gradient_predictiveness", "max gradient change"),
-            ("beta_smoothness", r"effective $\beta$-smoothness"))
+    keys = (
+        ("loss_variation", "variation of loss"),
+        ("gradient_predictiveness", "max gradient change"),
+        ("beta_smoothness", r"effective $\beta$-smoothness"),
+    )
     fig, axes = _subplots(1, 3, 9.0, 3.2)
     for col, (key, title) in enumerate(keys):
         for norm in NORMS:
             r = runs[main][norm]
             values = [np.nan if v is None else v for v in r[key]]
-            axes[0][col].plot(r["probe_steps"], values, color=COLOR[norm], label=LABELS[norm])
+            axes[0][col].plot(
+                r["probe_steps"], values, color=COLOR[norm], label=LABELS[norm]
+            )
         axes[0][col].set_yscale("log")
         axes[0][col].set_title(title)
         axes[0][col].set_xlabel("gradient descent step")
     axes[0][0].legend(loc="best")
-    fig.suptitle(f"Landscape along the gradient, steps 0.01 to 30 x lr {float(main):g}")
+    fig.suptitle(
+        f"Landscape along the gradient, steps 0.01 to 30 x lr {float(main):g}"
+    )
     out["deep_linear-landscape.svg"] = to_svg(fig)
 
     fig, axes = _subplots(1, 2, 9.0, 3.4)
@@ -256,9 +345,24 @@ def figures(results: dict) -> dict[str, str]:
             r = runs[lr][norm]
             label = f"{LABELS[norm]}, lr {float(lr):g}"
             cos = np.nanmean(_array(r["cosine"])[:, 1:], axis=1)
-            axes[0][0].plot(r["ics_steps"], cos, color=COLOR[norm], linestyle=styles[k % 4], label=label)
-            beta = [np.nan if v is None else float(lr) * v for v in r["beta_smoothness"]]
-            axes[0][1].plot(r["probe_steps"], beta, color=COLOR[norm], linestyle=styles[k % 4], label=label)
+            axes[0][0].plot(
+                r["ics_steps"],
+                cos,
+                color=COLOR[norm],
+                linestyle=styles[k % 4],
+                label=label,
+            )
+            beta = [
+                np.nan if v is None else float(lr) * v
+                for v in r["beta_smoothness"]
+            ]
+            axes[0][1].plot(
+                r["probe_steps"],
+                beta,
+                color=COLOR[norm],
+                linestyle=styles[k % 4],
+                label=label,
+            )
     axes[0][1].axhline(2.0, color="#777777", linewidth=2.5, alpha=0.5)
     axes[0][0].set_ylim(-1.05, 1.05)
     axes[0][0].set_ylabel("cosine of G and G' (mean of layers 2..25)")
@@ -267,7 +371,9 @@ def figures(results: dict) -> dict[str, str]:
     for ax in axes[0]:
         ax.set_xlabel("gradient descent step")
     axes[0][0].legend(loc="lower left", fontsize=8)
-    fig.suptitle("ICS and the stability threshold lr x beta = 2 (thick grey line)")
+    fig.suptitle(
+        "ICS and the stability threshold lr x beta = 2 (thick grey line)"
+    )
     out["deep_linear-stability.svg"] = to_svg(fig)
     return out
 

@@ -49,8 +49,15 @@ FULL = {
     "repeats": 3,
 }
 QUICK = {**FULL, "steps": 400, "ics_every": 50, "repeats": 1}
-CIFAR_FULL = {**FULL, "steps": 15_000, "widths": [64, 128, 256], "hidden": 512, "ics_every": 250,
-              "eval_every": 500, "repeats": 1}
+CIFAR_FULL = {
+    **FULL,
+    "steps": 15_000,
+    "widths": [64, 128, 256],
+    "hidden": 512,
+    "ics_every": 250,
+    "eval_every": 500,
+    "repeats": 1,
+}
 CIFAR_QUICK = {**CIFAR_FULL, "steps": 500, "ics_every": 50}
 NORMS = ("none", "batch")
 LABELS = {"none": "standard", "batch": "BN"}
@@ -61,7 +68,7 @@ PAPER = {
     "setup": "VGG on CIFAR-10, plain SGD, batch 128, learning rate 0.1, 15,000 steps (Santurkar et al., 2018, §2)",
     "test_accuracy": {"none": 0.80, "batch": 0.83},
     "ics": "BN networks show similar or even worse ICS (larger l2 difference, smaller cosine) "
-           "despite better loss and accuracy (Santurkar et al., 2018, §2.2, Fig. 3)",
+    "despite better loss and accuracy (Santurkar et al., 2018, §2.2, Fig. 3)",
 }
 
 
@@ -69,48 +76,83 @@ def measurement_steps(settings: dict) -> list[int]:
     """Steps at which ICS is measured: every ``ics_dense_every`` steps up to ``ics_dense_until``,
     then every ``ics_every`` steps, up to and including ``steps - 1`` (before the last step)."""
     last = settings["steps"] - 1
-    dense = range(0, min(settings["ics_dense_until"], last + 1), settings["ics_dense_every"])
+    dense = range(
+        0,
+        min(settings["ics_dense_until"], last + 1),
+        settings["ics_dense_every"],
+    )
     regular = range(0, last + 1, settings["ics_every"])
     return sorted(set(dense) | set(regular) | {last})
 
 
 def _nan_to_none(values) -> list:
     """Floats rounded to 6 significant digits, None for nan or inf (JSON has neither)."""
-    return [float(f"{v:.6g}") if math.isfinite(v) else None for v in np.asarray(values, dtype=float).ravel()]
+    return [
+        float(f"{v:.6g}") if math.isfinite(v) else None
+        for v in np.asarray(values, dtype=float).ravel()
+    ]
 
 
-def train_one(norm: str, seed: int, settings: dict, tensors, shape, device: str,
-              progress: Progress | None = None, done: int = 0) -> dict:
+def train_one(
+    norm: str,
+    seed: int,
+    settings: dict,
+    tensors,
+    shape,
+    device: str,
+    progress: Progress | None = None,
+    done: int = 0,
+) -> dict:
     """Train one network with SGD; measure ICS at the measurement steps; return the records."""
     x_train, y_train, x_test, y_test = tensors
     torch.manual_seed(seed)
-    model = vgg(norm, in_channels=shape[0], image_size=shape[1], widths=tuple(settings["widths"]),
-                hidden=settings["hidden"]).to(device)
+    model = vgg(
+        norm,
+        in_channels=shape[0],
+        image_size=shape[1],
+        widths=tuple(settings["widths"]),
+        hidden=settings["hidden"],
+    ).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"])
     loss_fn = nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(seed)
     n, batch_size = len(x_train), settings["batch_size"]
     measure = set(measurement_steps(settings))
-    record = {"seed": seed, "ics_steps": [], "l2": [], "cosine": [], "grad_norm": [], "batch_loss": [],
-              "eval_steps": [], "train_loss": [], "test_accuracy": []}
+    record = {
+        "seed": seed,
+        "ics_steps": [],
+        "l2": [],
+        "cosine": [],
+        "grad_norm": [],
+        "batch_loss": [],
+        "eval_steps": [],
+        "train_loss": [],
+        "test_accuracy": [],
+    }
     window: list[float] = []
     order, position = torch.randperm(n, generator=generator), 0
 
     def evaluate(step: int) -> None:
         model.eval()
         with torch.no_grad():
-            accuracy = (model(x_test).argmax(dim=1) == y_test).double().mean().item()
+            accuracy = (
+                (model(x_test).argmax(dim=1) == y_test).double().mean().item()
+            )
         model.train()
         record["eval_steps"].append(step)
-        record["train_loss"].append(float(f"{np.mean(window):.6g}") if window else None)
+        record["train_loss"].append(
+            float(f"{np.mean(window):.6g}") if window else None
+        )
         record["test_accuracy"].append(round(accuracy, 6))
         window.clear()
 
     model.train()
     for step in range(settings["steps"]):
-        if position + batch_size > n:  # a new epoch: reshuffle, drop the last partial batch
+        if (
+            position + batch_size > n
+        ):  # a new epoch: reshuffle, drop the last partial batch
             order, position = torch.randperm(n, generator=generator), 0
-        index = order[position: position + batch_size].to(device)
+        index = order[position : position + batch_size].to(device)
         position += batch_size
         x, y = x_train[index], y_train[index]
         if step in measure:
@@ -125,16 +167,22 @@ def train_one(norm: str, seed: int, settings: dict, tensors, shape, device: str,
         loss.backward()
         optimizer.step()
         window.append(loss.item())
-        if (step + 1) % settings["eval_every"] == 0 or step + 1 == settings["steps"]:
+        if (step + 1) % settings["eval_every"] == 0 or step + 1 == settings[
+            "steps"
+        ]:
             evaluate(step + 1)
         if progress is not None:
-            progress.update(done + step + 1, net=LABELS[norm], seed=seed, loss=loss.item())
+            progress.update(
+                done + step + 1, net=LABELS[norm], seed=seed, loss=loss.item()
+            )
     record["final_test_accuracy"] = record["test_accuracy"][-1]
     return record
 
 
 def _mean(values) -> float:
-    array = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+    array = np.asarray(
+        [np.nan if v is None else v for v in values], dtype=float
+    )
     return float(np.nanmean(array))
 
 
@@ -148,14 +196,18 @@ LOSS_BINS = (0.001, 0.01, 0.1, 1.0, 10.0)
 """Edges of the mini-batch loss bins in which the two networks are compared at equal loss."""
 
 
-def _by_loss(loss: np.ndarray, cos: np.ndarray, relative: np.ndarray) -> list[dict]:
+def _by_loss(
+    loss: np.ndarray, cos: np.ndarray, relative: np.ndarray
+) -> list[dict]:
     """Mean cosine and relative l2 over layers 2..k of the measurements whose batch loss lies in each bin."""
     out = []
     for low, high in itertools.pairwise(LOSS_BINS):
-        inside = (loss >= low) & (loss < high)                              # (seeds, times)
+        inside = (loss >= low) & (loss < high)  # (seeds, times)
         count = int(inside.sum())
         out.append({
-            "low": low, "high": high, "count": count,
+            "low": low,
+            "high": high,
+            "count": count,
             "cosine": _mean_or_none(cos[inside][:, 1:], 6),
             "relative_l2": _mean_or_none(relative[inside][:, 1:], 6),
         })
@@ -167,7 +219,9 @@ def summarize(runs: dict, settings: dict) -> dict:
     summary = {}
     for norm, records in runs.items():
         steps = np.asarray(records[0]["ics_steps"])
-        l2 = np.asarray([r["l2"] for r in records], dtype=float)            # (seeds, times, layers)
+        l2 = np.asarray(
+            [r["l2"] for r in records], dtype=float
+        )  # (seeds, times, layers)
         cos = np.asarray([r["cosine"] for r in records], dtype=float)
         gnorm = np.asarray([r["grad_norm"] for r in records], dtype=float)
         relative = l2 / gnorm
@@ -175,17 +229,31 @@ def summarize(runs: dict, settings: dict) -> dict:
         summary[norm] = {
             "cosine_per_layer": np.nanmean(cos, axis=(0, 1)).round(6).tolist(),
             "l2_per_layer": np.nanmean(l2, axis=(0, 1)).round(8).tolist(),
-            "relative_l2_per_layer": np.nanmean(relative, axis=(0, 1)).round(6).tolist(),
-            "grad_norm_per_layer": np.nanmean(gnorm, axis=(0, 1)).round(8).tolist(),
+            "relative_l2_per_layer": np
+            .nanmean(relative, axis=(0, 1))
+            .round(6)
+            .tolist(),
+            "grad_norm_per_layer": np
+            .nanmean(gnorm, axis=(0, 1))
+            .round(8)
+            .tolist(),
             "cosine_early": _mean_or_none(cos[:, early, 1:], 6),
             "cosine_late": _mean_or_none(cos[:, ~early, 1:], 6),
             "l2_early": _mean_or_none(l2[:, early, 1:], 8),
             "l2_late": _mean_or_none(l2[:, ~early, 1:], 8),
             "relative_l2_early": _mean_or_none(relative[:, early, 1:], 6),
             "relative_l2_late": _mean_or_none(relative[:, ~early, 1:], 6),
-            "by_loss": _by_loss(np.asarray([r["batch_loss"] for r in records], dtype=float), cos, relative),
-            "final_test_accuracy": round(float(np.mean([r["final_test_accuracy"] for r in records])), 6),
-            "final_train_loss": round(_mean([r["train_loss"][-1] for r in records]), 6),
+            "by_loss": _by_loss(
+                np.asarray([r["batch_loss"] for r in records], dtype=float),
+                cos,
+                relative,
+            ),
+            "final_test_accuracy": round(
+                float(np.mean([r["final_test_accuracy"] for r in records])), 6
+            ),
+            "final_train_loss": round(
+                _mean([r["train_loss"][-1] for r in records]), 6
+            ),
         }
     return summary
 
@@ -195,7 +263,9 @@ def _load(config: RunConfig) -> tuple[Dataset, dict]:
         return load_digits(seed=0), (QUICK if config.quick else FULL)
     from bnnotes.data import load_cifar10
 
-    return load_cifar10(config.data_dir), (CIFAR_QUICK if config.quick else CIFAR_FULL)
+    return load_cifar10(config.data_dir), (
+        CIFAR_QUICK if config.quick else CIFAR_FULL
+    )
 
 
 def run(config: RunConfig) -> dict:
@@ -204,9 +274,18 @@ def run(config: RunConfig) -> dict:
     settings = {**defaults, **config.overrides}
     tensors = images(data, config.device)
     shape = tuple(tensors[0].shape[1:])
-    layer_names = [type(m).__name__ for m in weight_layers(vgg("none", in_channels=shape[0], image_size=shape[1],
-                                                                 widths=tuple(settings["widths"]),
-                                                                 hidden=settings["hidden"]))]
+    layer_names = [
+        type(m).__name__
+        for m in weight_layers(
+            vgg(
+                "none",
+                in_channels=shape[0],
+                image_size=shape[1],
+                widths=tuple(settings["widths"]),
+                hidden=settings["hidden"],
+            )
+        )
+    ]
     seeds = [config.seed + k for k in range(settings["repeats"])]
     total = len(NORMS) * len(seeds) * settings["steps"]
     progress = Progress(total, "ics", enabled=config.progress)
@@ -215,7 +294,18 @@ def run(config: RunConfig) -> dict:
         for norm in NORMS:
             runs[norm] = []
             for seed in seeds:
-                runs[norm].append(train_one(norm, seed, settings, tensors, shape, config.device, progress, done))
+                runs[norm].append(
+                    train_one(
+                        norm,
+                        seed,
+                        settings,
+                        tensors,
+                        shape,
+                        config.device,
+                        progress,
+                        done,
+                    )
+                )
                 done += settings["steps"]
     return {
         "settings": settings,
@@ -232,7 +322,13 @@ def _subplots(rows: int, cols: int, width: float, height: float):
     import matplotlib.pyplot as plt
 
     with plt.rc_context(STYLE):
-        return plt.subplots(rows, cols, figsize=(width, height), layout="constrained", squeeze=False)
+        return plt.subplots(
+            rows,
+            cols,
+            figsize=(width, height),
+            layout="constrained",
+            squeeze=False,
+        )
 
 
 def shown_layers(count: int) -> list[int]:
@@ -248,7 +344,13 @@ def figures(results: dict) -> dict[str, str]:
     ax_loss, ax_acc = axes[0]
     for norm in NORMS:
         steps = runs[norm][0]["eval_steps"]
-        loss = np.nanmean(np.asarray([[np.nan if v is None else v for v in r["train_loss"]] for r in runs[norm]]), axis=0)
+        loss = np.nanmean(
+            np.asarray([
+                [np.nan if v is None else v for v in r["train_loss"]]
+                for r in runs[norm]
+            ]),
+            axis=0,
+        )
         acc = np.mean([r["test_accuracy"] for r in runs[norm]], axis=0)
         ax_loss.plot(steps, loss, color=COLOR[norm], label=LABELS[norm])
         ax_acc.plot(steps, 100 * acc, color=COLOR[norm], label=LABELS[norm])
@@ -259,7 +361,9 @@ def figures(results: dict) -> dict[str, str]:
     ax_acc.set_ylabel("test accuracy (%)")
     ax_loss.legend(loc="upper right")
     ax_acc.legend(loc="lower right")
-    fig.suptitle(f"VGG-style network, {results['data'].split(' (')[0]}: training")
+    fig.suptitle(
+        f"VGG-style network, {results['data'].split(' (')[0]}: training"
+    )
     out = {"ics-training.svg": to_svg(fig)}
 
     layers = shown_layers(len(names))
@@ -268,9 +372,17 @@ def figures(results: dict) -> dict[str, str]:
         for norm in NORMS:
             steps = runs[norm][0]["ics_steps"]
             for row, key in enumerate(("l2", "cosine")):
-                values = np.asarray([[[np.nan if v is None else v for v in t] for t in r[key]] for r in runs[norm]])
-                axes[row][col].plot(steps, np.nanmean(values[:, :, layer], axis=0), color=COLOR[norm],
-                                    label=LABELS[norm], linewidth=1.2)
+                values = np.asarray([
+                    [[np.nan if v is None else v for v in t] for t in r[key]]
+                    for r in runs[norm]
+                ])
+                axes[row][col].plot(
+                    steps,
+                    np.nanmean(values[:, :, layer], axis=0),
+                    color=COLOR[norm],
+                    label=LABELS[norm],
+                    linewidth=1.2,
+                )
         axes[0][col].set_yscale("log")
         axes[0][col].set_title(f"layer {layer + 1} ({names[layer]})")
         for row in range(2):
@@ -288,9 +400,22 @@ def figures(results: dict) -> dict[str, str]:
     ax = axes[0][0]
     for norm in NORMS:
         loss = np.concatenate([r["batch_loss"] for r in runs[norm]])
-        cos = np.concatenate([[np.nanmean([np.nan if v is None else v for v in t[1:]]) for t in r["cosine"]]
-                              for r in runs[norm]])
-        ax.scatter(loss, cos, s=9, color=COLOR[norm], alpha=0.6, label=LABELS[norm], linewidths=0)
+        cos = np.concatenate([
+            [
+                np.nanmean([np.nan if v is None else v for v in t[1:]])
+                for t in r["cosine"]
+            ]
+            for r in runs[norm]
+        ])
+        ax.scatter(
+            loss,
+            cos,
+            s=9,
+            color=COLOR[norm],
+            alpha=0.6,
+            label=LABELS[norm],
+            linewidths=0,
+        )
     ax.set_xscale("log")
     ax.set_ylim(-1.05, 1.05)
     ax.set_xlabel("mini-batch loss at the measurement")

@@ -68,13 +68,20 @@ FULL = {
     "dln_record_every": 10,
     "dln_probe_layer": 12,
 }
-QUICK = {**FULL, "steps": 200, "seeds": 1, "landscape_every": 100, "dln_steps": 400, "dln_seeds": 1}
+QUICK = {
+    **FULL,
+    "steps": 200,
+    "seeds": 1,
+    "landscape_every": 100,
+    "dln_steps": 400,
+    "dln_seeds": 1,
+}
 VARIANTS = ("none", "batch", "l1", "l2", "linf")
 
 #: What Santurkar et al. (2018, §3.3) report, for comparison.
 PAPER = {
     "dln_setup": "25 layers, loss ||W_1...W_25 x - A x||^2 with A a random 10x10 Gaussian matrix, full-batch "
-                 "gradient descent, 10,000 steps, learning rate 1e-6 (one secondary source)",
+    "gradient descent, 10,000 steps, learning rate 1e-6 (one secondary source)",
     "claims": [
         "all lp variants match or beat BatchNorm in training performance",
         "for the deep linear network, l1 normalization does better than BatchNorm",
@@ -84,7 +91,9 @@ PAPER = {
 }
 
 
-def dln_data(samples: int, dim: int, seed: int, dtype=torch.float64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def dln_data(
+    samples: int, dim: int, seed: int, dtype=torch.float64
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Inputs $x_i \\sim \\mathcal N(0, I)$ (rows), targets $A x_i$ and the matrix $A$ (standard Gaussian entries)."""
     g = torch.Generator().manual_seed(seed)
     a = torch.randn(dim, dim, generator=g, dtype=dtype)
@@ -101,24 +110,47 @@ def _dln_probe_module(model: nn.Sequential, layer: int) -> nn.Module:
     """The output module of weight layer ``layer``: its norm when there is one, else the layer itself."""
     layers = weight_layers(model)
     if not 0 <= layer < len(layers):
-        raise ValueError(f"dln_probe_layer must be in 0..{len(layers) - 1}, got {layer}")
+        raise ValueError(
+            f"dln_probe_layer must be in 0..{len(layers) - 1}, got {layer}"
+        )
     modules = list(model)
     index = modules.index(layers[layer])
-    if index + 1 < len(modules) and not isinstance(modules[index + 1], nn.Linear):
+    if index + 1 < len(modules) and not isinstance(
+        modules[index + 1], nn.Linear
+    ):
         index += 1
     return modules[index]
 
 
-def train_dln(norm: str, settings: dict, seed: int, device: str,
-              progress: Progress | None = None, done: int = 0) -> dict:
+def train_dln(
+    norm: str,
+    settings: dict,
+    seed: int,
+    device: str,
+    progress: Progress | None = None,
+    done: int = 0,
+) -> dict:
     """Full-batch gradient descent on the DLN; return the loss every ``dln_record_every`` steps and the drift."""
     x, y, _ = dln_data(settings["dln_samples"], settings["dln_dim"], seed)
     x, y = x.to(device), y.to(device)
     torch.manual_seed(seed)
-    model = deep_linear(settings["dln_dim"], settings["dln_depth"], norm).double().to(device)
+    model = (
+        deep_linear(settings["dln_dim"], settings["dln_depth"], norm)
+        .double()
+        .to(device)
+    )
     optimizer = torch.optim.SGD(model.parameters(), lr=settings["dln_lr"])
-    recorder = ActivationRecorder(_dln_probe_module(model, settings["dln_probe_layer"]), 0, settings["dln_record_every"])
-    raw = ActivationRecorder(weight_layers(model)[settings["dln_probe_layer"]], 0, 1, percentiles=False)
+    recorder = ActivationRecorder(
+        _dln_probe_module(model, settings["dln_probe_layer"]),
+        0,
+        settings["dln_record_every"],
+    )
+    raw = ActivationRecorder(
+        weight_layers(model)[settings["dln_probe_layer"]],
+        0,
+        1,
+        percentiles=False,
+    )
     record = {"steps": [], "loss": [], "diverged_at": None}
     model.train()
     for step in range(settings["dln_steps"] + 1):
@@ -136,7 +168,9 @@ def train_dln(norm: str, settings: dict, seed: int, device: str,
         loss.backward()
         optimizer.step()
         if progress is not None and step % 50 == 0:
-            progress.update(done + step, part="dln", variant=norm, loss=loss.item())
+            progress.update(
+                done + step, part="dln", variant=norm, loss=loss.item()
+            )
     recorder.remove()
     raw.remove()
     record["loss"] = round_values(record["loss"])
@@ -154,38 +188,88 @@ def run(config: RunConfig) -> dict:
     with one_thread():
         seeds = [config.seed + k for k in range(settings["seeds"])]
         dln_seeds = [config.seed + k for k in range(settings["dln_seeds"])]
-        total = len(VARIANTS) * (len(seeds) * settings["steps"] + len(dln_seeds) * settings["dln_steps"])
+        total = len(VARIANTS) * (
+            len(seeds) * settings["steps"]
+            + len(dln_seeds) * settings["dln_steps"]
+        )
         progress = Progress(total, "lp_norm", enabled=config.progress)
-        landscape = {"every": settings["landscape_every"], "multipliers": settings["landscape_multipliers"]}
-        results = {"settings": settings, "data": data.name, "paper": PAPER,
-                   "vgg": {"runs": {}, "summary": {}}, "dln": {"runs": {}, "summary": {}}}
+        landscape = {
+            "every": settings["landscape_every"],
+            "multipliers": settings["landscape_multipliers"],
+        }
+        results = {
+            "settings": settings,
+            "data": data.name,
+            "paper": PAPER,
+            "vgg": {"runs": {}, "summary": {}},
+            "dln": {"runs": {}, "summary": {}},
+        }
         done = 0
         for variant in VARIANTS:
             runs = []
             for k, seed in enumerate(seeds):
-                runs.append(train_vgg(variant, tensors, settings, seed, config.device, record_percentiles=k == 0,
-                                      landscape=landscape, progress=progress, done=done))
+                runs.append(
+                    train_vgg(
+                        variant,
+                        tensors,
+                        settings,
+                        seed,
+                        config.device,
+                        record_percentiles=k == 0,
+                        landscape=landscape,
+                        progress=progress,
+                        done=done,
+                    )
+                )
                 done += settings["steps"]
             summary = summarize(runs, settings)
-            for key in ("gradient_predictiveness", "beta_smoothness", "loss_variation"):
-                values = [v for r in runs for v in r["landscape"][key] if v is not None]
-                summary[f"{key}_median"] = float(np.median(values)) if values else None
+            for key in (
+                "gradient_predictiveness",
+                "beta_smoothness",
+                "loss_variation",
+            ):
+                values = [
+                    v
+                    for r in runs
+                    for v in r["landscape"][key]
+                    if v is not None
+                ]
+                summary[f"{key}_median"] = (
+                    float(np.median(values)) if values else None
+                )
             results["vgg"]["runs"][variant] = runs
             results["vgg"]["summary"][variant] = summary
         for variant in VARIANTS:
             runs = []
             for seed in dln_seeds:
-                runs.append(train_dln(variant, settings, seed, config.device, progress, done))
+                runs.append(
+                    train_dln(
+                        variant, settings, seed, config.device, progress, done
+                    )
+                )
                 done += settings["dln_steps"]
-            finals = [r["loss"][-1] if r["diverged_at"] is None else None for r in runs]
+            finals = [
+                r["loss"][-1] if r["diverged_at"] is None else None
+                for r in runs
+            ]
             results["dln"]["runs"][variant] = runs
             results["dln"]["summary"][variant] = {
                 "final_loss": finals,
-                "final_loss_median": None if None in finals else float(np.median(finals)),
-                "mean_drift": float(np.mean([r["drift"]["mean_drift"] for r in runs])),
-                "scale_drift": float(np.mean([r["drift"]["scale_drift"] for r in runs])),
-                "raw_mean_drift": float(np.mean([r["drift_raw"]["mean_drift"] for r in runs])),
-                "raw_scale_drift": float(np.mean([r["drift_raw"]["scale_drift"] for r in runs])),
+                "final_loss_median": None
+                if None in finals
+                else float(np.median(finals)),
+                "mean_drift": float(
+                    np.mean([r["drift"]["mean_drift"] for r in runs])
+                ),
+                "scale_drift": float(
+                    np.mean([r["drift"]["scale_drift"] for r in runs])
+                ),
+                "raw_mean_drift": float(
+                    np.mean([r["drift_raw"]["mean_drift"] for r in runs])
+                ),
+                "raw_scale_drift": float(
+                    np.mean([r["drift_raw"]["scale_drift"] for r in runs])
+                ),
             }
         progress.update(total)
     return results
@@ -197,13 +281,25 @@ def dln_figure(results: dict) -> str:
     ax = axes[0]
     for variant in VARIANTS:
         for k, record in enumerate(results["dln"]["runs"][variant]):
-            loss = np.array([np.nan if v is None else v for v in record["loss"]], dtype=float)
-            ax.plot(record["steps"], loss, color=COLORS[variant], alpha=1.0 if k == 0 else 0.45,
-                    linestyle="-" if k == 0 else "--", label=LABELS[variant] if k == 0 else None)
+            loss = np.array(
+                [np.nan if v is None else v for v in record["loss"]],
+                dtype=float,
+            )
+            ax.plot(
+                record["steps"],
+                loss,
+                color=COLORS[variant],
+                alpha=1.0 if k == 0 else 0.45,
+                linestyle="-" if k == 0 else "--",
+                label=LABELS[variant] if k == 0 else None,
+            )
     ax.set_yscale("log")
     ax.set_xlabel("step (full-batch gradient descent)")
     ax.set_ylabel("training loss")
-    ax.set_title(f"{results['settings']['dln_depth']}-layer deep linear network (dashed: other seeds)", fontsize=9)
+    ax.set_title(
+        f"{results['settings']['dln_depth']}-layer deep linear network (dashed: other seeds)",
+        fontsize=9,
+    )
     ax.legend(loc="upper right", fontsize=8)
     return to_svg(fig)
 
@@ -211,29 +307,51 @@ def dln_figure(results: dict) -> str:
 def landscape_figure(results: dict) -> str:
     """Gradient predictiveness and effective beta-smoothness along the gradient over training (log scale)."""
     fig, axes = subplots(1, 2, 9.0, 3.4)
-    for ax, key, name in ((axes[0], "gradient_predictiveness", "max ℓ2 change in gradient"),
-                          (axes[1], "beta_smoothness", "effective β-smoothness")):
+    for ax, key, name in (
+        (axes[0], "gradient_predictiveness", "max ℓ2 change in gradient"),
+        (axes[1], "beta_smoothness", "effective β-smoothness"),
+    ):
         for variant in VARIANTS:
             record = results["vgg"]["runs"][variant][0]["landscape"]
-            values = np.array([np.nan if v is None else v for v in record[key]], dtype=float)
-            ax.plot(record["steps"], values, color=COLORS[variant], marker=".", label=LABELS[variant])
+            values = np.array(
+                [np.nan if v is None else v for v in record[key]], dtype=float
+            )
+            ax.plot(
+                record["steps"],
+                values,
+                color=COLORS[variant],
+                marker=".",
+                label=LABELS[variant],
+            )
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel(name)
     axes[0].legend(loc="upper right", fontsize=8)
-    fig.suptitle("Landscape along the gradient, step sizes ½ to 4 × learning rate (first seed)")
+    fig.suptitle(
+        "Landscape along the gradient, step sizes ½ to 4 × learning rate (first seed)"
+    )
     return to_svg(fig)
 
 
 def figures(results: dict) -> dict[str, str]:
     """Accuracy curves and landscape probes of the VGG-style net, activation bands, and the DLN loss."""
-    vgg_results = {"settings": results["settings"], "runs": results["vgg"]["runs"]}
+    vgg_results = {
+        "settings": results["settings"],
+        "runs": results["vgg"]["runs"],
+    }
     layer = results["settings"]["probe_layer"] + 1
     return {
-        "lp_norm-accuracy.svg": accuracy_figure(vgg_results, VARIANTS, "VGG-style network: BatchNorm and ℓp normalization (mean over seeds)"),
+        "lp_norm-accuracy.svg": accuracy_figure(
+            vgg_results,
+            VARIANTS,
+            "VGG-style network: BatchNorm and ℓp normalization (mean over seeds)",
+        ),
         "lp_norm-landscape.svg": landscape_figure(results),
         "lp_norm-distributions.svg": distribution_figure(
-            vgg_results, VARIANTS, f"Channel {results['settings']['probe_channel']} of weight layer {layer}, before its ReLU"),
+            vgg_results,
+            VARIANTS,
+            f"Channel {results['settings']['probe_channel']} of weight layer {layer}, before its ReLU",
+        ),
         "lp_norm-dln.svg": dln_figure(results),
     }
 

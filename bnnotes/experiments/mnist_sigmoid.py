@@ -25,14 +25,27 @@ from bnnotes.experiments import Experiment, RunConfig
 from bnnotes.experiments.plotting import COLORS, new_figure, to_svg
 from bnnotes.experiments.progress import Progress
 
-FULL = {"steps": 50_000, "eval_every": 500, "batch_size": 60, "lr": 0.5, "init_std": 0.1, "hidden": 100, "layers": 3}
+FULL = {
+    "steps": 50_000,
+    "eval_every": 500,
+    "batch_size": 60,
+    "lr": 0.5,
+    "init_std": 0.1,
+    "hidden": 100,
+    "layers": 3,
+}
 QUICK = {**FULL, "steps": 5_000, "eval_every": 100}
 PERCENTILES = (15, 50, 85)
 VARIANTS = ("baseline", "batchnorm")
 
 
-def build_network(num_inputs: int, batch_norm: bool, hidden: int = 100, layers: int = 3,
-                  init_std: float = 0.1) -> nn.Sequential:
+def build_network(
+    num_inputs: int,
+    batch_norm: bool,
+    hidden: int = 100,
+    layers: int = 3,
+    init_std: float = 0.1,
+) -> nn.Sequential:
     """The paper's network: ``layers`` x (Linear -> [BN] -> Sigmoid), then Linear to 10 logits.
 
     With BN the linear layers before it have no bias, since BN's shift replaces it.
@@ -62,15 +75,30 @@ def last_sigmoid_input(model: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
 
 
 def _load(config: RunConfig) -> Dataset:
-    return load_mnist(config.data_dir) if config.data_dir is not None else load_digits(seed=0)
+    return (
+        load_mnist(config.data_dir)
+        if config.data_dir is not None
+        else load_digits(seed=0)
+    )
 
 
-def train_variant(data: Dataset, batch_norm: bool, settings: dict, seed: int, device: str,
-                  progress: Progress | None = None) -> dict:
+def train_variant(
+    data: Dataset,
+    batch_norm: bool,
+    settings: dict,
+    seed: int,
+    device: str,
+    progress: Progress | None = None,
+) -> dict:
     """Train one network; return test accuracy and sigmoid-input percentiles at each evaluation."""
     torch.manual_seed(seed)
-    model = build_network(data.num_features, batch_norm, settings["hidden"], settings["layers"],
-                          settings["init_std"]).to(device)
+    model = build_network(
+        data.num_features,
+        batch_norm,
+        settings["hidden"],
+        settings["layers"],
+        settings["init_std"],
+    ).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"])
     loss_fn = nn.CrossEntropyLoss()
     x_train = torch.from_numpy(data.x_train).to(device)
@@ -80,25 +108,36 @@ def train_variant(data: Dataset, batch_norm: bool, settings: dict, seed: int, de
     generator = torch.Generator().manual_seed(seed)
     n, batch = len(x_train), settings["batch_size"]
     order, cursor = torch.randperm(n, generator=generator), 0
-    record = {"steps": [], "test_accuracy": [], "percentiles": [], "unit_percentiles": []}
+    record = {
+        "steps": [],
+        "test_accuracy": [],
+        "percentiles": [],
+        "unit_percentiles": [],
+    }
 
     def evaluate(step: int) -> None:
         model.eval()
         with torch.no_grad():
-            accuracy = (model(x_test).argmax(dim=1) == y_test).double().mean().item()
+            accuracy = (
+                (model(x_test).argmax(dim=1) == y_test).double().mean().item()
+            )
             z = last_sigmoid_input(model, x_test).double().cpu().numpy()
         model.train()
-        q = np.percentile(z, PERCENTILES, axis=0)  # (3, hidden): every unit of the last layer
+        q = np.percentile(
+            z, PERCENTILES, axis=0
+        )  # (3, hidden): every unit of the last layer
         record["steps"].append(step)
         record["test_accuracy"].append(round(accuracy, 6))
-        record["percentiles"].append([round(float(v), 6) for v in q[:, 0]])  # the unit that is plotted
+        record["percentiles"].append([
+            round(float(v), 6) for v in q[:, 0]
+        ])  # the unit that is plotted
         record["unit_percentiles"].append(np.round(q, 6).tolist())
 
     evaluate(0)
     for step in range(1, settings["steps"] + 1):
         if cursor + batch > n:
             order, cursor = torch.randperm(n, generator=generator), 0
-        index = order[cursor: cursor + batch].to(device)
+        index = order[cursor : cursor + batch].to(device)
         cursor += batch
         loss = loss_fn(model(x_train[index]), y_train[index])
         optimizer.zero_grad(set_to_none=True)
@@ -127,9 +166,22 @@ def run(config: RunConfig) -> dict:
     data = _load(config)
     results = {"settings": settings, "data": data.name, "variants": {}}
     for variant in VARIANTS:
-        progress = Progress(settings["steps"], f"mnist_sigmoid {variant:9s}", enabled=config.progress)
-        record = train_variant(data, variant == "batchnorm", settings, config.seed, config.device, progress)
-        record["percentile_drift"] = round(percentile_drift(record.pop("unit_percentiles")), 6)
+        progress = Progress(
+            settings["steps"],
+            f"mnist_sigmoid {variant:9s}",
+            enabled=config.progress,
+        )
+        record = train_variant(
+            data,
+            variant == "batchnorm",
+            settings,
+            config.seed,
+            config.device,
+            progress,
+        )
+        record["percentile_drift"] = round(
+            percentile_drift(record.pop("unit_percentiles")), 6
+        )
         results["variants"][variant] = record
     return results
 
@@ -138,9 +190,17 @@ def figures(results: dict) -> dict[str, str]:
     """Fig. 1(a) test accuracy over steps; Fig. 1(b)/(c) sigmoid-input percentiles without and with BN."""
     out = {}
     fig, ax = new_figure()
-    for variant, label in (("baseline", "Without BN"), ("batchnorm", "With BN")):
+    for variant, label in (
+        ("baseline", "Without BN"),
+        ("batchnorm", "With BN"),
+    ):
         record = results["variants"][variant]
-        ax.plot(record["steps"], record["test_accuracy"], color=COLORS[variant], label=label)
+        ax.plot(
+            record["steps"],
+            record["test_accuracy"],
+            color=COLORS[variant],
+            label=label,
+        )
     ax.set_xlabel("training step")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0.0, 1.0)
@@ -148,16 +208,27 @@ def figures(results: dict) -> dict[str, str]:
     ax.set_title("(a) Test accuracy")
     out["mnist_sigmoid-accuracy.svg"] = to_svg(fig)
 
-    all_q = np.concatenate([np.asarray(results["variants"][v]["percentiles"]) for v in VARIANTS])
+    all_q = np.concatenate([
+        np.asarray(results["variants"][v]["percentiles"]) for v in VARIANTS
+    ])
     low, high = float(all_q.min()), float(all_q.max())
     pad = 0.05 * (high - low or 1.0)
-    for variant, tag, title in (("baseline", "b", "(b) Without BN"), ("batchnorm", "c", "(c) With BN")):
+    for variant, tag, title in (
+        ("baseline", "b", "(b) Without BN"),
+        ("batchnorm", "c", "(c) With BN"),
+    ):
         record = results["variants"][variant]
         q = np.asarray(record["percentiles"])
         fig, ax = new_figure(4.2, 3.2)
         for j, p in enumerate(PERCENTILES):
-            ax.plot(record["steps"], q[:, j], color=COLORS[variant], alpha=0.45 + 0.25 * (j == 1),
-                    linewidth=1.0 + (j == 1), label=f"{p}th percentile")
+            ax.plot(
+                record["steps"],
+                q[:, j],
+                color=COLORS[variant],
+                alpha=0.45 + 0.25 * (j == 1),
+                linewidth=1.0 + (j == 1),
+                label=f"{p}th percentile",
+            )
         ax.set_ylim(low - pad, high + pad)
         ax.set_xlabel("training step")
         ax.set_ylabel("input of one sigmoid")

@@ -76,7 +76,7 @@ PERCENTILES = (5, 25, 50, 75, 95)
 PAPER = {
     "setup": "VGG on CIFAR-10, plain SGD, batch 128, learning rate 0.1, 15,000 steps (one secondary source)",
     "noise": "mu ~ U(-0.5, 0.5), sigma ~ U(1, 1.25) per layer and step; m ~ U(mu - 0.1, mu + 0.1), "
-             "s ~ N(sigma, 0.1) per activation (one secondary source, not checked against the appendix)",
+    "s ~ N(sigma, 0.1) per activation (one secondary source, not checked against the appendix)",
     "claims": [
         "noisy BatchNorm trains almost as well as BatchNorm, and both better than the standard network",
         "the noisy BatchNorm network has less stable distributions than even the standard network",
@@ -87,7 +87,11 @@ PAPER = {
 
 def load_data(config: RunConfig) -> Dataset:
     """CIFAR-10 from ``config.data_dir``, or the bundled digits."""
-    return load_cifar10(config.data_dir) if config.data_dir is not None else load_digits(seed=0)
+    return (
+        load_cifar10(config.data_dir)
+        if config.data_dir is not None
+        else load_digits(seed=0)
+    )
 
 
 def pre_activation_module(model: nn.Sequential, layer: int) -> nn.Module:
@@ -97,7 +101,9 @@ def pre_activation_module(model: nn.Sequential, layer: int) -> nn.Module:
     """
     layers = weight_layers(model)
     if not 0 <= layer < len(layers) - 1:
-        raise ValueError(f"probe_layer must be in 0..{len(layers) - 2} (a hidden weight layer), got {layer}")
+        raise ValueError(
+            f"probe_layer must be in 0..{len(layers) - 2} (a hidden weight layer), got {layer}"
+        )
     modules = list(model)
     start = modules.index(layers[layer])
     index = start
@@ -109,8 +115,18 @@ def pre_activation_module(model: nn.Sequential, layer: int) -> nn.Module:
 class ActivationRecorder:
     """A forward hook that keeps per-channel means and standard deviations of one module's output in training mode."""
 
-    def __init__(self, module: nn.Module, channel: int, record_every: int, percentiles: bool = True) -> None:
-        self.channel, self.record_every, self.keep_percentiles = channel, record_every, percentiles
+    def __init__(
+        self,
+        module: nn.Module,
+        channel: int,
+        record_every: int,
+        percentiles: bool = True,
+    ) -> None:
+        self.channel, self.record_every, self.keep_percentiles = (
+            channel,
+            record_every,
+            percentiles,
+        )
         self.means: list[np.ndarray] = []
         self.stds: list[np.ndarray] = []
         self.percentile_steps: list[int] = []
@@ -133,14 +149,24 @@ class ActivationRecorder:
         if self.keep_percentiles and self.step % self.record_every == 0:
             one = values[:, self.channel].reshape(-1).cpu().numpy()
             self.percentile_steps.append(self.step)
-            self.percentiles.append([float(v) for v in np.percentile(one, PERCENTILES)])
+            self.percentiles.append([
+                float(v) for v in np.percentile(one, PERCENTILES)
+            ])
 
     def drift(self) -> dict:
         """Median over channels of the step-to-step drift of the channel mean (in standard deviations) and log std."""
-        means, stds = np.array(self.means), np.maximum(np.array(self.stds), 1e-12)
-        mean_drift = np.abs(np.diff(means, axis=0)).mean(axis=0) / stds.mean(axis=0)
+        means, stds = (
+            np.array(self.means),
+            np.maximum(np.array(self.stds), 1e-12),
+        )
+        mean_drift = np.abs(np.diff(means, axis=0)).mean(axis=0) / stds.mean(
+            axis=0
+        )
         scale_drift = np.abs(np.diff(np.log(stds), axis=0)).mean(axis=0)
-        return {"mean_drift": float(np.median(mean_drift)), "scale_drift": float(np.median(scale_drift))}
+        return {
+            "mean_drift": float(np.median(mean_drift)),
+            "scale_drift": float(np.median(scale_drift)),
+        }
 
     def remove(self) -> None:
         self.handle.remove()
@@ -148,7 +174,10 @@ class ActivationRecorder:
 
 def round_values(values, digits: int = 6) -> list:
     """``values`` rounded to ``digits`` significant digits for the JSON results; nan and inf become None."""
-    return [None if v is None or not math.isfinite(v) else float(f"{v:.{digits}g}") for v in values]
+    return [
+        None if v is None or not math.isfinite(v) else float(f"{v:.{digits}g}")
+        for v in values
+    ]
 
 
 def train_vgg(
@@ -173,27 +202,55 @@ def train_vgg(
     channels, size, _ = x_train.shape[1:]
     torch.manual_seed(seed)
     model = vgg(
-        norm, in_channels=channels, image_size=size, widths=tuple(settings["widths"]),
-        convs_per_stage=settings["convs_per_stage"], hidden=settings["hidden"],
+        norm,
+        in_channels=channels,
+        image_size=size,
+        widths=tuple(settings["widths"]),
+        convs_per_stage=settings["convs_per_stage"],
+        hidden=settings["hidden"],
         generator=torch.Generator().manual_seed(10_000 + seed),
     ).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"])
     loss_fn = nn.CrossEntropyLoss()
-    recorder = ActivationRecorder(pre_activation_module(model, settings["probe_layer"]),
-                                  settings["probe_channel"], settings["record_every"])
-    raw = ActivationRecorder(weight_layers(model)[settings["probe_layer"]], settings["probe_channel"],
-                             settings["record_every"], percentiles=False)
+    recorder = ActivationRecorder(
+        pre_activation_module(model, settings["probe_layer"]),
+        settings["probe_channel"],
+        settings["record_every"],
+    )
+    raw = ActivationRecorder(
+        weight_layers(model)[settings["probe_layer"]],
+        settings["probe_channel"],
+        settings["record_every"],
+        percentiles=False,
+    )
     order_gen = torch.Generator().manual_seed(seed)
-    n, batch, eval_every = len(x_train), settings["batch_size"], settings["eval_every"]
+    n, batch, eval_every = (
+        len(x_train),
+        settings["batch_size"],
+        settings["eval_every"],
+    )
     order = torch.randperm(n, generator=order_gen)
     position = 0
-    record = {"steps": [], "train_loss": [], "train_accuracy": [], "test_accuracy": [], "diverged_at": None}
-    probes = {"steps": [], "gradient_predictiveness": [], "beta_smoothness": [], "loss_variation": []}
+    record = {
+        "steps": [],
+        "train_loss": [],
+        "train_accuracy": [],
+        "test_accuracy": [],
+        "diverged_at": None,
+    }
+    probes = {
+        "steps": [],
+        "gradient_predictiveness": [],
+        "beta_smoothness": [],
+        "loss_variation": [],
+    }
     losses, correct, seen = [], 0, 0
     for step in range(1, settings["steps"] + 1):
-        if position + batch > n:  # a new epoch; the last partial batch is dropped
+        if (
+            position + batch > n
+        ):  # a new epoch; the last partial batch is dropped
             order, position = torch.randperm(n, generator=order_gen), 0
-        index = order[position: position + batch].to(device)
+        index = order[position : position + batch].to(device)
         position += batch
         xb, yb = x_train[index], y_train[index]
         model.train()
@@ -201,10 +258,18 @@ def train_vgg(
             from bnnotes.landscape import probe
 
             recorder.enabled = raw.enabled = False
-            result = probe(model, loss_fn, xb, yb, [m * settings["lr"] for m in landscape["multipliers"]])
+            result = probe(
+                model,
+                loss_fn,
+                xb,
+                yb,
+                [m * settings["lr"] for m in landscape["multipliers"]],
+            )
             recorder.enabled = raw.enabled = True
             probes["steps"].append(step - 1)
-            probes["gradient_predictiveness"].append(result.gradient_predictiveness)
+            probes["gradient_predictiveness"].append(
+                result.gradient_predictiveness
+            )
             probes["beta_smoothness"].append(result.beta_smoothness)
             probes["loss_variation"].append(result.loss_variation)
         recorder.step = step - 1
@@ -222,14 +287,24 @@ def train_vgg(
         if step % eval_every == 0:
             model.eval()
             with torch.no_grad():
-                accuracy = (model(x_test).argmax(dim=1) == y_test).double().mean().item()
+                accuracy = (
+                    (model(x_test).argmax(dim=1) == y_test)
+                    .double()
+                    .mean()
+                    .item()
+                )
             record["steps"].append(step)
             record["train_loss"].append(float(np.mean(losses)))
             record["train_accuracy"].append(correct / seen)
             record["test_accuracy"].append(accuracy)
             losses, correct, seen = [], 0, 0
             if progress is not None:
-                progress.update(done + step, variant=norm, seed=seed, loss=record["train_loss"][-1])
+                progress.update(
+                    done + step,
+                    variant=norm,
+                    seed=seed,
+                    loss=record["train_loss"][-1],
+                )
     recorder.remove()
     raw.remove()
     for key in ("train_loss", "train_accuracy", "test_accuracy"):
@@ -242,7 +317,10 @@ def train_vgg(
             "values": [round_values(p, 4) for p in recorder.percentiles],
         }
     if landscape is not None:
-        record["landscape"] = {k: (v if k == "steps" else round_values(v)) for k, v in probes.items()}
+        record["landscape"] = {
+            k: (v if k == "steps" else round_values(v))
+            for k, v in probes.items()
+        }
     return record
 
 
@@ -256,19 +334,29 @@ def steps_to(record: dict, key: str, threshold: float) -> int | None:
 
 def summarize(runs: list[dict], settings: dict) -> dict:
     """Means over seeds of the final numbers of one variant."""
+
     def final(key):
         return float(np.mean([np.mean(r[key][-4:]) for r in runs]))
 
-    reached = [steps_to(r, "train_accuracy", settings["accuracy_threshold"]) for r in runs]
+    reached = [
+        steps_to(r, "train_accuracy", settings["accuracy_threshold"])
+        for r in runs
+    ]
     return {
         "final_train_loss": final("train_loss"),
         "final_train_accuracy": final("train_accuracy"),
         "final_test_accuracy": final("test_accuracy"),
         "steps_to_threshold": reached,
         "mean_drift": float(np.mean([r["drift"]["mean_drift"] for r in runs])),
-        "scale_drift": float(np.mean([r["drift"]["scale_drift"] for r in runs])),
-        "raw_mean_drift": float(np.mean([r["drift_raw"]["mean_drift"] for r in runs])),
-        "raw_scale_drift": float(np.mean([r["drift_raw"]["scale_drift"] for r in runs])),
+        "scale_drift": float(
+            np.mean([r["drift"]["scale_drift"] for r in runs])
+        ),
+        "raw_mean_drift": float(
+            np.mean([r["drift_raw"]["mean_drift"] for r in runs])
+        ),
+        "raw_scale_drift": float(
+            np.mean([r["drift_raw"]["scale_drift"] for r in runs])
+        ),
     }
 
 
@@ -277,7 +365,9 @@ def settings_for(config: RunConfig, full: dict, quick: dict) -> dict:
     settings = {**(quick if config.quick else full), **config.overrides}
     unknown = set(config.overrides) - set(full)
     if unknown:
-        raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(full)}")
+        raise ValueError(
+            f"unknown settings {sorted(unknown)}; known: {sorted(full)}"
+        )
     return settings
 
 
@@ -289,14 +379,34 @@ def run(config: RunConfig) -> dict:
     tensors = images(data, config.device)
     with one_thread():
         seeds = [config.seed + k for k in range(settings["seeds"])]
-        progress = Progress(len(VARIANTS) * len(seeds) * settings["steps"], "noisy_bn", enabled=config.progress)
-        results = {"settings": settings, "data": data.name, "paper": PAPER, "runs": {}, "summary": {}}
+        progress = Progress(
+            len(VARIANTS) * len(seeds) * settings["steps"],
+            "noisy_bn",
+            enabled=config.progress,
+        )
+        results = {
+            "settings": settings,
+            "data": data.name,
+            "paper": PAPER,
+            "runs": {},
+            "summary": {},
+        }
         done = 0
         for variant in VARIANTS:
             runs = []
             for k, seed in enumerate(seeds):
-                runs.append(train_vgg(variant, tensors, settings, seed, config.device,
-                                      record_percentiles=k == 0, progress=progress, done=done))
+                runs.append(
+                    train_vgg(
+                        variant,
+                        tensors,
+                        settings,
+                        seed,
+                        config.device,
+                        record_percentiles=k == 0,
+                        progress=progress,
+                        done=done,
+                    )
+                )
                 done += settings["steps"]
             results["runs"][variant] = runs
             results["summary"][variant] = summarize(runs, settings)
@@ -306,7 +416,10 @@ def run(config: RunConfig) -> dict:
 def mean_curve(runs: list[dict], key: str) -> tuple[list[int], np.ndarray]:
     """Steps and the mean over seeds of a recorded curve (over the steps all seeds reached)."""
     length = min(len(r[key]) for r in runs)
-    values = np.array([[np.nan if v is None else v for v in r[key][:length]] for r in runs], dtype=float)
+    values = np.array(
+        [[np.nan if v is None else v for v in r[key][:length]] for r in runs],
+        dtype=float,
+    )
     return runs[0]["steps"][:length], values.mean(axis=0)
 
 
@@ -315,17 +428,24 @@ def subplots(rows: int, cols: int, width: float, height: float, **kwargs):
     import matplotlib.pyplot as plt
 
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(rows, cols, figsize=(width, height), layout="constrained", **kwargs)
+        fig, axes = plt.subplots(
+            rows, cols, figsize=(width, height), layout="constrained", **kwargs
+        )
     return fig, np.atleast_1d(axes).ravel()
 
 
 def accuracy_figure(results: dict, variants, title: str) -> str:
     """Training accuracy (mini-batches, training mode) and test accuracy against steps."""
     fig, axes = subplots(1, 2, 9.0, 3.4)
-    for ax, key, name in ((axes[0], "train_accuracy", "training accuracy"), (axes[1], "test_accuracy", "test accuracy")):
+    for ax, key, name in (
+        (axes[0], "train_accuracy", "training accuracy"),
+        (axes[1], "test_accuracy", "test accuracy"),
+    ):
         for variant in variants:
             steps, values = mean_curve(results["runs"][variant], key)
-            ax.plot(steps, values, color=COLORS[variant], label=LABELS[variant])
+            ax.plot(
+                steps, values, color=COLORS[variant], label=LABELS[variant]
+            )
         ax.set_xlabel("step")
         ax.set_ylabel(name)
         ax.set_ylim(0.0, 1.02)
@@ -342,15 +462,37 @@ def distribution_figure(results: dict, variants, title: str) -> str:
     for ax, variant in zip(axes, variants):
         record = results["runs"][variant][0]["percentiles"]
         steps = record["steps"]
-        p = np.array([[np.nan if v is None else v for v in row] for row in record["values"]], dtype=float)
+        p = np.array(
+            [
+                [np.nan if v is None else v for v in row]
+                for row in record["values"]
+            ],
+            dtype=float,
+        )
         color = COLORS[variant]
-        ax.fill_between(steps, p[:, 0], p[:, 4], color=color, alpha=0.2, linewidth=0, label="5–95th percentile")
-        ax.fill_between(steps, p[:, 1], p[:, 3], color=color, alpha=0.4, linewidth=0, label="25–75th percentile")
+        ax.fill_between(
+            steps,
+            p[:, 0],
+            p[:, 4],
+            color=color,
+            alpha=0.2,
+            linewidth=0,
+            label="5–95th percentile",
+        )
+        ax.fill_between(
+            steps,
+            p[:, 1],
+            p[:, 3],
+            color=color,
+            alpha=0.4,
+            linewidth=0,
+            label="25–75th percentile",
+        )
         ax.plot(steps, p[:, 2], color=color, linewidth=1.0, label="median")
         ax.set_title(LABELS[variant], fontsize=9)
         ax.set_xlabel("step")
         ax.set_ylabel("pre-activation")
-    for ax in axes[len(variants):]:
+    for ax in axes[len(variants) :]:
         ax.set_visible(False)
     axes[0].legend(loc="upper right", fontsize=7)
     fig.suptitle(title)
@@ -361,9 +503,16 @@ def figures(results: dict) -> dict[str, str]:
     """Accuracy curves of the four variants, and the activation distributions of one channel."""
     layer = results["settings"]["probe_layer"] + 1
     return {
-        "noisy_bn-accuracy.svg": accuracy_figure(results, VARIANTS, "Standard, BatchNorm and noisy BatchNorm (mean over seeds)"),
+        "noisy_bn-accuracy.svg": accuracy_figure(
+            results,
+            VARIANTS,
+            "Standard, BatchNorm and noisy BatchNorm (mean over seeds)",
+        ),
         "noisy_bn-distributions.svg": distribution_figure(
-            results, VARIANTS, f"Channel {results['settings']['probe_channel']} of weight layer {layer}, before its ReLU"),
+            results,
+            VARIANTS,
+            f"Channel {results['settings']['probe_channel']} of weight layer {layer}, before its ReLU",
+        ),
     }
 
 

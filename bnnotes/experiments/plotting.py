@@ -38,6 +38,8 @@ def to_svg(fig) -> str:
     """Serialize a figure to SVG text deterministically and close it."""
     buffer = io.StringIO()
     with plt.rc_context(STYLE):
-        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+        fig.savefig(
+            buffer, format="svg", metadata={"Date": None, "Creator": None}
+        )
     plt.close(fig)
     return buffer.getvalue()

@@ -13,8 +13,20 @@ class Progress:
     at each tenth of the run. Disabled instances print nothing.
     """
 
-    def __init__(self, total: int, desc: str, enabled: bool = True, interval: float = 0.2, stream=None):
-        self.total, self.desc, self.enabled, self.interval = total, desc, enabled, interval
+    def __init__(
+        self,
+        total: int,
+        desc: str,
+        enabled: bool = True,
+        interval: float = 0.2,
+        stream=None,
+    ):
+        self.total, self.desc, self.enabled, self.interval = (
+            total,
+            desc,
+            enabled,
+            interval,
+        )
         self.stream = sys.stderr if stream is None else stream
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._last = 0.0
@@ -25,7 +37,10 @@ class Progress:
         if not self.enabled:
             return
         done = step >= self.total
-        text = " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items())
+        text = " ".join(
+            f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in info.items()
+        )
         width = 30
         filled = int(width * step / max(self.total, 1))
         line = f"{self.desc} [{'#' * filled}{'.' * (width - filled)}] {step}/{self.total} {text}"
@@ -36,7 +51,10 @@ class Progress:
                 self.stream.write("\r" + line + ("\n" if done else ""))
                 self.stream.flush()
         elif done or step * 10 >= self._next_tenth * self.total:
-            while step * 10 >= self._next_tenth * self.total and self._next_tenth <= 10:
+            while (
+                step * 10 >= self._next_tenth * self.total
+                and self._next_tenth <= 10
+            ):
                 self._next_tenth += 1
             self.stream.write(line + "\n")
             self.stream.flush()

@@ -28,23 +28,49 @@ OUT = ROOT / "test-artifacts" / "lighthouse"
 LIGHTHOUSE = HERE / "node_modules" / "lighthouse" / "cli" / "index.js"
 LANGS = {"en": "", "ko": "ko/", "zh": "zh/"}
 CATEGORIES = ("performance", "accessibility", "best-practices", "seo")
-TARGETS = {"performance": 90, "accessibility": 95, "best-practices": 100, "seo": 95}
-CHROME_FLAGS = ("--headless=new --no-sandbox --disable-gpu --disable-background-networking "
-                "--disable-component-update --no-first-run --disable-sync")
+TARGETS = {
+    "performance": 90,
+    "accessibility": 95,
+    "best-practices": 100,
+    "seo": 95,
+}
+CHROME_FLAGS = (
+    "--headless=new --no-sandbox --disable-gpu --disable-background-networking "
+    "--disable-component-update --no-first-run --disable-sync"
+)
 IMG_RE = re.compile(r'<img\b[^>]*\bsrc="([^"]+)"')
 
 
 def build(site: Path, site_url: str) -> None:
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1", BNNOTES_SITE_URL=site_url)
-    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(site)],
-                   cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "-q",
+            "-d",
+            str(site),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
 
 
 def weight(page_dir: Path) -> int:
     """Bytes of a page's HTML and of the images it shows."""
     html = (page_dir / "index.html").read_text("utf-8")
-    images = {(page_dir / src).resolve() for src in IMG_RE.findall(html) if "://" not in src}
-    return len(html.encode()) + sum(p.stat().st_size for p in images if p.is_file())
+    images = {
+        (page_dir / src).resolve()
+        for src in IMG_RE.findall(html)
+        if "://" not in src
+    }
+    return len(html.encode()) + sum(
+        p.stat().st_size for p in images if p.is_file()
+    )
 
 
 def pages(site: Path) -> list[tuple[str, str]]:
@@ -54,21 +80,37 @@ def pages(site: Path) -> list[tuple[str, str]]:
         root = site / prefix
         others = [site / p for p in LANGS.values() if p and p != prefix]
         candidates = [
-            d.parent for d in root.rglob("index.html")
+            d.parent
+            for d in root.rglob("index.html")
             if d.parent != root and not any(o in d.parents for o in others)
         ]
         heaviest = max(candidates, key=weight)
         out.append((f"{lang} home", prefix))
-        out.append((f"{lang} heaviest", heaviest.relative_to(site).as_posix() + "/"))
+        out.append((
+            f"{lang} heaviest",
+            heaviest.relative_to(site).as_posix() + "/",
+        ))
     return out
 
 
 def run(url: str, report: Path) -> dict:
-    env = dict(os.environ, CHROME_PATH=os.environ.get("CHROME_PATH", "/usr/bin/chromium"))
+    env = dict(
+        os.environ,
+        CHROME_PATH=os.environ.get("CHROME_PATH", "/usr/bin/chromium"),
+    )
     subprocess.run(
-        ["node", str(LIGHTHOUSE), url, "--quiet", f"--chrome-flags={CHROME_FLAGS}",
-         "--output=json", f"--output-path={report}", f"--only-categories={','.join(CATEGORIES)}"],
-        env=env, check=True,
+        [
+            "node",
+            str(LIGHTHOUSE),
+            url,
+            "--quiet",
+            f"--chrome-flags={CHROME_FLAGS}",
+            "--output=json",
+            f"--output-path={report}",
+            f"--only-categories={','.join(CATEGORIES)}",
+        ],
+        env=env,
+        check=True,
     )
     return json.loads(report.read_text("utf-8"))
 
@@ -79,14 +121,20 @@ def lost_points(result: dict) -> list[str]:
     for category in ("accessibility", "best-practices", "seo"):
         for ref in result["categories"][category]["auditRefs"]:
             audit = result["audits"][ref["id"]]
-            if ref["weight"] > 0 and audit.get("score") is not None and audit["score"] < 1:
+            if (
+                ref["weight"] > 0
+                and audit.get("score") is not None
+                and audit["score"] < 1
+            ):
                 lost.append(f"{category}: {ref['id']}")
     return lost
 
 
 def main() -> int:
     if not LIGHTHOUSE.is_file():
-        print(f"{LIGHTHOUSE} is missing: run `make lighthouse` (it runs npm ci in tools/lighthouse)")
+        print(
+            f"{LIGHTHOUSE} is missing: run `make lighthouse` (it runs npm ci in tools/lighthouse)"
+        )
         return 1
     OUT.mkdir(parents=True, exist_ok=True)
     site = OUT / "site"
@@ -98,22 +146,46 @@ def main() -> int:
         for label, path in pages(site):
             url = server.url() + path
             result = run(url, OUT / (label.replace(" ", "-") + ".json"))
-            scores = {c: round(100 * result["categories"][c]["score"]) for c in CATEGORIES}
-            metrics = {k: result["audits"][k]["displayValue"]
-                       for k in ("first-contentful-paint", "largest-contentful-paint", "total-blocking-time",
-                                 "cumulative-layout-shift")}
+            scores = {
+                c: round(100 * result["categories"][c]["score"])
+                for c in CATEGORIES
+            }
+            metrics = {
+                k: result["audits"][k]["displayValue"]
+                for k in (
+                    "first-contentful-paint",
+                    "largest-contentful-paint",
+                    "total-blocking-time",
+                    "cumulative-layout-shift",
+                )
+            }
             rows.append((label, "/" + path, scores, metrics))
             notes += [f"{label}: {x}" for x in lost_points(result)]
 
     print()
-    print("| page | path | performance | accessibility | best practices | SEO | FCP | LCP | TBT | CLS |")
+    print(
+        "| page | path | performance | accessibility | best practices | SEO | FCP | LCP | TBT | CLS |"
+    )
     print("| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: |")
     for label, path, scores, m in rows:
-        marked = [f"{scores[c]}" + ("" if scores[c] >= TARGETS[c] else " (!)") for c in CATEGORIES]
-        print(f"| {label} | {path} | " + " | ".join(marked) + " | " + " | ".join(m.values()) + " |")
+        marked = [
+            f"{scores[c]}" + ("" if scores[c] >= TARGETS[c] else " (!)")
+            for c in CATEGORIES
+        ]
+        print(
+            f"| {label} | {path} | "
+            + " | ".join(marked)
+            + " | "
+            + " | ".join(m.values())
+            + " |"
+        )
     print()
-    print("Targets: performance >= 90, accessibility >= 95, best practices 100, SEO >= 95; (!) = below.")
-    print("Audits that lost points: " + ("; ".join(notes) if notes else "none"))
+    print(
+        "Targets: performance >= 90, accessibility >= 95, best practices 100, SEO >= 95; (!) = below."
+    )
+    print(
+        "Audits that lost points: " + ("; ".join(notes) if notes else "none")
+    )
     print(f"Reports: {OUT.relative_to(ROOT)}/*.json")
     return 0
 
