@@ -34,6 +34,19 @@ class PyconCodeBlockParser(PythonDocTestOrCodeBlockParser):
         self.codeblock_parser = CodeBlockParser("pycon", PythonEvaluator(()))
 
 
+def _save_print_options(namespace: dict) -> None:
+    """A page may call np.set_printoptions once; it must not leak into other pages."""
+    import numpy as np
+
+    namespace["__np_printoptions__"] = np.get_printoptions()
+
+
+def _restore_print_options(namespace: dict) -> None:
+    import numpy as np
+
+    np.set_printoptions(**namespace["__np_printoptions__"])
+
+
 page_snippets = Sybil(
     parsers=[
         PythonCodeBlockParser(doctest_optionflags=FLAGS),
@@ -43,6 +56,8 @@ page_snippets = Sybil(
     path="docs",
     patterns=["*.md"],
     name="docs",
+    setup=_save_print_options,
+    teardown=_restore_print_options,
 )
 docstring_examples = Sybil(
     parsers=[DocTestParser(optionflags=FLAGS)],
