@@ -584,7 +584,7 @@ def batch_norm_inference(
 
     Notes
     -----
-    This is step 6 of Algorithm 2 in the paper: at inference the transform is a fixed
+    This is line 11 of the paper's Algorithm 2: at inference the transform is a fixed
     affine map, so each output depends on its own input only.
 
     Examples
@@ -635,7 +635,7 @@ def _affine_from_statistics(mean, var, gamma, beta, eps):
 def population_statistics(
     batches: Iterable[np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
-    r"""Population mean and unbiased variance from mini-batches (Algorithm 2, step 10).
+    r"""Population mean and unbiased variance from mini-batches (Algorithm 2, line 10).
 
     Parameters
     ----------
