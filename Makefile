@@ -11,9 +11,18 @@ export NO_MKDOCS_2_WARNING := 1
 export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup serve test build clean bench translations lighthouse
+.PHONY: setup system-serve system-test serve test build clean bench translations lighthouse
 
 setup: $(VENV)/.deps-installed node_modules/.npm-installed
+
+# The Debian packages (nodejs, npm, python3-venv; for the tests also chromium, fonts-noto-cjk,
+# poppler-utils, git), installed when missing: apt-get as root, sudo without a password, or
+# one line naming the command to run. A few milliseconds when nothing is missing.
+system-serve:
+	@bash tools/system-deps.sh serve
+
+system-test:
+	@bash tools/system-deps.sh test
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
@@ -32,13 +41,13 @@ node_modules/.npm-installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-serve: setup
+serve: system-serve setup
 	$(VENV)/bin/mkdocs serve -a 127.0.0.1:8000
 
-test: setup
+test: system-test setup
 	$(PY) -m pytest
 
-build: setup
+build: system-serve setup
 	$(VENV)/bin/mkdocs build --strict
 
 # Speed: NumPy kernels against torch, site build and rebuild, --quick experiments (never timed tests).
