@@ -33,6 +33,9 @@ on the labels, so there the Fisher and the Hessian agree for any labels. For a m
 Hessian does depend on them, [`per_label_scores_and_hessians`][bnnotes.fisher.per_label_scores_and_hessians]
 computes scores and Hessians of any PyTorch log-likelihood with ``torch.func``, and
 [`tanh_network_log_probs`][bnnotes.fisher.tanh_network_log_probs] is a one-hidden-layer network to use it on.
+[`weight_normalized_kl_curvature`][bnnotes.fisher.weight_normalized_kl_curvature] is the curvature of
+the KL divergence along one unit's weights when the units are weight-normalized: doubling the
+weights leaves the output unchanged and quarters it (Ba et al., Sec. 5.2, Eq. 13).
 
 References
 ----------
@@ -70,6 +73,8 @@ __all__ = [
     "softmax_regression_smoothness_bound",
     "tanh_network_log_probs",
     "tanh_network_num_params",
+    "weight_normalized_kl_curvature",
+    "weight_normalized_probs",
 ]
 
 
@@ -887,6 +892,179 @@ def smoothness_ratio(
         grad(b), dtype=np.float64
     )
     return float(np.linalg.norm(diff.reshape(-1))) / dist
+
+
+# --------------------------------------------------------------------------- a weight-normalized unit
+
+
+def _check_weight_normalized(weight, x, gain) -> tuple[np.ndarray, ...]:
+    weight, x = _check_model(weight, x)
+    norms = np.linalg.norm(weight, axis=1)
+    if (norms == 0).any():
+        raise ValueError(
+            "every row of weight must be nonzero: a unit's direction "
+            "w / ||w|| is undefined at w = 0"
+        )
+    gain = check.optional_vector(gain, (weight.shape[0],), "gain")
+    gain = (
+        np.ones(weight.shape[0])
+        if gain is None
+        else gain.astype(np.float64, copy=False)
+    )
+    return weight, x, norms, gain
+
+
+def weight_normalized_probs(
+    weight: np.ndarray, x: np.ndarray, gain: np.ndarray | None = None
+) -> np.ndarray:
+    r"""Class probabilities of softmax regression with weight-normalized units.
+
+    Unit $k$ computes $z_k = g_k\,\mathbf w_k^\top x / \lVert\mathbf w_k\rVert$, the normalized
+    summed input $\frac{g_k}{\sigma_k}(a_k - \mu_k)$ of Ba et al. (2016, Eq. 5) with
+    $a_k = \mathbf w_k^\top x$, $\mu_k = 0$ and $\sigma_k = \lVert\mathbf w_k\rVert$ (weight
+    normalization), and $p = \mathrm{softmax}(z)$. Scaling a row of $W$ by any $c > 0$
+    leaves the probabilities unchanged.
+
+    Parameters
+    ----------
+    weight : numpy.ndarray
+        $W$, shape ``(K, d)`` with $K \ge 2$ nonzero rows $\mathbf w_k$.
+    x : numpy.ndarray
+        Inputs, shape ``(n, d)``.
+    gain : numpy.ndarray, optional
+        $g$, shape ``(K,)``; ones when omitted.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n, K)``, float64; each row sums to 1.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On non-floating or non-finite arrays, shapes that do not fit together, or a zero
+        row of ``weight``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.fisher import weight_normalized_probs
+    >>> W = np.array([[3.0, 4.0], [1.0, 0.0]])
+    >>> x = np.array([[1.0, 2.0]])
+    >>> W2 = W * np.array([[2.0], [1.0]])  # the first unit's weights doubled
+    >>> bool(
+    ...     np.allclose(
+    ...         weight_normalized_probs(W, x),
+    ...         weight_normalized_probs(W2, x),
+    ...         rtol=0,
+    ...         atol=1e-15,
+    ...     )
+    ... )
+    True
+    """
+    weight, x, norms, gain = _check_weight_normalized(weight, x, gain)
+    return softmax((x @ weight.T) * (gain / norms))
+
+
+def weight_normalized_kl_curvature(
+    weight: np.ndarray,
+    x: np.ndarray,
+    unit: int,
+    direction: np.ndarray,
+    gain: np.ndarray | None = None,
+) -> float:
+    r"""Curvature of the KL divergence along one unit's weights, $d^\top F_{kk}\, d$.
+
+    For the model of [`weight_normalized_probs`][bnnotes.fisher.weight_normalized_probs],
+    the second derivative at $t = 0$ of
+    $t \mapsto D_{\mathrm{KL}}(p_W \,\Vert\, p_{W + t\,e_k d^\top})$, the KL divergence when
+    only unit $k$'s weights move, along $d$; it equals $d^\top F_{kk}\,d$ for the block
+    $F_{kk}$ of the Fisher information that belongs to $\mathbf w_k$.
+
+    Parameters
+    ----------
+    weight : numpy.ndarray
+        $W$, shape ``(K, d)`` with $K \ge 2$ nonzero rows.
+    x : numpy.ndarray
+        Inputs, shape ``(n, d)``; the expectation over $x$ is their mean.
+    unit : int
+        $k$, the unit whose weights move, $0 \le k < K$.
+    direction : numpy.ndarray
+        $d$, shape ``(d,)``.
+    gain : numpy.ndarray, optional
+        $g$, shape ``(K,)``; ones when omitted.
+
+    Returns
+    -------
+    float
+        $\frac1n\sum_i p_{ik}(1 - p_{ik})\,\frac{g_k^2}{\lVert\mathbf w_k\rVert^2}\,(\chi_k^\top x_i)^2 \ge 0$,
+        where $\chi_k = d - (\hat{\mathbf w}_k^\top d)\,\hat{\mathbf w}_k$ is $d$ without its
+        component along $\hat{\mathbf w}_k = \mathbf w_k / \lVert\mathbf w_k\rVert$.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On the same bad input as [`weight_normalized_probs`][bnnotes.fisher.weight_normalized_probs],
+        a ``unit`` that is not an integer in $[0, K)$, or a ``direction`` of the wrong shape.
+
+    Notes
+    -----
+    Moving $\mathbf w_k$ by $t\,d$ changes only the logit $z_k$, at the rate
+    $\frac{g_k}{\lVert\mathbf w_k\rVert}\,\chi_k^\top x$, and the softmax output has
+    covariance $\mathrm{diag}(p) - pp^\top$, whose $(k, k)$ entry is $p_k(1 - p_k)$. This is the
+    diagonal block of Ba et al.'s Eq. 13 for weight normalization: the factor
+    $g_k^2/\sigma_k^2$ with $\sigma_k = \lVert\mathbf w_k\rVert$ times
+    $\chi_k\chi_k^\top$, where their Eq. 14 gives $\chi_k = x - \frac{a_k}{\sigma_k}
+    \frac{\partial\sigma_k}{\partial\mathbf w_k}$. Doubling $\mathbf w_k$ changes neither
+    $p$ nor $\chi_k$ and doubles $\sigma_k$, so the curvature falls to a quarter. The text
+    of Ba et al. (2016, Sec. 5.2) says "a factor of 1/2", which their Eq. 13 does not
+    support.
+
+    References
+    ----------
+    J. L. Ba, J. R. Kiros and G. E. Hinton, "Layer Normalization", arXiv:1607.06450, 2016,
+    Sec. 5.2, Eqs. 5, 13 and 14.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.fisher import weight_normalized_kl_curvature
+    >>> rng = np.random.default_rng(0)
+    >>> W, x, d = (
+    ...     rng.normal(size=(3, 4)),
+    ...     rng.normal(size=(50, 4)),
+    ...     rng.normal(size=4),
+    ... )
+    >>> W2 = W.copy()
+    >>> W2[0] *= 2  # unit 0's weights twice as long: the same outputs
+    >>> round(
+    ...     weight_normalized_kl_curvature(W2, x, 0, d)
+    ...     / weight_normalized_kl_curvature(W, x, 0, d),
+    ...     12,
+    ... )
+    0.25
+    """
+    weight, x, norms, gain = _check_weight_normalized(weight, x, gain)
+    num_units = weight.shape[0]
+    if (
+        isinstance(unit, bool)
+        or not isinstance(unit, (int, np.integer))
+        or not 0 <= unit < num_units
+    ):
+        raise ValueError(
+            f"unit must be an integer in [0, {num_units}), got {unit!r}"
+        )
+    d = check.finite_floating(direction, "direction")
+    if d.shape != (weight.shape[1],):
+        raise ValueError(
+            f"direction must have shape ({weight.shape[1]},), got {d.shape}"
+        )
+    d = d.astype(np.float64, copy=False)
+    w_hat = weight[unit] / norms[unit]
+    chi = d - (w_hat @ d) * w_hat
+    p = softmax((x @ weight.T) * (gain / norms))[:, unit]
+    rate = gain[unit] / norms[unit] * (x @ chi)  # dz_k/dt for each input
+    return float(np.mean(p * (1.0 - p) * rate**2))
 
 
 # --------------------------------------------------------------------------- any PyTorch model

@@ -31,6 +31,8 @@ from bnnotes.fisher import (
     softmax_regression_smoothness_bound,
     tanh_network_log_probs,
     tanh_network_num_params,
+    weight_normalized_kl_curvature,
+    weight_normalized_probs,
 )
 
 
@@ -280,6 +282,63 @@ def test_smoothness_bound_is_attained_for_two_classes_at_equal_probabilities():
     assert abs(eig.max() / softmax_regression_smoothness_bound(x) - 1) < 1e-12
 
 
+def _weight_normalized_problem(seed, k=3, d=4, n=30):
+    rng = np.random.default_rng(seed)
+    return (
+        rng.normal(size=(k, d)),
+        rng.normal(size=(n, d)),
+        rng.normal(size=d),
+        rng.uniform(0.5, 2.0, size=k),
+    )
+
+
+def test_weight_normalized_curvature_is_the_second_derivative_of_the_kl_divergence():
+    """d'F_kk d equals the autograd second derivative of t -> KL(p_W || p_{W + t e_k d'}) at t = 0, to 1e-10."""
+    w, x, d, g = _weight_normalized_problem(13)
+    unit = 1
+    p = t(weight_normalized_probs(w, x, g))
+
+    def kl(step):
+        moved = t(w).clone()
+        moved[unit] = moved[unit] + step * t(d)
+        logits = (t(x) @ moved.T) * (t(g) / moved.norm(dim=1))
+        log_q = torch.log_softmax(logits, dim=-1)
+        return (p * (p.log() - log_q)).sum(dim=1).mean()
+
+    second = torch.autograd.functional.hessian(
+        kl, torch.zeros((), dtype=torch.float64)
+    )
+    curvature = weight_normalized_kl_curvature(w, x, unit, d, g)
+    assert abs(curvature / second.item() - 1) <= RTOL64
+
+
+def test_scaling_a_units_weights_leaves_the_weight_normalized_output_unchanged():
+    """Scaling one row of W by c > 0 changes no probability (to 1e-15): the output ignores the weight norm."""
+    w, x, _, g = _weight_normalized_problem(14)
+    scaled = w.copy()
+    scaled[2] *= 2.0
+    np.testing.assert_allclose(
+        weight_normalized_probs(scaled, x, g),
+        weight_normalized_probs(w, x, g),
+        rtol=0,
+        atol=1e-15,
+    )
+
+
+@pytest.mark.parametrize("factor", [2.0, 3.0, 0.5])
+def test_scaling_a_units_weights_by_c_divides_the_kl_curvature_along_them_by_c_squared(
+    factor,
+):
+    """w_k -> c w_k multiplies d'F_kk d by 1/c^2 (1e-12): doubling the weight norm quarters the curvature (Ba et al., Eq. 13), not halves it."""
+    w, x, d, g = _weight_normalized_problem(15)
+    scaled = w.copy()
+    scaled[0] *= factor
+    ratio = weight_normalized_kl_curvature(
+        scaled, x, 0, d, g
+    ) / weight_normalized_kl_curvature(w, x, 0, d, g)
+    assert abs(ratio * factor**2 - 1) < 1e-12
+
+
 def test_kl_is_zero_for_equal_distributions_and_positive_otherwise():
     """KL(p || p) = 0, KL(p || q) > 0 for p != q, and zero-probability terms count as 0."""
     p = np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
@@ -422,6 +481,34 @@ def test_kl_is_zero_for_equal_distributions_and_positive_otherwise():
             ),
             ValueError,
             r"shape \(n, K\)",
+        ),
+        (
+            lambda: weight_normalized_probs(
+                np.array([[1.0, 0.0], [0.0, 0.0]]), np.ones((2, 2))
+            ),
+            ValueError,
+            "every row of weight must be nonzero",
+        ),
+        (
+            lambda: weight_normalized_probs(
+                np.eye(2), np.ones((2, 2)), gain=np.ones(3)
+            ),
+            ValueError,
+            r"gain must have shape \(2,\)",
+        ),
+        (
+            lambda: weight_normalized_kl_curvature(
+                np.eye(2), np.ones((2, 2)), 2, np.ones(2)
+            ),
+            ValueError,
+            r"unit must be an integer in \[0, 2\)",
+        ),
+        (
+            lambda: weight_normalized_kl_curvature(
+                np.eye(2), np.ones((2, 2)), 0, np.ones(3)
+            ),
+            ValueError,
+            r"direction must have shape \(2,\)",
         ),
     ],
 )
