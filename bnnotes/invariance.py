@@ -43,8 +43,10 @@ from bnnotes.layernorm import layer_norm_forward
 __all__ = [
     "METHODS",
     "PAPER_TABLE",
+    "TABLE_WORDS",
     "TRANSFORMATIONS",
     "InvarianceCheck",
+    "invariance_markdown",
     "invariance_table",
     "normalized_output",
 ]
@@ -269,3 +271,108 @@ def invariance_table(
             )
         table[method] = row
     return table
+
+
+TABLE_WORDS = {
+    "en": {
+        "columns": (
+            "Weight matrix re-scaling",
+            "Weight matrix re-centering",
+            "Weight vector re-scaling",
+            "Dataset re-scaling",
+            "Dataset re-centering",
+            "Single training case re-scaling",
+        ),
+        "rows": ("Batch norm", "Weight norm", "Layer norm"),
+        "invariant": "Invariant",
+        "not invariant": "No",
+    },
+    "ko": {
+        "columns": (
+            "가중치 행렬 재스케일링",
+            "가중치 행렬 재중심화",
+            "가중치 벡터 재스케일링",
+            "데이터셋 재스케일링",
+            "데이터셋 재중심화",
+            "학습 샘플 하나의 재스케일링",
+        ),
+        "rows": ("배치 정규화", "가중치 정규화", "층 정규화"),
+        "invariant": "불변",
+        "not invariant": "아님",
+    },
+    "zh": {
+        "columns": (
+            "权重矩阵缩放",
+            "权重矩阵重新中心化",
+            "权重向量缩放",
+            "数据集缩放",
+            "数据集重新中心化",
+            "单个训练样本缩放",
+        ),
+        "rows": ("批量归一化", "权重归一化", "层归一化"),
+        "invariant": "不变",
+        "not invariant": "否",
+    },
+}
+"""The words of the rendered table, per language: ``columns`` follow
+[`TRANSFORMATIONS`][bnnotes.invariance.TRANSFORMATIONS], ``rows`` follow
+[`METHODS`][bnnotes.invariance.METHODS], and the two verdicts fill the cells."""
+
+
+def invariance_markdown(
+    table: dict[str, dict[str, InvarianceCheck]], lang: str = "en"
+) -> str:
+    r"""Render a table of [`invariance_table`][bnnotes.invariance.invariance_table] as Markdown.
+
+    Parameters
+    ----------
+    table : dict
+        ``table[method][transformation]`` with an ``invariant`` attribute, for every
+        ``method`` in [`METHODS`][bnnotes.invariance.METHODS] and ``transformation`` in
+        [`TRANSFORMATIONS`][bnnotes.invariance.TRANSFORMATIONS].
+    lang : {"en", "ko", "zh"}, optional
+        Language of the headers and cells, from
+        [`TABLE_WORDS`][bnnotes.invariance.TABLE_WORDS].
+
+    Returns
+    -------
+    str
+        A pipe table without a trailing newline: a header row (an empty corner cell, then one
+        column per transformation), a separator row, and one row per method.
+
+    Raises
+    ------
+    ValueError
+        If ``lang`` is not a key of ``TABLE_WORDS``, or a method or transformation is
+        missing from ``table``.
+
+    Examples
+    --------
+    >>> from bnnotes.invariance import invariance_markdown, invariance_table
+    >>> lines = invariance_markdown(invariance_table(), lang="zh").splitlines()
+    >>> lines[2]
+    '| 批量归一化 | 不变 | 否 | 不变 | 不变 | 不变 | 否 |'
+    >>> len(lines)
+    5
+    """
+    if not isinstance(lang, str) or lang not in TABLE_WORDS:
+        raise ValueError(
+            f"lang must be one of {tuple(TABLE_WORDS)}, got {lang!r}"
+        )
+    words = TABLE_WORDS[lang]
+    verdict = {True: words["invariant"], False: words["not invariant"]}
+    lines = [
+        "| | " + " | ".join(words["columns"]) + " |",
+        "| --- " * (len(TRANSFORMATIONS) + 1) + "|",
+    ]
+    for method, label in zip(METHODS, words["rows"], strict=True):
+        if method not in table:
+            raise ValueError(f"table has no row for method {method!r}")
+        missing = [t for t in TRANSFORMATIONS if t not in table[method]]
+        if missing:
+            raise ValueError(
+                f"table[{method!r}] has no cell for {missing[0]!r}"
+            )
+        cells = (verdict[table[method][t].invariant] for t in TRANSFORMATIONS)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -33,3 +36,31 @@ def torch_module_for(ndim: int):
         4: torch.nn.BatchNorm2d,
         5: torch.nn.BatchNorm3d,
     }[ndim]
+
+
+#: The pages of the site, one folder per language.
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def page_tables(lang: str, page: str) -> list[list[list[str]]]:
+    """The pipe tables in the prose of docs/LANG/PAGE (code blocks left out), as rows of stripped cells."""
+    text = (DOCS / lang / page).read_text(encoding="utf-8")
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    tables, current = [], []
+    for line in prose.splitlines() + [""]:
+        if line.startswith("|"):
+            current.append([
+                cell.strip() for cell in line.strip()[1:-1].split("|")
+            ])
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def markdown_rows(table: str) -> list[list[str]]:
+    """A rendered pipe table as rows of stripped cells, the form page_tables returns."""
+    return [
+        [cell.strip() for cell in line.strip()[1:-1].split("|")]
+        for line in table.splitlines()
+    ]

@@ -4,6 +4,7 @@ import inspect
 
 import numpy as np
 import pytest
+from helpers import markdown_rows, page_tables
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,7 +12,9 @@ import bnnotes.invariance as inv
 from bnnotes.invariance import (
     METHODS,
     PAPER_TABLE,
+    TABLE_WORDS,
     TRANSFORMATIONS,
+    invariance_markdown,
     invariance_table,
     normalized_output,
 )
@@ -131,3 +134,61 @@ def test_every_public_function_has_a_running_example():
             assert "Examples\n--------\n>>>" in (inspect.getdoc(obj) or ""), (
                 name
             )
+
+
+@pytest.mark.parametrize("lang", ["en", "ko", "zh"])
+def test_printed_invariance_table_is_the_measured_one(lang):
+    """The invariance table in the prose of docs/LANG/layer-normalization.md is, cell for cell, the measured table rendered in LANG."""
+    rendered = invariance_markdown(invariance_table(seed=0), lang=lang)
+    assert markdown_rows(rendered) in page_tables(
+        lang, "layer-normalization.md"
+    )
+
+
+def test_rendered_table_has_one_row_per_method_and_one_column_per_transformation():
+    """Each language's rendering has a header, a separator and 3 rows of 1 + 6 cells, whose verdicts follow the measurement."""
+    table = invariance_table(seed=0)
+    for lang, words in TABLE_WORDS.items():
+        rows = markdown_rows(invariance_markdown(table, lang=lang))
+        assert [len(row) for row in rows] == [7] * 5
+        assert rows[0][1:] == list(words["columns"])
+        for row, method in zip(rows[2:], METHODS, strict=True):
+            assert row[1:] == [
+                words["invariant" if c.invariant else "not invariant"]
+                for c in table[method].values()
+            ]
+
+
+@pytest.mark.parametrize("lang", ["ko", "zh"])
+def test_translated_table_words_have_no_latin_letters(lang):
+    """The ko and zh headers, row labels and verdicts are all in the page's language."""
+    words = TABLE_WORDS[lang]
+    for word in (
+        *words["columns"],
+        *words["rows"],
+        words["invariant"],
+        words["not invariant"],
+    ):
+        assert not any("a" <= ch.lower() <= "z" for ch in word), word
+
+
+@pytest.mark.parametrize("lang", ["fr", "EN", None, ""])
+def test_unknown_table_language_is_refused(lang):
+    """A language without words in TABLE_WORDS raises a ValueError naming lang."""
+    with pytest.raises(ValueError, match="lang must be one of"):
+        invariance_markdown(invariance_table(), lang=lang)
+
+
+def test_rendering_an_incomplete_table_is_refused():
+    """A table missing a method row or a transformation cell raises a ValueError naming it."""
+    table = invariance_table()
+    with pytest.raises(ValueError, match="layer norm"):
+        invariance_markdown({m: table[m] for m in METHODS[:2]})
+    partial = dict(table)
+    partial["weight norm"] = {
+        t: c
+        for t, c in table["weight norm"].items()
+        if t != "dataset re-scaling"
+    }
+    with pytest.raises(ValueError, match="dataset re-scaling"):
+        invariance_markdown(partial)
