@@ -52,7 +52,9 @@ __all__ = [
     "EXPECTED",
     "METHODS",
     "PROPERTIES",
+    "TABLE_WORDS",
     "Measurement",
+    "comparison_markdown",
     "comparison_table",
     "normalize",
 ]
@@ -409,3 +411,124 @@ def comparison_table(
         row["absorbs a per-channel bias"] = Measurement(change <= tol, change)
         table[method] = row
     return table
+
+
+TABLE_WORDS = {
+    "en": {
+        "columns": (
+            "Statistics over",
+            "Uses other examples",
+            "Same in training and inference",
+            "Invariant to scaling all weights",
+            "Invariant to scaling one channel's weights",
+            "Invariant to scaling one example",
+            "Absorbs a per-channel bias",
+        ),
+        "statistics over": {
+            "weights of each output channel": "weights of each output channel"
+        },
+        "yes": "Yes",
+        "no": "No",
+    },
+    "ko": {
+        "columns": (
+            "통계량을 구하는 축",
+            "다른 샘플 사용",
+            "학습과 추론에서 같음",
+            "모든 가중치 스케일 조정에 불변",
+            "한 채널의 가중치 스케일 조정에 불변",
+            "한 샘플의 스케일 조정에 불변",
+            "채널별 편향 흡수",
+        ),
+        "statistics over": {
+            "weights of each output channel": "출력 채널별 가중치"
+        },
+        "yes": "예",
+        "no": "아니요",
+    },
+    "zh": {
+        "columns": (
+            "统计量的范围",
+            "使用其他样本",
+            "训练与推理相同",
+            "对缩放所有权重不变",
+            "对缩放单个通道的权重不变",
+            "对缩放单个样本不变",
+            "吸收逐通道的偏置",
+        ),
+        "statistics over": {
+            "weights of each output channel": "每个输出通道的权重"
+        },
+        "yes": "是",
+        "no": "否",
+    },
+}
+"""The words of the rendered table, per language: ``columns`` follow
+[`PROPERTIES`][bnnotes.comparison.PROPERTIES], ``yes`` and ``no`` fill the measured cells,
+and ``statistics over`` translates the first column's worded entries; axis lists such as
+``(N, H, W)`` are the same in every language."""
+
+
+def comparison_markdown(
+    table: dict[str, dict[str, str | Measurement]], lang: str = "en"
+) -> str:
+    r"""Render a table of [`comparison_table`][bnnotes.comparison.comparison_table] as Markdown.
+
+    Parameters
+    ----------
+    table : dict
+        ``table[method][property]`` for every ``method`` in
+        [`METHODS`][bnnotes.comparison.METHODS] and ``property`` in
+        [`PROPERTIES`][bnnotes.comparison.PROPERTIES]: a string for the first property,
+        an object with a ``holds`` attribute for the others.
+    lang : {"en", "ko", "zh"}, optional
+        Language of the headers and cells, from
+        [`TABLE_WORDS`][bnnotes.comparison.TABLE_WORDS].
+
+    Returns
+    -------
+    str
+        A pipe table without a trailing newline: a header row (an empty corner cell, then one
+        column per property), a separator row, and one row per method, labelled by its
+        abbreviation.
+
+    Raises
+    ------
+    ValueError
+        If ``lang`` is not a key of ``TABLE_WORDS``, or a method or property is missing
+        from ``table``.
+
+    Examples
+    --------
+    >>> from bnnotes.comparison import comparison_markdown, comparison_table
+    >>> lines = comparison_markdown(comparison_table(), lang="ko").splitlines()
+    >>> lines[-1]
+    '| WS | 출력 채널별 가중치 | 아니요 | 예 | 예 | 예 | 아니요 | 아니요 |'
+    >>> len(lines)
+    8
+    """
+    if not isinstance(lang, str) or lang not in TABLE_WORDS:
+        raise ValueError(
+            f"lang must be one of {tuple(TABLE_WORDS)}, got {lang!r}"
+        )
+    words = TABLE_WORDS[lang]
+    lines = [
+        "| | " + " | ".join(words["columns"]) + " |",
+        "| --- " * (len(PROPERTIES) + 1) + "|",
+    ]
+    for method in METHODS:
+        if method not in table:
+            raise ValueError(f"table has no row for method {method!r}")
+        missing = [p for p in PROPERTIES if p not in table[method]]
+        if missing:
+            raise ValueError(
+                f"table[{method!r}] has no cell for {missing[0]!r}"
+            )
+        axes = table[method][PROPERTIES[0]]
+        cells = [words["statistics over"].get(axes, axes)]
+        cells += [
+            words["yes" if table[method][p].holds else "no"]
+            for p in PROPERTIES[1:]
+        ]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

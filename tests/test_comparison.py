@@ -2,17 +2,19 @@
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import markdown_rows, page_tables
 
 from bnnotes.comparison import (
     EXPECTED,
     METHODS,
     PROPERTIES,
+    TABLE_WORDS,
+    comparison_markdown,
     comparison_table,
     normalize,
 )
@@ -214,40 +216,90 @@ def test_diagram_refuses_bad_shapes(shape):
         index_sets_svg(shape, (0, 0, 0, 0))
 
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+@pytest.mark.parametrize("lang", ["en", "ko", "zh"])
+def test_printed_property_table_is_the_measured_one(lang):
+    """The property table in the prose of docs/LANG/comparison.md is, cell for cell, the measured table rendered in LANG."""
+    rendered = comparison_markdown(comparison_table(seed=0), lang=lang)
+    assert markdown_rows(rendered) in page_tables(lang, "comparison.md")
 
 
-def _prose(text: str) -> str:
-    """The page without its fenced code blocks."""
-    return re.sub(r"```.*?```", "", text, flags=re.S)
+def test_rendered_table_has_one_row_per_method_and_one_column_per_property():
+    """Each language's rendering has a header, a separator and 6 rows of 1 + 7 cells, whose verdicts follow the measurement."""
+    table = comparison_table(seed=0)
+    for lang, words in TABLE_WORDS.items():
+        rows = markdown_rows(comparison_markdown(table, lang=lang))
+        assert [len(row) for row in rows] == [8] * 8
+        assert rows[0][1:] == list(words["columns"])
+        for row, method in zip(rows[2:], METHODS, strict=True):
+            assert row[0] == method
+            assert row[2:] == [
+                words["yes" if table[method][p].holds else "no"]
+                for p in PROPERTIES[1:]
+            ]
+
+
+@pytest.mark.parametrize("lang", ["ko", "zh"])
+def test_translated_table_words_have_no_latin_letters(lang):
+    """The ko and zh headers, worded cells and yes/no are all in the page's language."""
+    words = TABLE_WORDS[lang]
+    for word in (
+        *words["columns"],
+        *words["statistics over"].values(),
+        words["yes"],
+        words["no"],
+    ):
+        assert not any("a" <= ch.lower() <= "z" for ch in word), word
+
+
+def test_every_worded_statistics_cell_is_translated():
+    """Every first-column entry with a word in it has a translation in every language; axis lists carry no words."""
+    table = comparison_table(seed=0)
+    for method in METHODS:
+        axes = table[method][PROPERTIES[0]]
+        if re.search(r"[a-z]{2}", axes):
+            assert all(
+                axes in w["statistics over"] for w in TABLE_WORDS.values()
+            )
+
+
+@pytest.mark.parametrize("lang", ["fr", "EN", None, ""])
+def test_unknown_table_language_is_refused(lang):
+    """A language without words in TABLE_WORDS raises a ValueError naming lang."""
+    with pytest.raises(ValueError, match="lang must be one of"):
+        comparison_markdown(comparison_table(), lang=lang)
+
+
+def test_rendering_an_incomplete_table_is_refused():
+    """A table missing a method row or a property cell raises a ValueError naming it."""
+    table = comparison_table()
+    with pytest.raises(ValueError, match="WS"):
+        comparison_markdown({m: table[m] for m in METHODS[:-1]})
+    partial = dict(table)
+    partial["GN"] = {
+        p: c for p, c in table["GN"].items() if p != "uses other examples"
+    }
+    with pytest.raises(ValueError, match="uses other examples"):
+        comparison_markdown(partial)
 
 
 @pytest.mark.parametrize("lang", ["en", "ko", "zh"])
-def test_printed_property_table_is_the_checked_one(lang):
-    """The table printed on comparison.md is, byte for byte, the SHOWN table its code block checks."""
-    text = (DOCS / lang / "comparison.md").read_text(encoding="utf-8")
-    shown = re.search(r'SHOWN = """\\\n(.*?)"""', text, flags=re.S).group(1)
-    assert shown in _prose(text)
-
-
-def test_printed_batch_size_table_is_the_stored_run():
-    """The rows 'BN, GN, LN, ours' printed on comparison.md are the committed batch_size results."""
+def test_printed_batch_size_table_is_the_stored_run(lang):
+    """The BN, GN and LN rows of our results on docs/LANG/comparison.md are the committed batch_size results."""
     from bnnotes.experiments import RESULTS_DIR
 
     results = json.loads((RESULTS_DIR / "batch_size.json").read_text())
-    prose = _prose((DOCS / "en" / "comparison.md").read_text(encoding="utf-8"))
-    for method, label in (
-        ("batch", "BN, ours (digits)"),
-        ("group", "GN, ours"),
-        ("layer", "LN, ours"),
-    ):
-        row = re.search(
-            rf"^\| {re.escape(label)} \|(.*)\|$", prose, flags=re.M
-        ).group(1)
-        printed = [float(v) for v in row.split("|")]
+    sizes = ["64", "32", "16", "8", "4", "2"]
+    (table,) = [
+        rows
+        for rows in page_tables(lang, "comparison.md")
+        if rows[0][1:] == sizes
+    ]
+    ours = (("batch", "BN"), ("group", "GN"), ("layer", "LN"))
+    for row, (method, label) in zip(table[2:5], ours, strict=True):
+        assert row[0].startswith(label)
+        printed = [float(v) for v in row[1:]]
         stored = [
-            round(results["runs"][method][str(b)]["final_error"], 1)
-            for b in (64, 32, 16, 8, 4, 2)
+            round(results["runs"][method][b]["final_error"], 1) for b in sizes
         ]
         assert printed == stored
 
