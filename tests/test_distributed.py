@@ -665,6 +665,25 @@ def test_eval_without_running_statistics_uses_the_rank_own_batch(ranks):
     assert rel_err(results[0]["untracked_eval"], expected) <= RTOL64
 
 
+def _torch_sync_bn_on_cpu_worker(rank, world_size):
+    """torch.nn.SyncBatchNorm in training mode on a CPU input, with a process group initialized."""
+    layer = torch.nn.SyncBatchNorm(3)
+    try:
+        layer(torch.randn(4, 3))
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def test_torch_sync_batchnorm_refuses_a_cpu_input_even_in_a_one_rank_group():
+    """torch checks the device before the world size: in training mode with any process group, a CPU input raises, one rank included."""
+    [message] = spawn_ranks(_torch_sync_bn_on_cpu_worker, 1, timeout=20)
+    assert message is not None
+    assert message.startswith(
+        "SyncBatchNorm expected input tensor to be on GPU"
+    ), message
+
+
 # --------------------------------------------------------------------------- processes: failures
 
 
