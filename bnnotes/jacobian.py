@@ -12,6 +12,11 @@ Jacobian for one example is $J_l = W_l\,\mathrm{diag}(g'(z_l))$. With BN,
 $\hat x_{l+1} = \mathrm{BN}(W_l\, g(\hat x_l))$, and with the batch statistics held fixed
 (the inference-time view, which makes the map per-example)
 $J_l = \mathrm{diag}(1/\sigma_{l+1})\,W_l\,\mathrm{diag}(g'(\hat x_l))$.
+
+Two limits of this test. The weights are random, as at initialization, while the
+conjecture is about networks in training, whose weights are not random. And BN here uses
+$\epsilon = 0$: $\sigma_{l+1}$ is the batch standard deviation itself, so the BN
+network's Jacobians are exactly invariant to the weight scale $s$.
 """
 
 from __future__ import annotations
