@@ -83,8 +83,8 @@ PAPER = {
     "dln_setup": "25 layers, loss ||W_1...W_25 x - A x||^2 with A a random 10x10 Gaussian matrix, full-batch "
     "gradient descent, 10,000 steps, learning rate 1e-6 (one secondary source)",
     "claims": [
-        "all lp variants match or beat BatchNorm in training performance",
-        "for the deep linear network, l1 normalization does better than BatchNorm",
+        "all lp variants offer comparable performance to BatchNorm",
+        "for deep linear networks, l1 normalization performs even better than BatchNorm",
         "all give similar landscape smoothing",
         "lp normalization leads to larger distributional shift than the unnormalized network",
     ],
