@@ -22,8 +22,14 @@ $\lVert \hat W_{i,\cdot} \rVert^2 = (I - k)$ (for $\epsilon = 0$), so with $k = 
 output is smaller by $\sqrt{(I-1)/I}$, which is 0.94 for a depthwise 3x3 kernel ($I = 9$);
 a following BN or GN cancels that factor, a layer without one does not. The radial term of
 the gradient-norm identity ([`gradient_norm_terms`][bnnotes.weight_standardization.gradient_norm_terms])
-has the coefficient $1/(I - k)$, which is the printed $1/I$ only for $k = 0$. And a
-reproduction that mixes the two conventions is off by that factor without any error.
+has the coefficient $1/(I - k)$, which is $1/I$ only for $k = 0$. And a reproduction that
+mixes the two conventions is off by that factor without any error.
+
+What was checked, and against what: the standardization formula (with $1/I$ in $\sigma_i$)
+against secondary copies of the paper's formula and the authors' README snippets; the
+gradient-norm identity is derived here from that formula and tested against the backward
+pass, which is itself tested against autograd and finite differences. The paper's own theorems on the gradient and the Hessian were not
+available to read, so nothing here says which coefficient they print.
 
 References
 ----------

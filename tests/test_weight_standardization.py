@@ -158,17 +158,17 @@ def test_gradient_norm_identity_holds_with_equality(
     )
 
 
-def test_the_printed_one_over_i_radial_coefficient_is_wrong_for_the_bessel_estimator():
-    """With correction=1 the radial term needs 1/(I-1): using the printed 1/I misses ||dL/dW||^2 (why `correction` matters)."""
+def test_the_population_one_over_i_radial_coefficient_is_wrong_for_the_bessel_estimator():
+    """With correction=1 the radial term needs 1/(I-1): using the population formula's 1/I misses ||dL/dW||^2 (why `correction` matters)."""
     rng = np.random.default_rng(4)
     w, g = rng.normal(size=(1, 4)), rng.normal(size=(1, 4))
     terms = gradient_norm_terms(w, g, correction=1)
     w_hat, _ = weight_standardization_forward(w, eps=0.0, correction=1)
-    printed = (
+    with_one_over_i = (
         terms.total - terms.mean_term - np.sum(w_hat * g) ** 2 / 4
     ) / terms.sigma**2
     assert rel_err(terms.grad_norm_sq, terms.predicted) <= 1e-12
-    assert abs(printed[0] / terms.grad_norm_sq[0] - 1) > 1e-2
+    assert abs(with_one_over_i[0] / terms.grad_norm_sq[0] - 1) > 1e-2
 
 
 def test_bessel_standardized_rows_are_smaller_by_sqrt_i_minus_one_over_i():
