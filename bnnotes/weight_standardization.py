@@ -28,8 +28,9 @@ mixes the two conventions is off by that factor without any error.
 What was checked, and against what: the standardization formula (with $1/I$ in $\sigma_i$)
 against secondary copies of the paper's formula and the authors' README snippets; the
 gradient-norm identity is derived here from that formula and tested against the backward
-pass, which is itself tested against autograd and finite differences. The paper's own theorems on the gradient and the Hessian were not
-available to read, so nothing here says which coefficient they print.
+pass, which is itself tested against autograd and finite differences. The paper's own
+theorems on the gradient and the Hessian were not available to read, so nothing here says
+which coefficient they print.
 
 References
 ----------
