@@ -17,12 +17,13 @@ References
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from numbers import Integral, Real
-from typing import Callable, Iterable, Literal
+from typing import Iterable, Literal
 
 import numpy as np
+
+from bnnotes import _kernels as kernels
+from bnnotes import _validation as check
 
 __all__ = [
     "DEFAULT_EPS",
@@ -37,179 +38,6 @@ __all__ = [
 
 DEFAULT_EPS = 1e-5
 r"""The default $\epsilon$ of every function and of the layer in this module; it equals PyTorch's."""
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _check_floating(x: np.ndarray, name: str) -> np.ndarray:
-    """Return ``x`` as an ndarray after checking that it has a floating dtype."""
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{name} must have a floating dtype, got {x.dtype}")
-    return x
-
-
-def _check_float_array(x: np.ndarray, name: str) -> np.ndarray:
-    """Return ``x`` as an ndarray after checking that it is floating and finite."""
-    x = _check_floating(x, name)
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name} contains non-finite values (nan or inf)")
-    return x
-
-
-def _checked_channel_sum(x: np.ndarray, name: str) -> np.ndarray | None:
-    """Per-channel sum of a floating ``x``, checking on the way that ``x`` is finite.
-
-    The sum is needed anyway (for the mean, or for dbeta), and a nan or inf in ``x`` makes
-    it nan or inf, so only a non-finite sum calls for the full scan of
-    ``_check_float_array``, which then raises. Returns None where the caller must do
-    without the sum: a dtype other than float32 and float64, or finite values whose sum
-    overflowed.
-    """
-    if x.dtype not in _BLAS_DTYPES:
-        _check_float_array(x, name)
-        return None
-    total = _channel_sum(x)
-    if np.isfinite(total).all():
-        return total
-    _check_float_array(x, name)
-    return None
-
-
-def _check_input(
-    x: np.ndarray, num_features: int | None = None, *, finite: bool = True
-) -> np.ndarray:
-    """Check an input of shape (N, C, *spatial); ``finite=False`` leaves out the finiteness scan."""
-    x = np.asarray(x)
-    if x.ndim < 2:
-        raise ValueError(
-            f"expected an input with at least 2 dimensions (N, C, *spatial), "
-            f"got shape {x.shape}"
-        )
-    if num_features is not None and x.shape[1] != num_features:
-        raise ValueError(
-            f"expected {num_features} channels on axis 1, got {x.shape[1]} "
-            f"(input shape {x.shape})"
-        )
-    return (
-        _check_float_array(x, "input")
-        if finite
-        else _check_floating(x, "input")
-    )
-
-
-def _check_eps(eps: float) -> float:
-    if not isinstance(eps, Real) or not np.isfinite(eps) or eps <= 0:
-        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
-    return float(eps)
-
-
-def _check_layer_args(
-    num_features, eps, momentum
-) -> tuple[int, float, float | None]:
-    """Validate the constructor arguments shared by the BN layers; return them normalized."""
-    if (
-        isinstance(num_features, bool)
-        or not isinstance(num_features, Integral)
-        or num_features < 1
-    ):
-        raise ValueError(
-            f"num_features must be a positive integer, got {num_features!r}"
-        )
-    eps = _check_eps(eps)
-    if momentum is not None and (
-        not isinstance(momentum, Real)
-        or not np.isfinite(momentum)
-        or not 0.0 <= momentum <= 1.0
-    ):
-        raise ValueError(
-            f"momentum must be None or a number in [0, 1], got {momentum!r}"
-        )
-    return (
-        int(num_features),
-        eps,
-        None if momentum is None else float(momentum),
-    )
-
-
-def _check_channel_vector(
-    v, num_channels: int, name: str
-) -> np.ndarray | None:
-    if v is None:
-        return None
-    v = _check_float_array(v, name)
-    if v.shape != (num_channels,):
-        raise ValueError(
-            f"{name} must have shape ({num_channels},), got {v.shape}"
-        )
-    return v
-
-
-def _values_per_channel(shape: tuple[int, ...]) -> int:
-    return int(shape[0] * math.prod(shape[2:]))
-
-
-_BLAS_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _channel_sum(a: np.ndarray) -> np.ndarray:
-    """Per-channel sum over every axis but 1 of a float32 or float64 array.
-
-    For a C-ordered array it is a product with a vector of ones (BLAS, multithreaded): the
-    sum over N of the ``(N, C * S)`` matrix, then over S per channel. It is faster than
-    ``a.sum(axis=0)`` of that matrix and, for tall matrices, much more accurate in float32 (BLAS
-    accumulates in blocks; numpy adds the N rows one after the other).
-    """
-    if not a.flags.c_contiguous or a.size == 0:
-        return a.sum(axis=_reduce_axes(a.ndim))
-    n, c = a.shape[:2]
-    over_batch = np.ones(n, a.dtype) @ a.reshape(n, -1)
-    return over_batch if a.ndim == 2 else over_batch.reshape(c, -1).sum(axis=1)
-
-
-def _reduce_axes(ndim: int) -> tuple[int, ...]:
-    return (0,) + tuple(range(2, ndim))
-
-
-def _bshape(ndim: int) -> tuple[int, ...]:
-    """Shape that broadcasts a per-channel vector against (N, C, *spatial)."""
-    return (1, -1) + (1,) * (ndim - 2)
-
-
-_ROW_LENGTH = (
-    16384  # _rows_view puts several samples in a row up to this many values
-)
-
-
-def _rows_view(
-    a: np.ndarray,
-) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-    """A C-ordered (N, C, *spatial) array seen as long rows, and how to lay a per-channel vector along one row.
-
-    Broadcasting a ``(1, C, 1, ...)`` vector makes numpy run its inner loop once per
-    (sample, channel) pair, over ``prod(spatial)`` values, and that per-call overhead costs as
-    much as the arithmetic. Viewed as rows of ``k`` whole samples (``k`` a power of two that
-    divides N), a per-channel vector becomes one row, each value repeated ``prod(spatial)``
-    times and the whole ``k`` times, and the inner loop runs over whole rows. Arrays that are
-    not C-ordered are returned as they are, with the usual ``(1, C, 1, ...)`` broadcast.
-    """
-    if not a.flags.c_contiguous or a.size == 0:
-        bshape = _bshape(a.ndim)
-        return a, lambda v: np.reshape(v, bshape)
-    n = a.shape[0]
-    sample = a.size // n
-    spatial = sample // a.shape[1]
-    k = 1
-    while n % (2 * k) == 0 and 2 * k * sample <= _ROW_LENGTH:
-        k *= 2
-
-    def along(v: np.ndarray) -> np.ndarray:
-        row = np.empty((k, v.size, spatial), np.result_type(v))
-        row[...] = v[:, None]
-        return row.reshape(-1)
-
-    return a.reshape(n // k, k * sample), along
 
 
 # --------------------------------------------------------------------------- Algorithm 1
@@ -311,48 +139,31 @@ def batch_norm_forward(
     >>> cache.m
     8
     """
-    x = _check_input(x, finite=False)
-    total = _checked_channel_sum(
+    x = check.channels_input(x, finite=False)
+    sum_x = check.finite_channel_sum(
         x, "input"
-    )  # sum of x per channel, for the mean
-    eps = _check_eps(eps)
-    num_channels = x.shape[1]
-    gamma = _check_channel_vector(gamma, num_channels, "gamma")
-    beta = _check_channel_vector(beta, num_channels, "beta")
-    m = _values_per_channel(x.shape)
-    if m < 2:
-        raise ValueError(
-            f"expected more than 1 value per channel to compute batch statistics, "
-            f"got input shape {x.shape}"
-        )
+    )  # a nan or inf shows in the sum
+    eps = check.eps_value(eps)
+    gamma = check.channel_vector(gamma, x.shape[1], "gamma")
+    beta = check.channel_vector(beta, x.shape[1], "beta")
+    m = kernels.values_per_channel(x.shape)
+    check.more_than_one_value(
+        m, "channel", x.shape, " to compute batch statistics"
+    )
 
-    axes = _reduce_axes(x.ndim)
-    bshape = _bshape(x.ndim)
-    mean, x_hat = _centered(
-        x, axes, bshape, total
-    )  # x_hat holds x - mu until it is scaled below
-    var = _centered_sum_of_squares(x_hat) / m
+    # mu_B = 1/m sum_i x_i, and x_i - mu_B (two passes, see kernels.centered_channels)
+    mu, x_minus_mu = kernels.centered_channels(x, sum_x)
+    # sigma2_B = 1/m sum_i (x_i - mu_B)^2
+    var = kernels.channel_dot(x_minus_mu, x_minus_mu) / m
+    # x_hat_i = (x_i - mu_B) / sqrt(sigma2_B + eps), in place of x_i - mu_B
     inv_std = 1.0 / np.sqrt(var + np.asarray(eps, dtype=x.dtype))
-    rows, along = _rows_view(
-        x_hat
-    )  # per-channel passes over long rows, see _rows_view
-    rows *= along(inv_std)
-    if gamma is None and beta is None:
-        y = x_hat.copy(
-            order="K"
-        )  # a copy, so that changing y in place cannot change the cache
-    else:
-        # y = gamma * x_hat + beta: one new array, one pass per term, no copy of x_hat first.
-        if gamma is not None:
-            y = rows * along(gamma.astype(x.dtype, copy=False))
-            if beta is not None:
-                y += along(beta.astype(x.dtype, copy=False))
-        else:
-            y = rows + along(beta.astype(x.dtype, copy=False))
-        y = y.reshape(x.shape)
+    x_hat = kernels.scale_channels(x_minus_mu, inv_std)
+    # y_i = gamma x_hat_i + beta
+    y = kernels.affine_channels(x_hat, gamma, beta)
+
     cache = BatchNormCache(
         x_hat=x_hat,
-        mean=mean,
+        mean=mu,
         var=var,
         inv_std=inv_std,
         gamma=gamma,
@@ -360,53 +171,6 @@ def batch_norm_forward(
         m=m,
     )
     return y, cache
-
-
-def _centered(
-    x: np.ndarray,
-    axes: tuple[int, ...],
-    bshape: tuple[int, ...],
-    total: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and the centered array ``x - mean`` (a new array).
-
-    Below float64 the mean is subtracted in two parts, a rounded ``hi`` and the remainder
-    ``lo``: ``x - hi`` is exact when x is close to the mean (Sterbenz), so a large common
-    offset costs no accuracy in float32. Without ``total`` the mean is accumulated in
-    float64 and split. With ``total``, the per-channel sum of a float32 or float64 ``x``,
-    ``hi`` is ``total / m`` and ``lo`` is the mean of ``x - hi``: every value it sums is
-    small, so it is accurate in float32, and both sums are BLAS products.
-    """
-    if total is not None:
-        m = _values_per_channel(x.shape)
-        hi = total / m
-        rows, along = _rows_view(x)
-        centered = np.subtract(
-            rows, along(hi), out=np.empty(rows.shape, x.dtype)
-        ).reshape(x.shape)
-        if x.dtype == np.float64:
-            return hi, centered
-        lo = _channel_sum(centered) / m
-        rows, along = _rows_view(centered)
-        rows -= along(lo)
-        return (hi.astype(np.float64) + lo).astype(x.dtype), centered
-    if x.dtype == np.float64:
-        mean = x.mean(axis=axes)
-        return mean, x - mean.reshape(bshape)
-    mean64 = x.mean(axis=axes, dtype=np.float64)
-    hi = mean64.astype(x.dtype)
-    lo = (mean64 - hi).astype(x.dtype)
-    centered = x - hi.reshape(bshape)
-    centered -= lo.reshape(bshape)
-    return hi, centered
-
-
-def _centered_sum_of_squares(xc: np.ndarray) -> np.ndarray:
-    """Per-channel sum of squares of an already centered (N, C, *spatial) array."""
-    n, c = xc.shape[:2]
-    # (C, N, S) view order: a per-channel dot product of the centered values with themselves.
-    flat = xc.reshape(n, c, -1)
-    return np.einsum("ncs,ncs->c", flat, flat)
 
 
 def batch_norm_backward(
@@ -442,10 +206,11 @@ def batch_norm_backward(
     Raises
     ------
     ValueError
-        If ``dy`` does not have the forward input's shape, contains non-finite values, or
+        If ``dy`` does not have the forward output's shape, contains non-finite values, or
         ``form`` is unknown.
     TypeError
-        If ``dy`` does not have a floating dtype.
+        If ``dy`` does not have a floating dtype, or ``cache`` is not the
+        [`BatchNormCache`][bnnotes.batchnorm.BatchNormCache] of a forward pass.
 
     Notes
     -----
@@ -488,66 +253,55 @@ def batch_norm_backward(
     ... )  # the gradient is orthogonal to a shift of x
     True
     """
-    if not isinstance(cache, BatchNormCache):
-        raise TypeError(
-            f"cache must be the BatchNormCache from batch_norm_forward, got {type(cache).__name__}"
-        )
-    dy = np.asarray(dy)
-    if dy.shape != cache.x_hat.shape:
-        raise ValueError(
-            f"dy must have the forward input's shape {cache.x_hat.shape}, got {dy.shape}"
-        )
-    dy = _check_floating(dy, "dy")
-    dbeta = _checked_channel_sum(dy, "dy")
+    check.cache_of(cache, BatchNormCache, "batch_norm_forward")
+    dy = check.floating(dy, "dy")
+    check.output_shape(dy, cache.x_hat.shape)
     if form not in ("compact", "paper"):
         raise ValueError(f"form must be 'compact' or 'paper', got {form!r}")
-
-    ndim = dy.ndim
-    axes = _reduce_axes(ndim)
-    bshape = _bshape(ndim)
     x_hat, m = cache.x_hat, cache.m
-    if dbeta is None:
-        dbeta = dy.sum(axis=axes)
-    dgamma = _channel_dot(dy, x_hat)
     gamma = (
         np.ones_like(cache.inv_std)
         if cache.gamma is None
         else cache.gamma.astype(dy.dtype, copy=False)
     )
 
-    if form == "compact":
-        # dx = gamma * inv_std / m * (m * dy - sum(dy) - x_hat * sum(dy * x_hat)),
-        # evaluated as gamma * inv_std * (dy - (x_hat * dgamma / m + dbeta / m)): four passes, no temporary.
-        rows, along = _rows_view(
-            x_hat
-        )  # per-channel passes over long rows, see _rows_view
-        dx = rows * along(dgamma / m)
-        dx += along(dbeta / m)
-        np.subtract(dy, dx.reshape(dy.shape), out=dx.reshape(dy.shape))
-        dx *= along(gamma * cache.inv_std)
-        return dx.reshape(dy.shape), dgamma, dbeta
-
-    # The paper's chain rule, term by term.
-    s = 1.0 / cache.inv_std
-    centered = x_hat * s.reshape(bshape)  # x_i - mu_B
-    dx_hat = dy * gamma.reshape(bshape)
-    dvar = _channel_dot(dx_hat, centered) * (-0.5) * s**-3
-    dmean = (
-        dx_hat.sum(axis=axes) * (-1.0 / s)
-        + dvar * (-2.0 * centered.sum(axis=axes)) / m
-    )
-    dx = (
-        dx_hat * (1.0 / s).reshape(bshape)
-        + dvar.reshape(bshape) * 2.0 * centered / m
-        + dmean.reshape(bshape) / m
+    # dl/dbeta = sum_i dl/dy_i (a nan or inf in dy shows in the sum)
+    dbeta = check.finite_channel_sum(dy, "dy")
+    # dl/dgamma = sum_i dl/dy_i x_hat_i
+    dgamma = kernels.channel_dot(dy, x_hat)
+    if form == "paper":
+        return _paper_input_grad(dy, cache, gamma), dgamma, dbeta
+    # dl/dx_i = gamma / (m s) (m dl/dy_i - dl/dbeta - x_hat_i dl/dgamma),
+    # evaluated as gamma / s (dl/dy_i - x_hat_i dl/dgamma / m - dl/dbeta / m)
+    dx = kernels.batch_norm_input_grad(
+        dy, x_hat, dgamma / m, dbeta / m, gamma * cache.inv_std
     )
     return dx, dgamma, dbeta
 
 
-def _channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-channel sum of a * b over every axis but 1."""
-    n, c = a.shape[:2]
-    return np.einsum("ncs,ncs->c", a.reshape(n, c, -1), b.reshape(n, c, -1))
+def _paper_input_grad(
+    dy: np.ndarray, cache: BatchNormCache, gamma: np.ndarray
+) -> np.ndarray:
+    """dl/dx by the paper's chain rule, term by term, through dl/dsigma2_B and dl/dmu_B."""
+    bshape = kernels.channel_shape(dy.ndim)
+    m = cache.m
+    s = 1.0 / cache.inv_std  # sqrt(sigma2_B + eps)
+    x_minus_mu = cache.x_hat * s.reshape(bshape)
+    # dl/dx_hat_i = dl/dy_i gamma
+    dx_hat = dy * gamma.reshape(bshape)
+    # dl/dsigma2_B = sum_i dl/dx_hat_i (x_i - mu_B) (-1/2) s^-3
+    dvar = kernels.channel_dot(dx_hat, x_minus_mu) * (-0.5) * s**-3
+    # dl/dmu_B = sum_i dl/dx_hat_i (-1/s) + dl/dsigma2_B sum_i -2 (x_i - mu_B) / m
+    dmean = (
+        kernels.channel_sum(dx_hat) * (-1.0 / s)
+        + dvar * (-2.0 * kernels.channel_sum(x_minus_mu)) / m
+    )
+    # dl/dx_i = dl/dx_hat_i / s + dl/dsigma2_B 2 (x_i - mu_B) / m + dl/dmu_B / m
+    return (
+        dx_hat * (1.0 / s).reshape(bshape)
+        + dvar.reshape(bshape) * 2.0 * x_minus_mu / m
+        + dmean.reshape(bshape) / m
+    )
 
 
 def batch_norm_inference(
@@ -602,17 +356,17 @@ def batch_norm_inference(
     >>> bool(np.allclose(y.ravel(), [-0.5, 0.5]))
     True
     """
-    x = _check_input(x)
-    eps = _check_eps(eps)
+    x = check.channels_input(x)
+    eps = check.eps_value(eps)
     c = x.shape[1]
-    mean = _check_channel_vector(mean, c, "mean")
-    var = _check_channel_vector(var, c, "var")
+    mean = check.channel_vector(mean, c, "mean")
+    var = check.channel_vector(var, c, "var")
     if (var < 0).any():
         raise ValueError("var must be >= 0 in every channel")
-    gamma = _check_channel_vector(gamma, c, "gamma")
-    beta = _check_channel_vector(beta, c, "beta")
+    gamma = check.channel_vector(gamma, c, "gamma")
+    beta = check.channel_vector(beta, c, "beta")
     scale, shift = _affine_from_statistics(mean, var, gamma, beta, eps)
-    bshape = _bshape(x.ndim)
+    bshape = kernels.channel_shape(x.ndim)
     y = x * scale.astype(x.dtype, copy=False).reshape(bshape)
     y += shift.astype(x.dtype, copy=False).reshape(bshape)
     return y
@@ -683,23 +437,18 @@ def population_statistics(
     shape = None
     count = 0
     for batch in batches:
-        batch = _check_input(batch)
+        batch = check.channels_input(batch)
         if shape is None:
             shape = batch.shape
-            m = _values_per_channel(shape)
-            if m < 2:
-                raise ValueError(
-                    f"expected more than 1 value per channel in each batch, got batch shape {shape}"
-                )
+            m = kernels.values_per_channel(shape)
+            check.more_than_one_value(m, "channel", shape, " in each batch")
         elif batch.shape != shape:
             raise ValueError(
                 f"all batches must have the same shape; batch {count} has shape {batch.shape}, "
                 f"the first had {shape}"
             )
-        mu, centered = _centered(
-            batch, _reduce_axes(batch.ndim), _bshape(batch.ndim)
-        )
-        sigma2 = _centered_sum_of_squares(centered) / m
+        mu, centered = kernels.centered_channels(batch)
+        sigma2 = kernels.channel_dot(centered, centered) / m
         if sum_mean is None:
             sum_mean, sum_var = (
                 mu.astype(np.float64),
@@ -786,20 +535,20 @@ def fold_batch_norm(
     ... )
     True
     """
-    weight = _check_float_array(weight, "weight")
+    weight = check.finite_floating(weight, "weight")
     if weight.ndim < 2:
         raise ValueError(
             f"weight must have shape (out, in) or (out, in, *kernel), got {weight.shape}"
         )
-    eps = _check_eps(eps)
+    eps = check.eps_value(eps)
     out = weight.shape[0]
-    bias = _check_channel_vector(bias, out, "bias")
-    running_mean = _check_channel_vector(running_mean, out, "running_mean")
-    running_var = _check_channel_vector(running_var, out, "running_var")
+    bias = check.channel_vector(bias, out, "bias")
+    running_mean = check.channel_vector(running_mean, out, "running_mean")
+    running_var = check.channel_vector(running_var, out, "running_var")
     if (running_var < 0).any():
         raise ValueError("running_var must be >= 0 in every channel")
-    gamma = _check_channel_vector(gamma, out, "gamma")
-    beta = _check_channel_vector(beta, out, "beta")
+    gamma = check.channel_vector(gamma, out, "gamma")
+    beta = check.channel_vector(beta, out, "beta")
     scale, shift = _affine_from_statistics(
         running_mean, running_var, gamma, beta, eps
     )
@@ -885,12 +634,10 @@ class BatchNorm:
         track_running_stats: bool = True,
         dtype=np.float64,
     ) -> None:
-        num_features, self.eps, momentum = _check_layer_args(
-            num_features, eps, momentum
-        )
-        dtype = np.dtype(dtype)
-        if not np.issubdtype(dtype, np.floating):
-            raise TypeError(f"dtype must be a floating dtype, got {dtype}")
+        num_features = check.positive_int(num_features, "num_features")
+        self.eps = check.eps_value(eps)
+        momentum = check.momentum_value(momentum)
+        dtype = check.floating_dtype(dtype)
         self.num_features = num_features
         self.momentum = momentum
         self.affine = bool(affine)
@@ -945,7 +692,7 @@ class BatchNorm:
             values, or one value per channel where batch statistics are needed.
         """
         # Finiteness is checked by batch_norm_forward or batch_norm_inference, not twice.
-        x = _check_input(x, self.num_features, finite=False)
+        x = check.channels_input(x, self.num_features, finite=False)
         if self.training or self.running_mean is None:
             y, cache = batch_norm_forward(x, self.weight, self.bias, self.eps)
             if self.training and self.track_running_stats:
@@ -1004,14 +751,9 @@ class BatchNorm:
             dx, dgamma, dbeta = batch_norm_backward(dy, self._cache)
         else:
             _, shape, inv_std, x = self._cache
-            dy = np.asarray(dy)
-            if dy.shape != shape:
-                raise ValueError(
-                    f"dy must have the forward input's shape {shape}, got {dy.shape}"
-                )
-            dy = _check_float_array(dy, "dy")
-            bshape = _bshape(dy.ndim)
-            axes = _reduce_axes(dy.ndim)
+            dy = check.same_shape(dy, shape)
+            bshape = kernels.channel_shape(dy.ndim)
+            axes = kernels.reduce_axes(dy.ndim)
             x_hat = (x - self.running_mean.reshape(bshape)) * inv_std.reshape(
                 bshape
             )
@@ -1059,7 +801,7 @@ class BatchNorm:
         new = {}
         for key in ("weight", "bias", "running_mean", "running_var"):
             if key in expected:
-                value = _check_channel_vector(
+                value = check.channel_vector(
                     np.asarray(state[key]), self.num_features, key
                 )
                 new[key] = value.astype(self.dtype, copy=True)

@@ -47,17 +47,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.autograd.function import once_differentiable
 
+from bnnotes import _kernels as kernels
+from bnnotes import _validation as check
 from bnnotes.batchnorm import (
     DEFAULT_EPS,
     BatchNormCache,
-    _bshape,
-    _centered,
-    _centered_sum_of_squares,
-    _check_eps,
-    _check_layer_args,
-    _check_input,
-    _reduce_axes,
-    _values_per_channel,
     batch_norm_backward,
     batch_norm_forward,
 )
@@ -116,13 +110,13 @@ def shard_moments(x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     >>> count, mean.tolist(), m2.tolist()
     (3, [3.0], [14.0])
     """
-    x = _check_input(x)
-    count = _values_per_channel(x.shape)
+    x = check.channels_input(x)
+    count = kernels.values_per_channel(x.shape)
     if count == 0:
         zeros = np.zeros(x.shape[1], dtype=x.dtype)
         return 0, zeros, zeros.copy()
-    mean, centered = _centered(x, _reduce_axes(x.ndim), _bshape(x.ndim))
-    return count, mean, _centered_sum_of_squares(centered)
+    mean, centered = kernels.centered_channels(x)
+    return count, mean, kernels.channel_dot(centered, centered)
 
 
 def _merge(counts, means, m2s, total):
@@ -202,16 +196,12 @@ def merge_moments(counts, means, m2s) -> tuple[int, np.ndarray, np.ndarray]:
     means = np.asarray(means)
     m2s = np.asarray(m2s)
     for name, value in (("means", means), ("m2s", m2s)):
-        if not np.issubdtype(value.dtype, np.floating):
-            raise TypeError(
-                f"{name} must have a floating dtype, got {value.dtype}"
-            )
+        check.floating(value, name)
         if value.ndim == 0 or value.shape[0] != counts_arr.size:
             raise ValueError(
                 f"{name} must have one row per shard ({counts_arr.size}), got shape {value.shape}"
             )
-        if not np.isfinite(value).all():
-            raise ValueError(f"{name} contains non-finite values (nan or inf)")
+        check.finite_floating(value, name)
     if means.shape != m2s.shape:
         raise ValueError(
             f"means and m2s must have the same shape, got {means.shape} and {m2s.shape}"
@@ -261,7 +251,7 @@ class _SyncBatchNormFunction(torch.autograd.Function):
     def forward(ctx, x, weight, bias, eps, group, sync):
         c = x.shape[1]
         axes = _spatial_axes(x.dim())
-        bshape = _bshape(x.dim())
+        bshape = kernels.channel_shape(x.dim())
         xd = x.to(torch.float64)
         count = x.numel() // c
         if count > 0:
@@ -324,7 +314,7 @@ class _SyncBatchNormFunction(torch.autograd.Function):
         (weight,) = ctx.saved_tensors
         x_hat, inv_std, total = ctx.x_hat, ctx.inv_std, ctx.total
         axes = _spatial_axes(x_hat.dim())
-        bshape = _bshape(x_hat.dim())
+        bshape = kernels.channel_shape(x_hat.dim())
         dyd = dy.to(torch.float64)
         sum_dy = dyd.sum(dim=axes)
         sum_dy_xhat = (dyd * x_hat).sum(dim=axes)
@@ -359,25 +349,6 @@ class _SyncBatchNormFunction(torch.autograd.Function):
         if ctx.needs_input_grad[2]:
             dbias = sum_dy.to(ctx.bias_dtype)
         return dx, dweight, dbias, None, None, None
-
-
-def _check_tensor_input(x, num_features: int) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(
-            f"input must be a torch.Tensor, got {type(x).__name__}"
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"input must have a floating dtype, got {x.dtype}")
-    if x.dim() < 2:
-        raise ValueError(
-            f"expected an input with at least 2 dimensions (N, C, *spatial), got shape {tuple(x.shape)}"
-        )
-    if x.shape[1] != num_features:
-        raise ValueError(
-            f"expected {num_features} channels on axis 1, got {x.shape[1]} (input shape {tuple(x.shape)})"
-        )
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError("input contains non-finite values (nan or inf)")
 
 
 class SyncBatchNorm(torch.nn.Module):
@@ -469,13 +440,9 @@ class SyncBatchNorm(torch.nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        if isinstance(momentum, bool):
-            raise ValueError(
-                f"momentum must be None or a number in [0, 1], got {momentum!r}"
-            )
-        num_features, eps, momentum = _check_layer_args(
-            num_features, eps, momentum
-        )
+        num_features = check.positive_int(num_features, "num_features")
+        eps = check.eps_value(eps)
+        momentum = check.momentum_value(momentum)
         factory = {"device": device, "dtype": dtype}
         self.num_features = num_features
         self.eps = eps
@@ -539,9 +506,9 @@ class SyncBatchNorm(torch.nn.Module):
         RuntimeError
             If a collective fails: another rank raised, exited or timed out.
         """
-        _check_tensor_input(x, self.num_features)
+        check.channels_tensor(x, self.num_features)
         if not self.training and self.running_mean is not None:
-            bshape = _bshape(x.dim())
+            bshape = kernels.channel_shape(x.dim())
             inv_std = torch.rsqrt(self.running_var + self.eps)
             y = (x - self.running_mean.view(bshape)) * inv_std.view(bshape)
             if self.weight is not None:
@@ -716,10 +683,10 @@ def ghost_batch_norm(
     ... )
     (True, True)
     """
-    x = _check_input(x)
-    eps = _check_eps(eps)
+    x = check.channels_input(x)
+    eps = check.eps_value(eps)
     chunks = _virtual_batches(x.shape[0], virtual_batch_size)
-    spatial = _values_per_channel((1,) + x.shape[1:])
+    spatial = kernels.values_per_channel((1,) + x.shape[1:])
     for index, chunk in enumerate(chunks):
         size = chunk.stop - chunk.start
         if size * spatial < 2:
@@ -760,7 +727,7 @@ def ghost_batch_norm_backward(
     TypeError
         If ``caches`` is not a non-empty sequence of BatchNormCache.
     ValueError
-        If ``dy`` does not have the forward input's shape or is not finite.
+        If ``dy`` does not have the forward output's shape or is not finite.
 
     Examples
     --------
@@ -788,14 +755,10 @@ def ghost_batch_norm_backward(
         raise TypeError(
             "caches must be the non-empty list of BatchNormCache returned by ghost_batch_norm"
         )
-    dy = np.asarray(dy)
     expected = (sum(c.x_hat.shape[0] for c in caches),) + caches[
         0
     ].x_hat.shape[1:]
-    if dy.shape != expected:
-        raise ValueError(
-            f"dy must have the forward input's shape {expected}, got {dy.shape}"
-        )
+    dy = check.same_shape(dy, expected)
     dxs, dgamma, dbeta, start = [], 0.0, 0.0, 0
     for cache in caches:
         stop = start + cache.x_hat.shape[0]

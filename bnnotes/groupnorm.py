@@ -35,9 +35,9 @@ from numbers import Integral
 
 import numpy as np
 
+from bnnotes import _kernels as kernels
 from bnnotes import _validation as check
 from bnnotes.batchnorm import DEFAULT_EPS
-from bnnotes.layernorm import _normalize_rows, _rows_input_grad
 
 __all__ = [
     "DEFAULT_EPS",
@@ -55,38 +55,11 @@ METHODS = ("batch", "layer", "instance", "group")
 """The method names [`normalization_mask`][bnnotes.groupnorm.normalization_mask] accepts."""
 
 
-def _axis_name(axis: int) -> str:
-    return {0: "N, the examples", 1: "C, the channels"}.get(
-        axis, "a spatial axis"
-    )
-
-
 def _check_input(x) -> np.ndarray:
-    x = check.finite_floating(x, "input")
-    if x.ndim < 2:
-        raise ValueError(
-            f"expected an input with at least 2 dimensions (N, C, *spatial), got shape {x.shape}"
-        )
-    for axis, size in enumerate(x.shape):
-        if size == 0:
-            raise ValueError(
-                f"input has size 0 along axis {axis} ({_axis_name(axis)}), shape {x.shape}: "
-                "every axis needs at least one value"
-            )
+    """An input (N, C, *spatial) with values in every axis but N (an empty batch is fine)."""
+    x = check.channels_input(x)
+    check.nonempty_axes(x.shape, tuple(range(1, x.ndim)))
     return x
-
-
-def _check_groups(num_groups, num_channels: int) -> int:
-    num_groups = check.positive_int(num_groups, "num_groups")
-    if num_channels % num_groups:
-        raise ValueError(
-            f"num_groups ({num_groups}) must divide the number of channels ({num_channels})"
-        )
-    return num_groups
-
-
-def _bshape(ndim: int) -> tuple[int, ...]:
-    return (1, -1) + (1,) * (ndim - 2)
 
 
 @dataclass(frozen=True)
@@ -153,7 +126,8 @@ def group_norm_forward(
     TypeError
         If ``x``, ``gamma`` or ``beta`` does not have a floating dtype.
     ValueError
-        If ``x`` has fewer than 2 dimensions or an axis of size 0, ``num_groups`` is not a
+        If ``x`` has fewer than 2 dimensions or an axis of size 0 other than N (an empty
+        batch gives an empty output, as in PyTorch), ``num_groups`` is not a
         positive divisor of $C$, a group holds a single value ($C/G \cdot \prod\text{spatial}
         = 1$), a channel vector has the wrong shape, ``eps <= 0``, or a value is not finite.
 
@@ -183,7 +157,7 @@ def group_norm_forward(
     """
     x = _check_input(x)
     n, c = x.shape[:2]
-    num_groups = _check_groups(num_groups, c)
+    num_groups = check.num_groups(num_groups, c)
     per_group, spatial = c // num_groups, math.prod(x.shape[2:])
     if per_group * spatial < 2:
         raise ValueError(
@@ -195,11 +169,11 @@ def group_norm_forward(
     beta = check.optional_vector(beta, (c,), "beta")
     eps = check.eps_value(eps)
 
-    rows = x.reshape(n * num_groups, -1)
-    x_hat, mean, var, inv_std = _normalize_rows(rows, eps)
+    rows = x.reshape(n * num_groups, per_group * spatial)
+    x_hat, mean, var, inv_std = kernels.normalize_rows(rows, eps)
     x_hat = x_hat.reshape(x.shape)
     y = x_hat
-    bshape = _bshape(x.ndim)
+    bshape = kernels.channel_shape(x.ndim)
     if gamma is not None:
         y = y * gamma.astype(x.dtype, copy=False).reshape(bshape)
     if beta is not None:
@@ -245,7 +219,8 @@ def group_norm_backward(
     Raises
     ------
     TypeError
-        If ``dy`` does not have a floating dtype.
+        If ``dy`` does not have a floating dtype, or ``cache`` is not a
+        [`GroupNormCache`][bnnotes.groupnorm.GroupNormCache].
     ValueError
         If ``dy`` does not have the input's shape or is not finite.
 
@@ -268,6 +243,9 @@ def group_norm_backward(
     ... )  # each group's gradient sums to 0
     True
     """
+    check.cache_of(
+        cache, GroupNormCache, "group_norm_forward or instance_norm_forward"
+    )
     dy = check.same_shape(dy, cache.x_hat.shape)
     n = dy.shape[0]
     axes = (0,) + tuple(range(2, dy.ndim))
@@ -277,12 +255,14 @@ def group_norm_backward(
         dy
         if cache.gamma is None
         else dy
-        * cache.gamma.astype(dy.dtype, copy=False).reshape(_bshape(dy.ndim))
+        * cache.gamma.astype(dy.dtype, copy=False).reshape(
+            kernels.channel_shape(dy.ndim)
+        )
     )
-    rows = n * cache.num_groups
-    dx = _rows_input_grad(
-        dx_hat.reshape(rows, -1),
-        cache.x_hat.reshape(rows, -1),
+    rows = (n * cache.num_groups, dy.size // max(n * cache.num_groups, 1))
+    dx = kernels.rows_input_grad(
+        dx_hat.reshape(rows),
+        cache.x_hat.reshape(rows),
         cache.inv_std.reshape(-1),
     )
     return dx.reshape(dy.shape), dgamma, dbeta
@@ -351,6 +331,15 @@ def instance_norm_backward(
     dx, dgamma, dbeta : numpy.ndarray
         As for group normalization.
 
+    Raises
+    ------
+    TypeError
+        If ``cache`` is not the cache of
+        [`instance_norm_forward`][bnnotes.groupnorm.instance_norm_forward] (a group norm
+        cache with fewer groups than channels is refused), or ``dy`` is not floating.
+    ValueError
+        If ``dy`` does not have the input's shape or is not finite.
+
     Examples
     --------
     >>> import numpy as np
@@ -364,6 +353,13 @@ def instance_norm_backward(
     >>> bool(np.allclose(dx.sum(axis=2), 0.0))
     True
     """
+    check.cache_of(cache, GroupNormCache, "instance_norm_forward")
+    if cache.num_groups != cache.x_hat.shape[1]:
+        raise TypeError(
+            f"cache must be the GroupNormCache returned by instance_norm_forward, got the "
+            f"cache of a group norm with {cache.num_groups} groups of "
+            f"{cache.x_hat.shape[1]} channels"
+        )
     return group_norm_backward(dy, cache)
 
 
@@ -459,14 +455,14 @@ def normalization_mask(
     if method == "group":
         if num_groups is None:
             raise ValueError("method 'group' needs num_groups")
-        num_groups = _check_groups(num_groups, shape[1])
+        num_groups = check.num_groups(num_groups, shape[1])
     elif num_groups is not None:
         raise ValueError(
             f"num_groups applies to method 'group' only, got num_groups={num_groups!r} with {method!r}"
         )
 
     n_idx = np.arange(shape[0]).reshape((-1,) + (1,) * (len(shape) - 1))
-    c_idx = np.arange(shape[1]).reshape(_bshape(len(shape)))
+    c_idx = np.arange(shape[1]).reshape(kernels.channel_shape(len(shape)))
     same_n = n_idx == index[0]
     same_c = c_idx == index[1]
     if method == "batch":

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from bnnotes import _validation as check
-from bnnotes.landscape import _GeneratorStates
+from bnnotes._torch_state import GeneratorStates
 
 __all__ = ["ICSResult", "gradient_ics", "preceding_parameters"]
 
@@ -295,7 +295,7 @@ def gradient_ics(
         for t in saved_params + saved_buffers
         if t.device.type == "cuda"
     })
-    generators = _GeneratorStates(model)  # the noise layers' own generators
+    generators = GeneratorStates(model)  # the noise layers' own generators
 
     try:
         with torch.random.fork_rng(devices=devices):

@@ -42,6 +42,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from bnnotes._torch_state import GeneratorStates
+
 __all__ = ["LandscapeProbe", "flat_gradient", "probe", "trainable_parameters"]
 
 
@@ -224,47 +226,6 @@ def _difference_norm(
     )
 
 
-def _module_generators(model: nn.Module) -> list[torch.Generator]:
-    """Every ``torch.Generator`` held as an attribute of a module of ``model``, each once.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        The network.
-
-    Returns
-    -------
-    list of torch.Generator
-        In ``model.modules()`` order; a generator shared by several modules (as
-        ``bnnotes.models.vgg(..., generator=seed)`` gives to every noise layer) appears once.
-    """
-    found, seen = [], set()
-    for module in model.modules():
-        for value in vars(module).values():
-            if isinstance(value, torch.Generator) and id(value) not in seen:
-                seen.add(id(value))
-                found.append(value)
-    return found
-
-
-class _GeneratorStates:
-    """The states of the generators a model's modules hold (noise layers), saved to be set again.
-
-    ``reset()`` puts every generator back to the state it had when this object was made,
-    so that a forward pass after it draws the same noise as the first one did.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        self.states = [
-            (generator, generator.get_state())
-            for generator in _module_generators(model)
-        ]
-
-    def reset(self) -> None:
-        for generator, state in self.states:
-            generator.set_state(state)
-
-
 class _Snapshot:
     """Everything a probe may change in a model, saved so that it can be put back exactly.
 
@@ -293,7 +254,7 @@ class _Snapshot:
         })
         self.cpu_rng = torch.get_rng_state()
         self.cuda_rng = [torch.cuda.get_rng_state(d) for d in self.devices]
-        self.generators = _GeneratorStates(model)
+        self.generators = GeneratorStates(model)
 
     def reset_rng(self) -> None:
         """Give the next evaluation the random draws the first one had (dropout, noise)."""

@@ -24,8 +24,9 @@ from numbers import Integral
 
 import numpy as np
 
+from bnnotes import _kernels as kernels
 from bnnotes import _validation as check
-from bnnotes.batchnorm import DEFAULT_EPS, _centered
+from bnnotes.batchnorm import DEFAULT_EPS
 
 __all__ = [
     "DEFAULT_EPS",
@@ -33,39 +34,6 @@ __all__ = [
     "layer_norm_backward",
     "layer_norm_forward",
 ]
-
-
-# --------------------------------------------------------------------------- shared row kernels
-
-
-def _normalize_rows(
-    rows: np.ndarray, eps: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Normalize each row of a 2-D array: (x_hat, mean, var, inv_std), the last three one value per row.
-
-    The variance is the mean of squared deviations from the mean (two passes); below float64
-    the mean is subtracted in two parts by bnnotes.batchnorm._centered, so a large common
-    offset does not cost accuracy.
-    """
-    mean, centered = _centered(rows, (1,), (-1, 1))
-    h = rows.shape[1]
-    var = np.einsum("ij,ij->i", centered, centered) / h
-    inv_std = 1.0 / np.sqrt(var + np.asarray(eps, dtype=rows.dtype))
-    centered *= inv_std[:, None]
-    return centered, mean, var, inv_std
-
-
-def _rows_input_grad(
-    dx_hat: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray
-) -> np.ndarray:
-    r"""Gradient through row normalization: $\frac{1}{s}\big(d\hat x - \overline{d\hat x} - \hat x\,\overline{d\hat x\,\hat x}\big)$ per row."""
-    h = x_hat.shape[1]
-    mean_dx_hat = dx_hat.sum(axis=1, keepdims=True) / h
-    mean_proj = np.einsum("ij,ij->i", dx_hat, x_hat)[:, None] / h
-    dx = dx_hat - mean_dx_hat
-    dx -= x_hat * mean_proj
-    dx *= inv_std[:, None]
-    return dx
 
 
 # --------------------------------------------------------------------------- layer norm
@@ -209,7 +177,7 @@ def layer_norm_forward(
 
     lead = x.shape[: x.ndim - k]
     rows = x.reshape(-1, math.prod(shape))
-    x_hat, mean, var, inv_std = _normalize_rows(rows, eps)
+    x_hat, mean, var, inv_std = kernels.normalize_rows(rows, eps)
     x_hat = x_hat.reshape(x.shape)
     y = x_hat
     if gamma is not None:
@@ -258,7 +226,8 @@ def layer_norm_backward(
     Raises
     ------
     TypeError
-        If ``dy`` does not have a floating dtype.
+        If ``dy`` does not have a floating dtype, or ``cache`` is not a
+        [`LayerNormCache`][bnnotes.layernorm.LayerNormCache].
     ValueError
         If ``dy`` does not have the input's shape or is not finite.
 
@@ -287,6 +256,7 @@ def layer_norm_backward(
     ... )
     (True, True)
     """
+    check.cache_of(cache, LayerNormCache, "layer_norm_forward")
     shape = cache.normalized_shape
     dy = check.same_shape(dy, cache.x_hat.shape)
     h = math.prod(shape)
@@ -299,5 +269,5 @@ def layer_norm_backward(
         if cache.gamma is None
         else dy_rows * cache.gamma.reshape(-1).astype(dy.dtype, copy=False)
     )
-    dx = _rows_input_grad(dx_hat, x_hat_rows, cache.inv_std.reshape(-1))
+    dx = kernels.rows_input_grad(dx_hat, x_hat_rows, cache.inv_std.reshape(-1))
     return dx.reshape(dy.shape), dgamma, dbeta

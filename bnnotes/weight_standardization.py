@@ -47,8 +47,8 @@ from numbers import Integral
 
 import numpy as np
 
+from bnnotes import _kernels as kernels
 from bnnotes import _validation as check
-from bnnotes.batchnorm import _centered
 
 __all__ = [
     "DEFAULT_CORRECTION",
@@ -200,7 +200,9 @@ def weight_standardization_forward(
     out = weight.shape[0]
     fan_in = math.prod(weight.shape[1:])
     correction = _check_correction(correction, fan_in)
-    mean, centered = _centered(weight.reshape(out, fan_in), (1,), (-1, 1))
+    mean, centered = kernels.centered(
+        weight.reshape(out, fan_in), (1,), (-1, 1)
+    )
     sigma = np.sqrt(
         np.einsum("ij,ij->i", centered, centered) / (fan_in - correction)
     )
@@ -235,7 +237,8 @@ def weight_standardization_backward(
     Raises
     ------
     TypeError, ValueError
-        If ``dw_hat`` is not floating, not finite, or not of the weight's shape.
+        If ``dw_hat`` is not floating, not finite, or not of the weight's shape; a
+        TypeError if ``cache`` is not a [`WSCache`][bnnotes.weight_standardization.WSCache].
 
     Notes
     -----
@@ -265,6 +268,7 @@ def weight_standardization_backward(
     ... )
     (True, True)
     """
+    check.cache_of(cache, WSCache, "weight_standardization_forward")
     w_hat = cache.w_hat
     dw_hat = check.same_shape(dw_hat, w_hat.shape, "dw_hat")
     out = w_hat.shape[0]

@@ -35,8 +35,8 @@ from numbers import Integral
 
 import numpy as np
 
+from bnnotes import _kernels as kernels
 from bnnotes import _validation as check
-from bnnotes.batchnorm import _centered
 
 __all__ = [
     "MeanOnlyBatchNormCache",
@@ -187,7 +187,8 @@ def weight_norm_backward(
     Raises
     ------
     TypeError
-        If ``dw`` does not have a floating dtype.
+        If ``dw`` does not have a floating dtype, or ``cache`` is not a
+        [`WeightNormCache`][bnnotes.weightnorm.WeightNormCache].
     ValueError
         If ``dw`` does not have the shape of ``v`` or is not finite.
 
@@ -217,6 +218,7 @@ def weight_norm_backward(
     ... )  # dv is orthogonal to v, row by row
     True
     """
+    check.cache_of(cache, WeightNormCache, "weight_norm_forward")
     dw = check.same_shape(dw, cache.v.shape, "dw")
     v, dim = cache.v, cache.dim
     bshape = _bshape(v.ndim, dim)
@@ -445,7 +447,7 @@ def data_dependent_init(
     c = t.shape[1]
     g = np.ones(c) if g is None else check.optional_vector(g, (c,), "g")
     axes = (0,) + tuple(range(2, t.ndim))
-    mean, centered = _centered(t, axes, (1, -1) + (1,) * (t.ndim - 2))
+    mean, centered = kernels.centered(t, axes, (1, -1) + (1,) * (t.ndim - 2))
     std = np.sqrt(np.mean(centered.astype(np.float64) ** 2, axis=axes))
     if np.any(std == 0):
         raise ValueError(
@@ -525,7 +527,7 @@ def mean_only_batch_norm_forward(
     beta = check.optional_vector(beta, (c,), "beta")
     axes = (0,) + tuple(range(2, t.ndim))
     bshape = (1, -1) + (1,) * (t.ndim - 2)
-    mean, y = _centered(t, axes, bshape)
+    mean, y = kernels.centered(t, axes, bshape)
     if beta is not None:
         y += beta.astype(t.dtype, copy=False).reshape(bshape)
     return y, MeanOnlyBatchNormCache(mean=mean, shape=t.shape)
@@ -553,7 +555,8 @@ def mean_only_batch_norm_backward(
     Raises
     ------
     TypeError, ValueError
-        If ``dy`` is not floating, not finite, or not of the input's shape.
+        If ``dy`` is not floating, not finite, or not of the input's shape; a TypeError
+        if ``cache`` is not a [`MeanOnlyBatchNormCache`][bnnotes.weightnorm.MeanOnlyBatchNormCache].
 
     Examples
     --------
@@ -570,6 +573,9 @@ def mean_only_batch_norm_backward(
     >>> bool(np.allclose(dt.sum(axis=0), 0.0))
     True
     """
+    check.cache_of(
+        cache, MeanOnlyBatchNormCache, "mean_only_batch_norm_forward"
+    )
     dy = check.same_shape(dy, cache.shape)
     axes = (0,) + tuple(range(2, dy.ndim))
     dbeta = dy.sum(axis=axes)

@@ -119,7 +119,7 @@ def test_backward_checks_dy_shape_and_order():
     _, cache = batch_norm_forward(
         np.random.default_rng(2).normal(size=(4, 2)), None, None
     )
-    with pytest.raises(ValueError, match="forward input's shape"):
+    with pytest.raises(ValueError, match="forward output's shape"):
         batch_norm_backward(np.ones((4, 3)), cache)
     with pytest.raises(ValueError, match="form must be"):
         batch_norm_backward(np.ones((4, 2)), cache, form="other")

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from bnnotes._torch_state import module_generators
 from bnnotes.landscape import (
-    _module_generators,
     flat_gradient,
     probe,
     trainable_parameters,
@@ -515,13 +515,13 @@ def noise_batch():
 
 def generator_states(net: nn.Module) -> list[torch.Tensor]:
     """The states of the generators the net's modules hold."""
-    return [g.get_state() for g in _module_generators(net)]
+    return [g.get_state() for g in module_generators(net)]
 
 
 def test_the_noise_layers_share_one_generator():
     """vgg(..., generator=0) gives every noise layer the same generator, which the helper lists once."""
     net = noise_net()
-    gens = _module_generators(net)
+    gens = module_generators(net)
     assert len(gens) == 1 and all(
         m.generator is gens[0]
         for m in net.modules()
