@@ -53,6 +53,7 @@ from torch import nn
 
 from bnnotes import _validation as check
 from bnnotes.experiments import one_thread
+from bnnotes.figure_text import LANGUAGES, FigureText, check_language
 from bnnotes.saturation import sigmoid
 
 __all__ = [
@@ -1141,8 +1142,79 @@ def prediction_spread(
 # --------------------------------------------------------------------------- figures
 
 
-def figures(seed: int = 0) -> dict[str, str]:
-    """The page's two figures as SVG text, rendered deterministically.
+# The words of the page's two figures in every language of the site.
+FIGURE_TEXT = FigureText(
+    "covariate_shift",
+    {
+        "source": {
+            "en": "source (trained on)",
+            "ko": "소스 (학습에 쓴 도메인)",
+            "zh": "源域（训练所用）",
+        },
+        "target": {
+            "en": "target (tested on)",
+            "ko": "타깃 (테스트한 도메인)",
+            "zh": "目标域（测试所用）",
+        },
+        "points": {
+            "en": "{domain}, y = {y}",
+            "ko": "{domain}, y = {y}",
+            "zh": "{domain}，y = {y}",
+        },
+        "rule": {
+            "en": "rule: x₂ = x₁²/2",
+            "ko": "규칙: x₂ = x₁²/2",
+            "zh": "规则：x₂ = x₁²/2",
+        },
+        "linear": {
+            "en": "linear model fitted on the source",
+            "ko": "소스에서 적합한 선형 모델",
+            "zh": "在源域上拟合的线性模型",
+        },
+        "x1": {"en": "$x_1$", "ko": "$x_1$", "zh": "$x_1$"},
+        "x2": {"en": "$x_2$", "ko": "$x_2$", "zh": "$x_2$"},
+        "accuracy_title": {
+            "en": "source accuracy {source:.2f}, target accuracy {target:.2f}",
+            "ko": "소스 정확도 {source:.2f}, 타깃 정확도 {target:.2f}",
+            "zh": "源域准确率 {source:.2f}，目标域准确率 {target:.2f}",
+        },
+        "no_bn": {"en": "no BN", "ko": "BN 없음", "zh": "不带 BN"},
+        "bn": {"en": "BN", "ko": "BN 있음", "zh": "带 BN"},
+        "mean": {"en": "mean", "ko": "평균", "zh": "均值"},
+        "correlation": {"en": "correlation", "ko": "상관", "zh": "相关系数"},
+        "series": {
+            "en": "{net}: {quantity}",
+            "ko": "{net}: {quantity}",
+            "zh": "{net}：{quantity}",
+        },
+        "step": {"en": "SGD step", "ko": "SGD 단계", "zh": "SGD 步数"},
+        "drift_axis": {
+            "en": "largest change in one step ({window}-step average)",
+            "ko": "한 단계의 가장 큰 변화 ({window}단계 평균)",
+            "zh": "单步最大变化（{window} 步平均）",
+        },
+        "drift_title": {
+            "en": "hidden units of the two-layer network on a fixed probe batch",
+            "ko": "고정된 프로브 배치에서 본 2층 네트워크의 은닉 유닛",
+            "zh": "固定探测批量上两层网络的隐藏单元",
+        },
+    },
+)
+
+
+def _figure_data(seed: int) -> dict:
+    """What the two figures show, computed once for every language."""
+    return {
+        "report": covariate_shift_report("linear", n=2000, seed=seed),
+        "source": sample_domain(150, SOURCE_MEAN, seed + 10),
+        "target": sample_domain(150, TARGET_MEAN, seed + 11),
+        "plain": layer_input_drift(batch_norm=False, seed=seed),
+        "normed": layer_input_drift(batch_norm=True, seed=seed),
+    }
+
+
+def figures(seed: int = 0, lang: str = "en") -> dict[str, str]:
+    """The page's two figures as SVG text in ``lang``, rendered deterministically.
 
     ``covariate-shift-domains.svg``: the two domains, the rule's boundary and the boundary
     of the linear model trained in the source. ``covariate-shift-drift.svg``: the change
@@ -1153,109 +1225,136 @@ def figures(seed: int = 0) -> dict[str, str]:
     seed : int, optional
         Passed to [`covariate_shift_report`][bnnotes.covariate_shift.covariate_shift_report]
         and [`layer_input_drift`][bnnotes.covariate_shift.layer_input_drift].
+    lang : {"en", "ko", "zh"}, optional
+        The language of every word on the figures.
 
     Returns
     -------
     dict
         File name -> SVG text, for the names in
         [`FIGURE_NAMES`][bnnotes.covariate_shift.FIGURE_NAMES].
+
+    Raises
+    ------
+    ValueError
+        For a ``lang`` that is not one of the site's languages.
     """
-    from bnnotes.experiments.plotting import COLORS, new_figure, to_svg
+    check_language(lang)
+    return _draw(_figure_data(seed), lang)
 
-    report = covariate_shift_report("linear", n=2000, seed=seed)
-    source_x, source_y = sample_domain(150, SOURCE_MEAN, seed + 10)
-    target_x, target_y = sample_domain(150, TARGET_MEAN, seed + 11)
 
-    fig, ax = new_figure(5.6, 3.8)
-    for x, y, color, name in (
-        (source_x, source_y, "#111827", "source (trained on)"),
-        (target_x, target_y, COLORS["batchnorm"], "target (tested on)"),
-    ):
-        ax.scatter(
-            x[y == 1, 0],
-            x[y == 1, 1],
-            s=9,
-            color=color,
-            label=f"{name}, y = 1",
-        )
-        ax.scatter(
-            x[y == 0, 0],
-            x[y == 0, 1],
-            s=9,
-            facecolors="none",
-            edgecolors=color,
-            linewidths=0.7,
-            label=f"{name}, y = 0",
-        )
-    grid = np.linspace(-3.6, 3.6, 145)
-    ax.plot(
-        grid,
-        boundary(grid),
-        color="#4b5563",
-        linewidth=1.5,
-        label="rule: $x_2 = x_1^2/2$",
+def _draw(data: dict, lang: str) -> dict[str, str]:
+    from bnnotes.experiments.plotting import (
+        COLORS,
+        MARKED,
+        language,
+        new_figure,
+        to_svg,
     )
-    w = report.fit.weights
-    ax.plot(
-        grid,
-        -(w[0] + w[1] * grid) / w[2],
-        color=COLORS["baseline"],
-        linestyle="--",
-        linewidth=1.5,
-        label="linear model fitted on the source",
-    )
-    ax.set_xlim(-3.6, 3.6)
-    ax.set_ylim(-3.0, 8.0)
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
-    ax.set_title(
-        f"source accuracy {report.source_test_accuracy:.2f}, target accuracy {report.target_accuracy:.2f}",
-        fontsize=9,
-    )
-    ax.legend(fontsize=7, loc="upper center", ncol=2)
-    domains = to_svg(fig)
 
-    plain = layer_input_drift(batch_norm=False, seed=seed)
-    normed = layer_input_drift(batch_norm=True, seed=seed)
-    window = 10
-    kernel = np.full(window, 1.0 / window)
-    steps = np.arange(window, plain.losses.size + 1)
-    fig, ax = new_figure(5.6, 3.8)
-    for trace, color, name in (
-        (plain, COLORS["baseline"], "no BN"),
-        (normed, COLORS["batchnorm"], "BN"),
-    ):
-        for attribute, style, quantity in (
-            ("mean_change", "-", "mean"),
-            ("correlation_change", ":", "correlation"),
+    text = FIGURE_TEXT
+    report = data["report"]
+    with language(lang):
+        fig, ax = new_figure(5.6, 3.8)
+        for (x, y), color, marker, name in (
+            (data["source"], "#111827", "o", "source"),
+            (data["target"], COLORS["batchnorm"], "^", "target"),
         ):
-            smooth = np.convolve(
-                getattr(trace, attribute), kernel, mode="valid"
-            )
-            ax.semilogy(
-                steps,
-                smooth,
+            domain = text(name, lang)
+            ax.scatter(
+                x[y == 1, 0],
+                x[y == 1, 1],
+                s=9,
+                marker=marker,
                 color=color,
-                linestyle=style,
-                linewidth=1.5,
-                label=f"{name}: {quantity}",
+                label=text("points", lang, domain=domain, y=1),
             )
-    ax.set_ylim(1e-3, 10.0)
-    ax.set_xlabel("SGD step")
-    ax.set_ylabel(
-        f"largest change in one step ({window}-step average)", fontsize=9
-    )
-    ax.set_title(
-        "hidden units of the two-layer network on a fixed probe batch",
-        fontsize=9,
-    )
-    ax.legend(fontsize=8, ncol=2, loc="upper center")
-    drift = to_svg(fig)
+            ax.scatter(
+                x[y == 0, 0],
+                x[y == 0, 1],
+                s=9,
+                marker=marker,
+                facecolors="none",
+                edgecolors=color,
+                linewidths=0.7,
+                label=text("points", lang, domain=domain, y=0),
+            )
+        grid = np.linspace(-3.6, 3.6, 145)
+        ax.plot(
+            grid,
+            boundary(grid),
+            color="#4b5563",
+            linewidth=1.5,
+            label=text("rule", lang),
+        )
+        w = report.fit.weights
+        ax.plot(
+            grid,
+            -(w[0] + w[1] * grid) / w[2],
+            color=COLORS["baseline"],
+            linestyle="--",
+            linewidth=1.5,
+            label=text("linear", lang),
+        )
+        ax.set_xlim(-3.6, 3.6)
+        ax.set_ylim(-3.0, 8.0)
+        ax.set_xlabel(text("x1", lang))
+        ax.set_ylabel(text("x2", lang))
+        ax.set_title(
+            text(
+                "accuracy_title",
+                lang,
+                source=report.source_test_accuracy,
+                target=report.target_accuracy,
+            ),
+            fontsize=9,
+        )
+        ax.legend(fontsize=7, loc="upper center", ncol=2)
+        domains = to_svg(fig, lang)
+
+        window = 10
+        kernel = np.full(window, 1.0 / window)
+        steps = np.arange(window, data["plain"].losses.size + 1)
+        fig, ax = new_figure(5.6, 3.8)
+        for trace, color, marks, name in (
+            (data["plain"], COLORS["baseline"], MARKED["baseline"], "no_bn"),
+            (data["normed"], COLORS["batchnorm"], MARKED["batchnorm"], "bn"),
+        ):
+            for attribute, style, quantity in (
+                ("mean_change", "-", "mean"),
+                ("correlation_change", ":", "correlation"),
+            ):
+                smooth = np.convolve(
+                    getattr(trace, attribute), kernel, mode="valid"
+                )
+                ax.semilogy(
+                    steps,
+                    smooth,
+                    color=color,
+                    linestyle=style,
+                    linewidth=1.5,
+                    **marks,
+                    label=text(
+                        "series",
+                        lang,
+                        net=text(name, lang),
+                        quantity=text(quantity, lang),
+                    ),
+                )
+        ax.set_ylim(1e-3, 10.0)
+        ax.set_xlabel(text("step", lang))
+        ax.set_ylabel(text("drift_axis", lang, window=window), fontsize=9)
+        ax.set_title(text("drift_title", lang), fontsize=9)
+        ax.legend(fontsize=8, ncol=2, loc="upper center")
+        drift = to_svg(fig, lang)
     return dict(zip(FIGURE_NAMES, (domains, drift)))
 
 
 def write_figures(directory: Path | None = None, seed: int = 0) -> list[Path]:
-    """Write [`figures`][bnnotes.covariate_shift.figures] to ``directory`` (default ``docs/assets/figures``).
+    """Write [`figures`][bnnotes.covariate_shift.figures] in every language of the site.
+
+    Each language goes to ``directory/<lang>/`` (default ``docs/assets/figures``); the
+    data are computed once.
 
     Returns
     -------
@@ -1266,13 +1365,15 @@ def write_figures(directory: Path | None = None, seed: int = 0) -> list[Path]:
         from bnnotes.experiments import FIGURES_DIR
 
         directory = FIGURES_DIR
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    data = _figure_data(seed)
     written = []
-    for name, svg in figures(seed).items():
-        path = directory / name
-        path.write_text(svg, encoding="utf-8")
-        written.append(path)
+    for lang in LANGUAGES:
+        folder = Path(directory) / lang
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, svg in _draw(data, lang).items():
+            path = folder / name
+            path.write_text(svg, encoding="utf-8")
+            written.append(path)
     return written
 
 

@@ -64,3 +64,74 @@ def markdown_rows(table: str) -> list[list[str]]:
         [cell.strip() for cell in line.strip()[1:-1].split("|")]
         for line in table.splitlines()
     ]
+
+
+#: The Markdown extensions of mkdocs.yml that shape headings, formulas and figures.
+MD_EXTENSIONS = [
+    "admonition",
+    "attr_list",
+    "md_in_html",
+    "footnotes",
+    "tables",
+    "def_list",
+    "toc",
+    "pymdownx.arithmatex",
+    "pymdownx.superfences",
+    "pymdownx.details",
+    "pymdownx.tabbed",
+]
+MD_CONFIG = {
+    "pymdownx.arithmatex": {"generic": True},
+    "pymdownx.tabbed": {"alternate_style": True},
+}
+
+#: How a figure caption starts in each language ("Figure 2.", "그림 2.", "图 2").
+FIGURE_LABEL = {
+    "en": re.compile(r"Figure (\d+)\. "),
+    "ko": re.compile(r"그림 (\d+)\. "),
+    "zh": re.compile(r"图 (\d+) "),
+}
+#: A figure of the page referred to in the prose: "Figure 2", "Figures 4 and 5", "그림 2",
+#: "图 2"; not a cited paper's figure ("the paper's Figure 1", "논문의 그림 1", "论文的图 1",
+#: "Section 3.2, Figure 4", "2018, 그림 3", "3.2절(그림 4)", "第 3.2 节，图 4").
+FIGURE_REFERENCE = {
+    "en": re.compile(
+        r"(?<!paper's )(?<!\d, )\bFigures? (\d+)(?:,? and (\d+))?"
+    ),
+    "ko": re.compile(
+        r"(?<!논문의 )(?<!논문 )(?<!\d, )(?<!절, )(?<!절\()(?<!절과 )그림 (\d+)"
+    ),
+    "zh": re.compile(
+        r"(?<!论文的)(?<!论文)(?<!\d，)(?<!\d, )(?<!节，)(?<!节（)(?<!节、)图 ?(\d+)"
+    ),
+}
+
+
+def render_markdown(path: Path):
+    """A page rendered to HTML with the site's extensions: (html, the Markdown object)."""
+    import markdown
+
+    md = markdown.Markdown(
+        extensions=MD_EXTENSIONS, extension_configs=MD_CONFIG
+    )
+    return md.convert(path.read_text(encoding="utf-8")), md
+
+
+def page_figures(html: str) -> tuple[list[dict], list[str]]:
+    """The ``<figure>`` elements of rendered HTML, in order, each as its image sources and
+    its ``<figcaption>`` texts (tags stripped); and the sources of the images outside any
+    figure."""
+    figures = []
+    for match in re.finditer(r"<figure\b[^>]*>(.*?)</figure>", html, re.S):
+        body = match.group(1)
+        figures.append({
+            "images": re.findall(r'<img\b[^>]*\bsrc="([^"]+)"', body),
+            "captions": [
+                re.sub(r"<[^>]+>", "", c).strip()
+                for c in re.findall(
+                    r"<figcaption\b[^>]*>(.*?)</figcaption>", body, re.S
+                )
+            ],
+        })
+    outside = re.sub(r"<figure\b.*?</figure>", "", html, flags=re.S)
+    return figures, re.findall(r'<img\b[^>]*\bsrc="([^"]+)"', outside)

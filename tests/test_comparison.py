@@ -18,7 +18,7 @@ from bnnotes.comparison import (
     comparison_table,
     normalize,
 )
-from bnnotes.diagrams import INDEX_SETS_FIGURE, index_sets_svg
+from bnnotes.diagrams import INDEX_SETS_FIGURES, index_sets_svg
 from bnnotes.groupnorm import normalization_mask
 
 
@@ -204,9 +204,19 @@ def test_diagram_shades_exactly_the_masks():
         )
 
 
-def test_committed_diagram_is_current():
-    """docs/assets/figures/index-sets.svg is byte for byte what index_sets_svg() renders."""
-    assert INDEX_SETS_FIGURE.read_text(encoding="utf-8") == index_sets_svg()
+@pytest.mark.parametrize("lang", ["en", "ko", "zh"])
+def test_committed_diagram_is_current(lang):
+    """docs/assets/figures/<lang>/index-sets.svg is byte for byte what
+    index_sets_svg(lang=lang) renders."""
+    committed = INDEX_SETS_FIGURES[lang].read_text(encoding="utf-8")
+    assert committed == index_sets_svg(lang=lang)
+
+
+def test_diagram_speaks_the_language_asked_for():
+    """The Korean diagram titles its panels in Korean; an unknown language is refused."""
+    assert ">그룹 정규화 (G=3)</text>" in index_sets_svg(lang="ko")
+    with pytest.raises(ValueError, match="lang must be one of"):
+        index_sets_svg(lang="fr")
 
 
 @pytest.mark.parametrize("shape", [(4, 6, 2), (4, 6, 2, 0), (4, 17, 2, 2)])

@@ -26,6 +26,7 @@ from bnnotes.covariate_shift import (
     prediction_spread,
     sample_domain,
 )
+from bnnotes.figure_text import LANGUAGES
 
 EXAMPLE = np.array([SOURCE_MEAN, 2.5])
 
@@ -586,17 +587,29 @@ def test_newton_reports_non_convergence():
 # --------------------------------------------------------------------------- figures
 
 
-def test_committed_figures_are_exactly_what_the_code_renders():
-    """docs/assets/figures/covariate-shift-*.svg equal a fresh rendering byte for byte."""
+def test_committed_figures_are_exactly_what_the_code_renders(tmp_path):
+    """docs/assets/figures/<lang>/covariate-shift-*.svg equal a fresh rendering byte for
+    byte, in every language."""
     from bnnotes.experiments import FIGURES_DIR
 
-    rendered = cs.figures()
-    assert set(rendered) == set(cs.FIGURE_NAMES)
-    for name, svg in rendered.items():
-        committed = FIGURES_DIR / name
+    written = cs.write_figures(tmp_path)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
+        f"{lang}/{name}" for lang in LANGUAGES for name in cs.FIGURE_NAMES
+    ]
+    for path in written:
+        committed = FIGURES_DIR / path.relative_to(tmp_path)
         assert committed.is_file(), (
-            f"{committed} is missing: run python -m bnnotes.covariate_shift"
+            f"{committed} is missing: run python -m bnnotes.experiments figures"
         )
-        assert committed.read_text("utf-8") == svg, (
-            f"{committed} is stale: run python -m bnnotes.covariate_shift"
+        assert committed.read_bytes() == path.read_bytes(), (
+            f"{committed} is stale: run python -m bnnotes.experiments figures"
         )
+
+
+def test_figures_speak_the_language_asked_for():
+    """figures(lang=...) puts that language's words on the figures and refuses others."""
+    assert (
+        "타깃 정확도" in cs.figures(lang="ko")["covariate-shift-domains.svg"]
+    )
+    with pytest.raises(ValueError, match="lang must be one of"):
+        cs.figures(lang="fr")

@@ -7,6 +7,7 @@ import torch
 
 from bnnotes.experiments import RunConfig, get, render_figures, run_experiment
 from bnnotes.experiments.deep_linear import make_data, squared_error
+from bnnotes.figure_text import LANGUAGES
 
 TINY = {
     "steps": 300,
@@ -104,14 +105,15 @@ def test_same_seed_gives_identical_results(tiny_run, tmp_path):
 
 
 def test_figures_are_rendered_deterministically(tiny_run, tmp_path):
-    """The four figures are written and re-render byte-identically from the stored JSON."""
+    """The four figures are written in every language and re-render byte-identically from
+    the stored JSON."""
     _, out = tiny_run
-    assert sorted(p.name for p in (out / "figures").iterdir()) == FIGURES
-    svgs = get("deep_linear").figures(
-        json.loads((out / "results" / "deep_linear.json").read_text())
-    )
-    for name, svg in svgs.items():
-        assert svg == (out / "figures" / name).read_text()
+    stored = json.loads((out / "results" / "deep_linear.json").read_text())
+    for lang in LANGUAGES:
+        folder = out / "figures" / lang
+        assert sorted(p.name for p in folder.iterdir()) == FIGURES
+        for name, svg in get("deep_linear").figures(stored, lang).items():
+            assert svg == (folder / name).read_text()
     assert render_figures(out / "results", tmp_path)
 
 
@@ -134,9 +136,11 @@ def test_figures_follow_the_run_order_of_the_rates(tmp_path):
         json.loads((tmp_path / "r" / "deep_linear.json").read_text())["runs"]
     ) == ["0.0001", "0.0003"]
     assert list(results["runs"]) == ["0.0003", "0.0001"]
-    assert len(render_figures(tmp_path / "r", tmp_path / "again")) == 4
-    for path in (tmp_path / "again").iterdir():
-        assert path.read_bytes() == (tmp_path / "f" / path.name).read_bytes()
+    written = render_figures(tmp_path / "r", tmp_path / "again")
+    assert len(written) == 4 * len(LANGUAGES)
+    for path in written:
+        first = tmp_path / "f" / path.relative_to(tmp_path / "again")
+        assert path.read_bytes() == first.read_bytes()
 
 
 def test_data_dir_and_cuda_are_refused():

@@ -8,6 +8,7 @@ import pytest
 
 from bnnotes.experiments import RunConfig, get, render_figures, run_experiment
 from bnnotes.experiments.ics import measurement_steps
+from bnnotes.figure_text import LANGUAGES
 
 TINY = {
     "steps": 60,
@@ -98,13 +99,17 @@ def test_same_seed_gives_identical_results(tiny_run, tmp_path):
 
 
 def test_figures_are_rendered_deterministically(tiny_run, tmp_path):
-    """The three figures are written and re-render byte-identically from the stored JSON."""
+    """The three figures are written in every language and re-render byte-identically
+    from the stored JSON."""
     _, out = tiny_run
-    assert sorted(p.name for p in (out / "figures").iterdir()) == FIGURES
     stored = json.loads((out / "results" / "ics.json").read_text())
-    for name, svg in get("ics").figures(stored).items():
-        assert svg == (out / "figures" / name).read_text()
-    assert len(render_figures(out / "results", tmp_path)) == 3
+    for lang in LANGUAGES:
+        folder = out / "figures" / lang
+        assert sorted(p.name for p in folder.iterdir()) == FIGURES
+        for name, svg in get("ics").figures(stored, lang).items():
+            assert svg == (folder / name).read_text()
+    written = render_figures(out / "results", tmp_path)
+    assert len(written) == 3 * len(LANGUAGES)
 
 
 def write_cifar(folder, per_batch=8, seed=0):

@@ -9,6 +9,7 @@ from test_data import write_cifar10
 
 from bnnotes.experiments import RunConfig, get, render_figures, run_experiment
 from bnnotes.experiments.landscape import FULL, PAPER, RECORD_KEYS, run
+from bnnotes.figure_text import LANGUAGES
 
 TINY = {
     "steps": 160,
@@ -135,20 +136,27 @@ def test_same_seed_gives_identical_records():
 def test_figures_are_rendered_deterministically_from_results(
     tiny_run, tmp_path
 ):
-    """The six figures are written and re-render byte-identically from the stored JSON."""
+    """The six figures are written in every language and re-render byte-identically from
+    the stored JSON."""
     _, _, out = tiny_run
-    assert sorted(p.name for p in (out / "figures").iterdir()) == FIGURES
     stored = json.loads((out / "results" / "landscape.json").read_text())
-    figures = get("landscape").figures(stored)
-    for name, svg in figures.items():
-        assert svg == (out / "figures" / name).read_text()
+    for lang in LANGUAGES:
+        folder = out / "figures" / lang
+        assert sorted(p.name for p in folder.iterdir()) == FIGURES
+        for name, svg in get("landscape").figures(stored, lang).items():
+            assert svg == (folder / name).read_text()
 
 
 def test_render_figures_picks_up_the_stored_result(tiny_run, tmp_path):
     """`python -m bnnotes.experiments figures` re-renders the landscape figures from a results folder."""
     _, _, out = tiny_run
-    written = {p.name for p in render_figures(out / "results", tmp_path)}
-    assert set(FIGURES) <= written
+    written = {
+        p.relative_to(tmp_path).as_posix()
+        for p in render_figures(out / "results", tmp_path)
+    }
+    assert {
+        f"{lang}/{name}" for lang in LANGUAGES for name in FIGURES
+    } <= written
 
 
 def test_cifar10_data_dir_builds_a_network_for_32x32_colour_images(tmp_path):

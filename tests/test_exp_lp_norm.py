@@ -6,6 +6,7 @@ import torch
 
 from bnnotes.experiments import RunConfig, get, run_experiment
 from bnnotes.experiments.lp_norm import VARIANTS, dln_data, dln_loss, figures
+from bnnotes.figure_text import LANGUAGES
 
 TINY = {
     "steps": 60,
@@ -126,20 +127,22 @@ def test_same_seed_gives_identical_results(tiny, tmp_path):
 
 
 def test_figures_are_deterministic_svg(tiny):
-    """figures() renders the four SVG files, byte-identical to those the run wrote."""
+    """figures() renders the four SVG files in every language, byte-identical to those the
+    run wrote to figures/<lang>/."""
     results, out = tiny
-    rendered = figures(results)
-    assert sorted(rendered) == [
-        "lp_norm-accuracy.svg",
-        "lp_norm-distributions.svg",
-        "lp_norm-dln.svg",
-        "lp_norm-landscape.svg",
-    ]
-    for name, svg in rendered.items():
-        assert (
-            svg.startswith("<?xml")
-            and svg == (out / "figures" / name).read_text()
-        )
+    for lang in LANGUAGES:
+        rendered = figures(results, lang)
+        assert sorted(rendered) == [
+            "lp_norm-accuracy.svg",
+            "lp_norm-distributions.svg",
+            "lp_norm-dln.svg",
+            "lp_norm-landscape.svg",
+        ]
+        for name, svg in rendered.items():
+            assert (
+                svg.startswith("<?xml")
+                and svg == (out / "figures" / lang / name).read_text()
+            )
 
 
 def test_lp_norm_is_registered_and_reads_cifar():

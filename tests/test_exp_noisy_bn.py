@@ -13,6 +13,7 @@ from bnnotes.experiments.noisy_bn import (
     pre_activation_module,
     steps_to,
 )
+from bnnotes.figure_text import LANGUAGES
 from bnnotes.models import vgg, weight_layers
 from bnnotes.torch_layers import NoisyBatchNorm
 
@@ -93,18 +94,20 @@ def test_same_seed_gives_identical_results(tiny, tmp_path):
 
 
 def test_figures_are_deterministic_svg(tiny):
-    """figures() renders the two SVG files, byte-identical to those the run wrote."""
+    """figures() renders the two SVG files in every language, byte-identical to those the
+    run wrote to figures/<lang>/."""
     results, out = tiny
-    rendered = figures(results)
-    assert sorted(rendered) == [
-        "noisy_bn-accuracy.svg",
-        "noisy_bn-distributions.svg",
-    ]
-    for name, svg in rendered.items():
-        assert (
-            svg.startswith("<?xml")
-            and svg == (out / "figures" / name).read_text()
-        )
+    for lang in LANGUAGES:
+        rendered = figures(results, lang)
+        assert sorted(rendered) == [
+            "noisy_bn-accuracy.svg",
+            "noisy_bn-distributions.svg",
+        ]
+        for name, svg in rendered.items():
+            assert (
+                svg.startswith("<?xml")
+                and svg == (out / "figures" / lang / name).read_text()
+            )
 
 
 def test_unknown_override_is_rejected():

@@ -5,11 +5,13 @@ import json
 import pytest
 from test_data import write_mnist
 
-from bnnotes import experiments
+from bnnotes import covariate_shift, experiments
+from bnnotes.diagrams import INDEX_SETS_FIGURES
 from bnnotes.experiments import RunConfig, render_figures, run_experiment
 from bnnotes.experiments.__main__ import main
 from bnnotes.experiments.mnist_sigmoid import build_network
 from bnnotes.experiments.progress import Progress
+from bnnotes.figure_text import LANGUAGES
 
 TINY = {"steps": 600, "eval_every": 100}
 
@@ -55,7 +57,7 @@ def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
 
 
 def test_run_writes_results_and_figures(tiny_run):
-    """A run stores NAME.json and the three SVG figures."""
+    """A run stores NAME.json and the three SVG figures once per language (en/, ko/, zh/)."""
     _, out = tiny_run
     assert (
         json.loads((out / "results" / "mnist_sigmoid.json").read_text())[
@@ -63,10 +65,14 @@ def test_run_writes_results_and_figures(tiny_run):
         ]["seed"]
         == 0
     )
-    assert sorted(p.name for p in (out / "figures").iterdir()) == [
-        "mnist_sigmoid-accuracy.svg",
-        "mnist_sigmoid-percentiles-b.svg",
-        "mnist_sigmoid-percentiles-c.svg",
+    assert sorted(
+        p.relative_to(out / "figures").as_posix()
+        for p in (out / "figures").rglob("*")
+        if p.is_file()
+    ) == [
+        f"{lang}/mnist_sigmoid-{name}.svg"
+        for lang in LANGUAGES
+        for name in ("accuracy", "percentiles-b", "percentiles-c")
     ]
 
 
@@ -88,9 +94,10 @@ def test_figures_are_rendered_deterministically_from_results(
     """`figures` re-renders byte-identical SVG from the stored results, without training."""
     _, out = tiny_run
     written = render_figures(out / "results", tmp_path)
-    assert len(written) == 3
+    assert len(written) == 3 * len(LANGUAGES)
     for path in written:
-        assert path.read_bytes() == (out / "figures" / path.name).read_bytes()
+        again = out / "figures" / path.relative_to(tmp_path)
+        assert path.read_bytes() == again.read_bytes()
 
 
 def test_bn_network_is_ahead_early_in_training(tiny_run):
@@ -137,16 +144,41 @@ def test_run_on_real_mnist_files(tmp_path):
     assert results["variants"]["baseline"]["steps"] == [0, 2, 4]
 
 
-def test_committed_figures_match_committed_results(tmp_path):
-    """Each committed figure is exactly what its committed result renders to."""
-    written = render_figures(experiments.RESULTS_DIR, tmp_path)
+@pytest.fixture(scope="module")
+def committed_renders(tmp_path_factory):
+    """Every committed result rendered afresh, in every language: (folder, files written)."""
+    folder = tmp_path_factory.mktemp("committed")
+    return folder, render_figures(experiments.RESULTS_DIR, folder)
+
+
+def test_committed_figures_match_committed_results(committed_renders):
+    """Each committed figure, in every language, is exactly what its committed result renders to."""
+    folder, written = committed_renders
     assert written, "no committed results found"
+    assert {p.parent.name for p in written} == set(LANGUAGES)
     for path in written:
-        committed = experiments.FIGURES_DIR / path.name
+        committed = experiments.FIGURES_DIR / path.relative_to(folder)
         assert committed.is_file(), f"{committed} is not committed"
         assert path.read_bytes() == committed.read_bytes(), (
             f"{committed} is stale: run python -m bnnotes.experiments figures"
         )
+
+
+def test_figures_folder_holds_only_rendered_figures(committed_renders):
+    """docs/assets/figures has exactly the files `python -m bnnotes.experiments figures`
+    writes, all under en/, ko/ and zh/: no single-language leftovers."""
+    folder, written = committed_renders
+    others = [*covariate_shift.FIGURE_NAMES, INDEX_SETS_FIGURES["en"].name]
+    expected = {p.relative_to(folder).as_posix() for p in written} | {
+        f"{lang}/{name}" for lang in LANGUAGES for name in others
+    }
+    committed = {
+        p.relative_to(experiments.FIGURES_DIR).as_posix()
+        for p in experiments.FIGURES_DIR.rglob("*")
+        if p.is_file()
+        and p.relative_to(experiments.FIGURES_DIR).parts[0] != "quick"
+    }
+    assert committed == expected
 
 
 def test_progress_prints_tenths_when_not_a_terminal():

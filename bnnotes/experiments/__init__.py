@@ -1,9 +1,12 @@
 r"""The experiment harness: every reproduced figure comes from a registered experiment.
 
 An experiment is a function from a [`RunConfig`][bnnotes.experiments.RunConfig] to a
-JSON-serializable dict of results, and a function from those results to SVG figures.
-Full runs write ``docs/assets/results/NAME.json`` and ``docs/assets/figures/NAME-*.svg``,
-which the site shows; ``--quick`` runs write under ``quick/`` subfolders that git ignores.
+JSON-serializable dict of results, and a function from those results and a language to SVG
+figures. Full runs write ``docs/assets/results/NAME.json`` and, once per language of the
+site (en, ko, zh), ``docs/assets/figures/<lang>/NAME-*.svg``, which the pages of that
+language show; ``--quick`` runs write under ``quick/`` subfolders that git ignores.
+``figures`` redraws every figure of the site from the stored results, without training:
+the experiments', the covariate-shift page's and the index-set diagram.
 
 Command line::
 
@@ -37,7 +40,7 @@ _DOCS_ASSETS = Path(__file__).resolve().parents[2] / "docs" / "assets"
 RESULTS_DIR = _DOCS_ASSETS / "results"
 """Where full-run results are stored (committed; the site reads them)."""
 FIGURES_DIR = _DOCS_ASSETS / "figures"
-"""Where figures rendered from the stored results are written (committed)."""
+"""Where figures are written, one folder per language (``en/``, ``ko/``, ``zh/``; committed)."""
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,14 @@ class RunConfig:
 class Experiment:
     """A registered experiment: a name, a one-line summary, a runner and a figure renderer.
 
+    ``figures(results, lang)`` returns file name -> SVG text, with every word in ``lang``.
     ``accepts_data_dir`` says whether ``--data-dir`` means anything to it.
     """
 
     name: str
     summary: str
     run: Callable[[RunConfig], dict]
-    figures: Callable[[dict], dict[str, str]]
+    figures: Callable[[dict, str], dict[str, str]]
     accepts_data_dir: bool = True
 
 
@@ -146,9 +150,9 @@ def run_experiment(
     results_dir: Path | None = None,
     figures_dir: Path | None = None,
 ) -> dict:
-    """Run an experiment, store its results as JSON and its figures as SVG.
+    """Run an experiment, store its results as JSON and its figures as SVG, per language.
 
-    Quick runs go to ``quick/`` below the default folders unless folders are given.
+    Figures go to ``figures_dir/<lang>/`` for each language of the site. Quick runs go to ``quick/`` below the default folders unless folders are given.
     Returns the results dict (with a ``meta`` entry: name, seed, quick, device, wall time).
     """
     experiment = get(name)
@@ -174,19 +178,26 @@ def run_experiment(
 def _write_figures(
     experiment: Experiment, results: dict, figures_dir: Path
 ) -> list[Path]:
-    figures_dir.mkdir(parents=True, exist_ok=True)
+    from bnnotes.figure_text import LANGUAGES
+
     written = []
-    for filename, svg in experiment.figures(results).items():
-        path = figures_dir / filename
-        path.write_text(svg, encoding="utf-8")
-        written.append(path)
+    for lang in LANGUAGES:
+        folder = figures_dir / lang
+        folder.mkdir(parents=True, exist_ok=True)
+        for filename, svg in experiment.figures(results, lang).items():
+            path = folder / filename
+            path.write_text(svg, encoding="utf-8")
+            written.append(path)
     return written
 
 
 def render_figures(
     results_dir: Path | None = None, figures_dir: Path | None = None
 ) -> list[Path]:
-    """Re-render the figures of every stored result, without training. Returns the files written."""
+    """Re-render the figures of every stored result in every language, without training.
+
+    Writes ``figures_dir/<lang>/NAME-*.svg``; returns the files written.
+    """
     results_dir = RESULTS_DIR if results_dir is None else results_dir
     figures_dir = FIGURES_DIR if figures_dir is None else figures_dir
     written = []

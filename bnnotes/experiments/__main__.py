@@ -57,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:20s} {get(name).summary}")
         return 0
     if args.name == "figures":
-        for path in render_figures():
+        from bnnotes.covariate_shift import write_figures
+        from bnnotes.diagrams import write_index_sets
+
+        for path in [*render_figures(), *write_figures(), *write_index_sets()]:
             print(path)
         return 0
     if args.name not in names():

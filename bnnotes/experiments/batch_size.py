@@ -19,8 +19,9 @@ from torch import nn
 
 from bnnotes.data import load_digits
 from bnnotes.experiments import Experiment, RunConfig
-from bnnotes.experiments.plotting import new_figure, to_svg
+from bnnotes.experiments.plotting import language, new_figure, to_svg
 from bnnotes.experiments.progress import Progress
+from bnnotes.figure_text import FigureText
 
 FULL = {
     "epochs": 15,
@@ -31,7 +32,7 @@ FULL = {
 }
 QUICK = {**FULL, "epochs": 3, "batch_sizes": [2, 16]}
 METHODS = ("batch", "group", "layer")
-LABELS = {"batch": "BN", "group": "GN", "layer": "LN"}
+LABELS = {"batch": "BN", "group": "GN", "layer": "LN"}  # progress bar
 COLORS = {"batch": "#c2410c", "group": "#1f5fa8", "layer": "#4d7c0f"}
 
 #: Wu & He (2018), Table 2: ResNet-50 ImageNet validation error (%) against images per GPU.
@@ -169,28 +170,62 @@ def run(config: RunConfig) -> dict:
     return results
 
 
-def figures(results: dict) -> dict[str, str]:
-    """Test error against batch size for each method (log-scaled batch axis)."""
-    fig, ax = new_figure()
-    sizes = results["settings"]["batch_sizes"]
-    for method in METHODS:
-        errors = [
-            results["runs"][method][str(b)]["final_error"] for b in sizes
-        ]
-        ax.plot(
-            sizes,
-            errors,
-            marker="o",
-            color=COLORS[method],
-            label=LABELS[method],
-        )
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sizes, [str(b) for b in sizes])
-    ax.set_xlabel("batch size (examples per batch)")
-    ax.set_ylabel("test error (%)")
-    ax.set_title("Test error against batch size")
-    ax.legend(loc="upper right")
-    return {"batch_size-error.svg": to_svg(fig)}
+# The words of the batch_size figure in every language.
+TEXT = FigureText(
+    "batch_size",
+    {
+        "batch": {"en": "BN", "ko": "BN", "zh": "BN"},
+        "group": {"en": "GN", "ko": "GN", "zh": "GN"},
+        "layer": {"en": "LN", "ko": "LN", "zh": "LN"},
+        "batch_axis": {
+            "en": "batch size (examples per batch)",
+            "ko": "배치 크기 (배치당 샘플 수)",
+            "zh": "批量大小（每批样本数）",
+        },
+        "error_axis": {
+            "en": "test error (%)",
+            "ko": "테스트 오차 (%)",
+            "zh": "测试误差（%）",
+        },
+        "title": {
+            "en": "Test error against batch size",
+            "ko": "배치 크기에 따른 테스트 오차",
+            "zh": "测试误差随批量大小的变化",
+        },
+    },
+)
+
+# Each method its own line style and marker as well as its colour.
+STYLES = {
+    "batch": {"linestyle": "-", "marker": "o"},
+    "group": {"linestyle": "--", "marker": "s"},
+    "layer": {"linestyle": "-.", "marker": "^"},
+}
+
+
+def figures(results: dict, lang: str) -> dict[str, str]:
+    """Test error against batch size for each method (log-scaled batch axis), in ``lang``."""
+    with language(lang):
+        fig, ax = new_figure()
+        sizes = results["settings"]["batch_sizes"]
+        for method in METHODS:
+            errors = [
+                results["runs"][method][str(b)]["final_error"] for b in sizes
+            ]
+            ax.plot(
+                sizes,
+                errors,
+                color=COLORS[method],
+                **STYLES[method],
+                label=TEXT(method, lang),
+            )
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes, [str(b) for b in sizes])
+        ax.set_xlabel(TEXT("batch_axis", lang))
+        ax.set_ylabel(TEXT("error_axis", lang))
+        ax.set_title(TEXT("title", lang))
+        ax.legend(loc="upper right")
+        return {"batch_size-error.svg": to_svg(fig, lang)}
 
 
 EXPERIMENT = Experiment(

@@ -35,8 +35,17 @@ import numpy as np
 import torch
 
 from bnnotes.experiments import Experiment, RunConfig, one_thread
-from bnnotes.experiments.plotting import COLORS, STYLE, to_svg
+from bnnotes.experiments.plotting import (
+    COLORS,
+    MARKED,
+    NORM_STYLE,
+    language,
+    new_figure,
+    subplots,
+    to_svg,
+)
 from bnnotes.experiments.progress import Progress
+from bnnotes.figure_text import FigureText
 from bnnotes.ics import gradient_ics
 from bnnotes.landscape import probe
 from bnnotes.models import deep_linear
@@ -54,8 +63,10 @@ FULL = {
 }
 QUICK = {**FULL, "steps": 1000, "ics_every": 100, "probe_every": 250}
 NORMS = ("none", "batch")
-LABELS = {"none": "standard", "batch": "BN"}
+LABELS = {"none": "standard", "batch": "BN"}  # progress bar; figures use TEXT
 COLOR = {"none": COLORS["baseline"], "batch": COLORS["batchnorm"]}
+STYLE = {"none": NORM_STYLE["baseline"], "batch": NORM_STYLE["batchnorm"]}
+MARKS = {"none": MARKED["baseline"], "batch": MARKED["batchnorm"]}
 
 #: What Santurkar et al. (2018) report for the DLN.
 PAPER = {
@@ -245,30 +256,105 @@ def run(config: RunConfig) -> dict:
     }
 
 
-def _subplots(rows: int, cols: int, width: float, height: float):
-    import matplotlib.pyplot as plt
+# The words of the deep_linear figures in every language.
+TEXT = FigureText(
+    "deep_linear",
+    {
+        "none": {"en": "standard", "ko": "표준 네트워크", "zh": "普通网络"},
+        "batch": {"en": "BN", "ko": "BN 네트워크", "zh": "BN 网络"},
+        "net_lr": {
+            "en": "{net}, lr {lr}",
+            "ko": "{net}, 학습률 {lr}",
+            "zh": "{net}，学习率 {lr}",
+        },
+        "step": {
+            "en": "gradient descent step",
+            "ko": "경사 하강법 단계",
+            "zh": "梯度下降步数",
+        },
+        "loss": {
+            "en": "loss (mean squared error)",
+            "ko": "손실 (평균 제곱 오차)",
+            "zh": "损失（均方误差）",
+        },
+        "loss_title": {
+            "en": "{depth}-layer deep linear network",
+            "ko": "{depth}층 심층 선형 네트워크",
+            "zh": "{depth} 层深度线性网络",
+        },
+        "layer": {"en": "layer {n}", "ko": "{n}번째 층", "zh": "第 {n} 层"},
+        "l2": {"en": "‖G − G′‖₂", "ko": "‖G − G′‖₂", "zh": "‖G − G′‖₂"},
+        "cosine": {
+            "en": "cosine of G and G′",
+            "ko": "G와 G′의 코사인",
+            "zh": "G 与 G′ 的余弦",
+        },
+        "ics_title": {
+            "en": "Gradient ICS (Definition 2.1) of the deep linear network, "
+            "lr {lr}",
+            "ko": "심층 선형 네트워크의 그래디언트 ICS (정의 2.1), 학습률 {lr}",
+            "zh": "深度线性网络的梯度 ICS（定义 2.1），学习率 {lr}",
+        },
+        "loss_variation": {
+            "en": "variation of loss",
+            "ko": "손실의 변동",
+            "zh": "损失的变化幅度",
+        },
+        "gradient_predictiveness": {
+            "en": "max gradient change",
+            "ko": "최대 그래디언트 변화",
+            "zh": "最大梯度变化",
+        },
+        "beta_smoothness": {
+            "en": "effective β-smoothness",
+            "ko": "유효 β-매끄러움",
+            "zh": "有效 β-光滑性",
+        },
+        "landscape_title": {
+            "en": "Landscape along the gradient, steps {low} to {high} × lr {lr}",
+            "ko": "그래디언트 방향의 손실 지형, 스텝 크기는 학습률 {lr}의 "
+            "{low}–{high}배",
+            "zh": "沿梯度方向的损失曲面，步长为学习率 {lr} 的 {low} 到 {high} 倍",
+        },
+        "mean_cosine": {
+            "en": "cosine of G and G′ (mean of layers 2..{depth})",
+            "ko": "G와 G′의 코사인 (2..{depth}번째 층의 평균)",
+            "zh": "G 与 G′ 的余弦（第 2..{depth} 层的平均）",
+        },
+        "lr_beta": {
+            "en": "lr × effective β-smoothness",
+            "ko": "학습률 × 유효 β-매끄러움",
+            "zh": "学习率 × 有效 β-光滑性",
+        },
+        "stability_title": {
+            "en": "ICS and the stability threshold lr × β = 2 (thick grey line)",
+            "ko": "ICS와 안정성 문턱값 학습률 × β = 2 (굵은 회색 선)",
+            "zh": "ICS 与稳定性阈值 学习率 × β = 2（粗灰线）",
+        },
+    },
+)
 
-    with plt.rc_context(STYLE):
-        return plt.subplots(
-            rows,
-            cols,
-            figsize=(width, height),
-            layout="constrained",
-            squeeze=False,
-        )
+
+def figures(results: dict, lang: str) -> dict[str, str]:
+    """Loss curves; ICS (l2, cosine) over steps for four layers; the landscape probes over
+    steps; the mean cosine and lr times the effective beta-smoothness of every run; every
+    word in ``lang``."""
+    with language(lang):
+        return _figures(results, lang)
 
 
-def figures(results: dict) -> dict[str, str]:
-    """Loss curves; ICS (l2, cosine) over steps for four layers; the landscape probes over steps;
-    the mean cosine and lr times the effective beta-smoothness of every run."""
+def _figures(results: dict, lang: str) -> dict[str, str]:
     runs = results["runs"]
     lrs = [
         repr(lr) for lr in results["settings"]["lrs"]
     ]  # the run order; the stored JSON sorts its keys
     main = lrs[0]
     styles = ["-", "--", ":", "-."]
-    fig, axes = _subplots(1, 1, 5.0, 3.4)
-    ax = axes[0][0]
+
+    def net_lr(norm: str, lr: str) -> str:
+        return TEXT("net_lr", lang, net=TEXT(norm, lang), lr=f"{float(lr):g}")
+
+    fig, ax = new_figure(5.0, 3.4)
     for k, lr in enumerate(lrs):
         for norm in NORMS:
             r = runs[lr][norm]
@@ -278,103 +364,105 @@ def figures(results: dict) -> dict[str, str]:
                 loss,
                 color=COLOR[norm],
                 linestyle=styles[k % 4],
-                label=f"{LABELS[norm]}, lr {float(lr):g}",
+                **MARKS[norm],
+                label=net_lr(norm, lr),
             )
     ax.set_yscale("log")
-    ax.set_xlabel("gradient descent step")
-    ax.set_ylabel("loss (mean squared error)")
-    ax.set_title("25-layer deep linear network")
+    ax.set_xlabel(TEXT("step", lang))
+    ax.set_ylabel(TEXT("loss", lang))
+    ax.set_title(
+        TEXT("loss_title", lang, depth=len(runs[main]["none"]["l2"][0]))
+    )
     ax.legend(loc="lower left", fontsize=8)
-    out = {"deep_linear-loss.svg": to_svg(fig)}
+    out = {"deep_linear-loss.svg": to_svg(fig, lang)}
 
     depth = len(runs[main]["none"]["l2"][0])
     layers = sorted({1, depth // 3, (2 * depth) // 3, depth - 1})
-    fig, axes = _subplots(2, len(layers), 2.6 * len(layers), 5.0)
+    fig, flat = subplots(2, len(layers), 2.6 * len(layers), 5.0)
+    axes = flat.reshape(2, len(layers))
     for col, layer in enumerate(layers):
         for norm in NORMS:
             r = runs[main][norm]
-            axes[0][col].plot(
-                r["ics_steps"],
-                _array(r["l2"])[:, layer],
-                color=COLOR[norm],
-                label=LABELS[norm],
-            )
-            axes[1][col].plot(
-                r["ics_steps"],
-                _array(r["cosine"])[:, layer],
-                color=COLOR[norm],
-                label=LABELS[norm],
-            )
+            for row, key in enumerate(("l2", "cosine")):
+                axes[row][col].plot(
+                    r["ics_steps"],
+                    _array(r[key])[:, layer],
+                    **STYLE[norm],
+                    label=TEXT(norm, lang),
+                )
         axes[0][col].set_yscale("log")
-        axes[0][col].set_title(f"layer {layer + 1}")
+        axes[0][col].set_title(TEXT("layer", lang, n=layer + 1))
         axes[1][col].set_ylim(-1.05, 1.05)
-        axes[1][col].set_xlabel("gradient descent step")
-    axes[0][0].set_ylabel(r"$\|G - G'\|_2$")
-    axes[1][0].set_ylabel(r"cosine of $G$ and $G'$")
+        axes[1][col].set_xlabel(TEXT("step", lang))
+    axes[0][0].set_ylabel(TEXT("l2", lang))
+    axes[1][0].set_ylabel(TEXT("cosine", lang))
     axes[1][0].legend(loc="lower left")
-    fig.suptitle(
-        f"Gradient ICS (Definition 2.1) of the deep linear network, lr {float(main):g}"
-    )
-    out["deep_linear-ics.svg"] = to_svg(fig)
+    fig.suptitle(TEXT("ics_title", lang, lr=f"{float(main):g}"))
+    out["deep_linear-ics.svg"] = to_svg(fig, lang)
 
-    keys = (
-        ("loss_variation", "variation of loss"),
-        ("gradient_predictiveness", "max gradient change"),
-        ("beta_smoothness", r"effective $\beta$-smoothness"),
-    )
-    fig, axes = _subplots(1, 3, 9.0, 3.2)
-    for col, (key, title) in enumerate(keys):
+    keys = ("loss_variation", "gradient_predictiveness", "beta_smoothness")
+    fig, axes = subplots(1, 3, 9.0, 3.2)
+    for col, key in enumerate(keys):
         for norm in NORMS:
             r = runs[main][norm]
             values = [np.nan if v is None else v for v in r[key]]
-            axes[0][col].plot(
-                r["probe_steps"], values, color=COLOR[norm], label=LABELS[norm]
+            axes[col].plot(
+                r["probe_steps"],
+                values,
+                **STYLE[norm],
+                label=TEXT(norm, lang),
             )
-        axes[0][col].set_yscale("log")
-        axes[0][col].set_title(title)
-        axes[0][col].set_xlabel("gradient descent step")
-    axes[0][0].legend(loc="best")
+        axes[col].set_yscale("log")
+        axes[col].set_title(TEXT(key, lang))
+        axes[col].set_xlabel(TEXT("step", lang))
+    axes[0].legend(loc="best")
+    multiples = results["settings"]["probe_multiples"]
     fig.suptitle(
-        f"Landscape along the gradient, steps 0.01 to 30 x lr {float(main):g}"
+        TEXT(
+            "landscape_title",
+            lang,
+            low=f"{min(multiples):g}",
+            high=f"{max(multiples):g}",
+            lr=f"{float(main):g}",
+        )
     )
-    out["deep_linear-landscape.svg"] = to_svg(fig)
+    out["deep_linear-landscape.svg"] = to_svg(fig, lang)
 
-    fig, axes = _subplots(1, 2, 9.0, 3.4)
+    fig, axes = subplots(1, 2, 9.0, 3.4)
     for k, lr in enumerate(lrs):
         for norm in NORMS:
             r = runs[lr][norm]
-            label = f"{LABELS[norm]}, lr {float(lr):g}"
             cos = np.nanmean(_array(r["cosine"])[:, 1:], axis=1)
-            axes[0][0].plot(
+            axes[0].plot(
                 r["ics_steps"],
                 cos,
                 color=COLOR[norm],
                 linestyle=styles[k % 4],
-                label=label,
+                **MARKS[norm],
+                label=net_lr(norm, lr),
             )
             beta = [
                 np.nan if v is None else float(lr) * v
                 for v in r["beta_smoothness"]
             ]
-            axes[0][1].plot(
+            axes[1].plot(
                 r["probe_steps"],
                 beta,
                 color=COLOR[norm],
                 linestyle=styles[k % 4],
-                label=label,
+                **MARKS[norm],
+                label=net_lr(norm, lr),
             )
-    axes[0][1].axhline(2.0, color="#777777", linewidth=2.5, alpha=0.5)
-    axes[0][0].set_ylim(-1.05, 1.05)
-    axes[0][0].set_ylabel("cosine of G and G' (mean of layers 2..25)")
-    axes[0][1].set_yscale("log")
-    axes[0][1].set_ylabel(r"lr $\times$ effective $\beta$-smoothness")
-    for ax in axes[0]:
-        ax.set_xlabel("gradient descent step")
-    axes[0][0].legend(loc="lower left", fontsize=8)
-    fig.suptitle(
-        "ICS and the stability threshold lr x beta = 2 (thick grey line)"
-    )
-    out["deep_linear-stability.svg"] = to_svg(fig)
+    axes[1].axhline(2.0, color="#777777", linewidth=2.5, alpha=0.5)
+    axes[0].set_ylim(-1.05, 1.05)
+    axes[0].set_ylabel(TEXT("mean_cosine", lang, depth=depth))
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel(TEXT("lr_beta", lang))
+    for ax in axes:
+        ax.set_xlabel(TEXT("step", lang))
+    axes[0].legend(loc="lower left", fontsize=8)
+    fig.suptitle(TEXT("stability_title", lang))
+    out["deep_linear-stability.svg"] = to_svg(fig, lang)
     return out
 
 

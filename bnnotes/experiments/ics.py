@@ -30,8 +30,16 @@ from torch import nn
 
 from bnnotes.data import Dataset, load_digits
 from bnnotes.experiments import Experiment, RunConfig, one_thread
-from bnnotes.experiments.plotting import COLORS, STYLE, to_svg
+from bnnotes.experiments.plotting import (
+    COLORS,
+    NORM_STYLE,
+    language,
+    new_figure,
+    subplots,
+    to_svg,
+)
 from bnnotes.experiments.progress import Progress
+from bnnotes.figure_text import FigureText
 from bnnotes.ics import gradient_ics
 from bnnotes.models import images, vgg, weight_layers
 
@@ -60,8 +68,9 @@ CIFAR_FULL = {
 }
 CIFAR_QUICK = {**CIFAR_FULL, "steps": 500, "ics_every": 50}
 NORMS = ("none", "batch")
-LABELS = {"none": "standard", "batch": "BN"}
+LABELS = {"none": "standard", "batch": "BN"}  # progress bar; figures use TEXT
 COLOR = {"none": COLORS["baseline"], "batch": COLORS["batchnorm"]}
+STYLE = {"none": NORM_STYLE["baseline"], "batch": NORM_STYLE["batchnorm"]}
 
 #: What Santurkar et al. (2018) report for their VGG on CIFAR-10.
 PAPER = {
@@ -318,30 +327,90 @@ def run(config: RunConfig) -> dict:
     }
 
 
-def _subplots(rows: int, cols: int, width: float, height: float):
-    import matplotlib.pyplot as plt
-
-    with plt.rc_context(STYLE):
-        return plt.subplots(
-            rows,
-            cols,
-            figsize=(width, height),
-            layout="constrained",
-            squeeze=False,
-        )
-
-
 def shown_layers(count: int) -> list[int]:
     """Four layers spread over the depth (0-based): the second, two in the middle, the last."""
     picks = [1, count // 3, (2 * count) // 3, count - 1]
     return sorted({min(max(p, 0), count - 1) for p in picks})
 
 
-def figures(results: dict) -> dict[str, str]:
-    """Training curves, and ICS (l2, cosine) over steps for four layers, like the paper's Fig. 3."""
+# The words of the ics figures in every language.
+TEXT = FigureText(
+    "ics",
+    {
+        "none": {"en": "standard", "ko": "표준 네트워크", "zh": "普通网络"},
+        "batch": {"en": "BN", "ko": "BN 네트워크", "zh": "BN 网络"},
+        "digits": {
+            "en": "scikit-learn digits",
+            "ko": "scikit-learn 손글씨 숫자",
+            "zh": "scikit-learn 手写数字",
+        },
+        "step": {"en": "training step", "ko": "학습 단계", "zh": "训练步数"},
+        "train_loss": {
+            "en": "training loss (mini-batch mean)",
+            "ko": "학습 손실 (미니배치 평균)",
+            "zh": "训练损失（小批量平均）",
+        },
+        "test_accuracy": {
+            "en": "test accuracy (%)",
+            "ko": "테스트 정확도 (%)",
+            "zh": "测试准确率（%）",
+        },
+        "training_title": {
+            "en": "VGG-style network, {data}: training",
+            "ko": "VGG 스타일 네트워크, {data}: 학습",
+            "zh": "VGG 风格网络，{data}：训练",
+        },
+        "layer": {
+            "en": "layer {n} ({name})",
+            "ko": "{n}번째 층 ({name})",
+            "zh": "第 {n} 层（{name}）",
+        },
+        "step_log": {
+            "en": "training step (log above 10)",
+            "ko": "학습 단계 (10부터 로그 눈금)",
+            "zh": "训练步数（10 以上为对数刻度）",
+        },
+        "l2": {"en": "‖G − G′‖₂", "ko": "‖G − G′‖₂", "zh": "‖G − G′‖₂"},
+        "cosine": {
+            "en": "cosine of G and G′",
+            "ko": "G와 G′의 코사인",
+            "zh": "G 与 G′ 的余弦",
+        },
+        "ics_title": {
+            "en": "Gradient ICS (Definition 2.1) of the VGG-style network",
+            "ko": "VGG 스타일 네트워크의 그래디언트 ICS (정의 2.1)",
+            "zh": "VGG 风格网络的梯度 ICS（定义 2.1）",
+        },
+        "loss_at_measurement": {
+            "en": "mini-batch loss at the measurement",
+            "ko": "측정 시점의 미니배치 손실",
+            "zh": "测量时的小批量损失",
+        },
+        "mean_cosine": {
+            "en": "cosine of G and G′ (mean of layers 2..k)",
+            "ko": "G와 G′의 코사인 (2..k번째 층의 평균)",
+            "zh": "G 与 G′ 的余弦（第 2..k 层的平均）",
+        },
+        "by_loss_title": {
+            "en": "ICS against training progress",
+            "ko": "학습 진행에 따른 ICS",
+            "zh": "ICS 随训练进展的变化",
+        },
+    },
+)
+
+
+def figures(results: dict, lang: str) -> dict[str, str]:
+    """Training curves, and ICS (l2, cosine) over steps for four layers, like the paper's
+    Fig. 3; every word in ``lang``."""
+    with language(lang):
+        return _figures(results, lang)
+
+
+def _figures(results: dict, lang: str) -> dict[str, str]:
     runs, names = results["runs"], results["layers"]
-    fig, axes = _subplots(1, 2, 8.0, 3.2)
-    ax_loss, ax_acc = axes[0]
+    fig, axes = subplots(1, 2, 8.0, 3.2)
+    ax_loss, ax_acc = axes
     for norm in NORMS:
         steps = runs[norm][0]["eval_steps"]
         loss = np.nanmean(
@@ -352,22 +421,24 @@ def figures(results: dict) -> dict[str, str]:
             axis=0,
         )
         acc = np.mean([r["test_accuracy"] for r in runs[norm]], axis=0)
-        ax_loss.plot(steps, loss, color=COLOR[norm], label=LABELS[norm])
-        ax_acc.plot(steps, 100 * acc, color=COLOR[norm], label=LABELS[norm])
+        for ax, values in ((ax_loss, loss), (ax_acc, 100 * acc)):
+            ax.plot(steps, values, **STYLE[norm], label=TEXT(norm, lang))
     ax_loss.set_yscale("log")
-    ax_loss.set_xlabel("training step")
-    ax_loss.set_ylabel("training loss (mini-batch mean)")
-    ax_acc.set_xlabel("training step")
-    ax_acc.set_ylabel("test accuracy (%)")
+    ax_loss.set_xlabel(TEXT("step", lang))
+    ax_loss.set_ylabel(TEXT("train_loss", lang))
+    ax_acc.set_xlabel(TEXT("step", lang))
+    ax_acc.set_ylabel(TEXT("test_accuracy", lang))
     ax_loss.legend(loc="upper right")
     ax_acc.legend(loc="lower right")
-    fig.suptitle(
-        f"VGG-style network, {results['data'].split(' (')[0]}: training"
-    )
-    out = {"ics-training.svg": to_svg(fig)}
+    data = results["data"].split(" (")[0]
+    if data == "scikit-learn digits":
+        data = TEXT("digits", lang)
+    fig.suptitle(TEXT("training_title", lang, data=data))
+    out = {"ics-training.svg": to_svg(fig, lang)}
 
     layers = shown_layers(len(names))
-    fig, axes = _subplots(2, len(layers), 2.6 * len(layers), 5.0)
+    fig, flat = subplots(2, len(layers), 2.6 * len(layers), 5.0)
+    axes = flat.reshape(2, len(layers))
     for col, layer in enumerate(layers):
         for norm in NORMS:
             steps = runs[norm][0]["ics_steps"]
@@ -379,25 +450,26 @@ def figures(results: dict) -> dict[str, str]:
                 axes[row][col].plot(
                     steps,
                     np.nanmean(values[:, :, layer], axis=0),
-                    color=COLOR[norm],
-                    label=LABELS[norm],
+                    **STYLE[norm],
+                    label=TEXT(norm, lang),
                     linewidth=1.2,
                 )
         axes[0][col].set_yscale("log")
-        axes[0][col].set_title(f"layer {layer + 1} ({names[layer]})")
+        axes[0][col].set_title(
+            TEXT("layer", lang, n=layer + 1, name=names[layer])
+        )
         for row in range(2):
             axes[row][col].set_xscale("symlog", linthresh=10)
             axes[row][col].set_xlim(0, results["settings"]["steps"])
-        axes[1][col].set_xlabel("training step (log above 10)")
+        axes[1][col].set_xlabel(TEXT("step_log", lang))
         axes[1][col].set_ylim(-1.05, 1.05)
-    axes[0][0].set_ylabel(r"$\|G - G'\|_2$")
-    axes[1][0].set_ylabel(r"cosine of $G$ and $G'$")
+    axes[0][0].set_ylabel(TEXT("l2", lang))
+    axes[1][0].set_ylabel(TEXT("cosine", lang))
     axes[1][0].legend(loc="lower left")
-    fig.suptitle("Gradient ICS (Definition 2.1) of the VGG-style network")
-    out["ics-vgg.svg"] = to_svg(fig)
+    fig.suptitle(TEXT("ics_title", lang))
+    out["ics-vgg.svg"] = to_svg(fig, lang)
 
-    fig, axes = _subplots(1, 1, 5.0, 3.4)
-    ax = axes[0][0]
+    fig, ax = new_figure(5.0, 3.4)
     for norm in NORMS:
         loss = np.concatenate([r["batch_loss"] for r in runs[norm]])
         cos = np.concatenate([
@@ -407,22 +479,24 @@ def figures(results: dict) -> dict[str, str]:
             ]
             for r in runs[norm]
         ])
+        hollow = norm == "none"  # open circles without BN, filled with BN
         ax.scatter(
             loss,
             cos,
-            s=9,
-            color=COLOR[norm],
-            alpha=0.6,
-            label=LABELS[norm],
-            linewidths=0,
+            s=12,
+            facecolors="none" if hollow else COLOR[norm],
+            edgecolors=COLOR[norm],
+            alpha=0.7,
+            label=TEXT(norm, lang),
+            linewidths=0.8 if hollow else 0,
         )
     ax.set_xscale("log")
     ax.set_ylim(-1.05, 1.05)
-    ax.set_xlabel("mini-batch loss at the measurement")
-    ax.set_ylabel("cosine of G and G' (mean of layers 2..k)")
+    ax.set_xlabel(TEXT("loss_at_measurement", lang))
+    ax.set_ylabel(TEXT("mean_cosine", lang))
     ax.legend(loc="lower left")
-    ax.set_title("ICS against training progress")
-    out["ics-vgg-by-loss.svg"] = to_svg(fig)
+    ax.set_title(TEXT("by_loss_title", lang))
+    out["ics-vgg-by-loss.svg"] = to_svg(fig, lang)
     return out
 
 

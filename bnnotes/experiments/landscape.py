@@ -31,8 +31,15 @@ from torch import nn
 
 from bnnotes.data import load_digits
 from bnnotes.experiments import Experiment, RunConfig, one_thread
-from bnnotes.experiments.plotting import STYLE, new_figure, plt, to_svg
+from bnnotes.experiments.plotting import (
+    MARKED,
+    language,
+    new_figure,
+    subplots,
+    to_svg,
+)
 from bnnotes.experiments.progress import Progress
+from bnnotes.figure_text import FigureText
 from bnnotes.landscape import flat_gradient, probe
 from bnnotes.models import images, vgg
 
@@ -48,8 +55,10 @@ FULL = {
 }
 QUICK = {**FULL, "steps": 200, "lrs": [0.1], "seeds": 1}
 NORMS = ("none", "batch")
-LABELS = {"none": "standard", "batch": "BN"}
+LABELS = {"none": "standard", "batch": "BN"}  # progress bar; figures use TEXT
 COLORS = {"none": "#1f5fa8", "batch": "#c2410c"}
+LINESTYLES = {"none": "--", "batch": "-"}
+MARKS = {"none": MARKED["baseline"], "batch": MARKED["batchnorm"]}
 
 #: What Santurkar et al. (2018) report for VGG on CIFAR-10.
 PAPER = {
@@ -367,101 +376,220 @@ def _first(results: dict) -> tuple[str, dict]:
     return lr_key, results["runs"][lr_key][seed_key]
 
 
+# The words of the landscape figures in every language.
+TEXT = FigureText(
+    "landscape",
+    {
+        "none": {"en": "standard", "ko": "표준 네트워크", "zh": "普通网络"},
+        "batch": {"en": "BN", "ko": "BN 네트워크", "zh": "BN 网络"},
+        "max": {
+            "en": "{net} (max)",
+            "ko": "{net} (최대)",
+            "zh": "{net}（最大）",
+        },
+        "min": {
+            "en": "{net} (min)",
+            "ko": "{net} (최소)",
+            "zh": "{net}（最小）",
+        },
+        "random": {
+            "en": "{net} (random direction)",
+            "ko": "{net} (무작위 방향)",
+            "zh": "{net}（随机方向）",
+        },
+        "net_lr": {
+            "en": "{net}, lr {lr}",
+            "ko": "{net}, 학습률 {lr}",
+            "zh": "{net}，学习率 {lr}",
+        },
+        "step": {"en": "training step", "ko": "학습 단계", "zh": "训练步数"},
+        "with_lr": {
+            "en": "{title} (lr {lr})",
+            "ko": "{title} (학습률 {lr})",
+            "zh": "{title}（学习率 {lr}）",
+        },
+        "loss_title": {
+            "en": "Variation of loss",
+            "ko": "손실의 변동",
+            "zh": "损失的变化幅度",
+        },
+        "loss_axis": {
+            "en": "loss at w − ηg (range over η)",
+            "ko": "w − ηg에서의 손실 (η에 걸친 범위)",
+            "zh": "w − ηg 处的损失（η 范围内）",
+        },
+        "gradient_title": {
+            "en": "Gradient predictiveness",
+            "ko": "그래디언트 예측성",
+            "zh": "梯度可预测性",
+        },
+        "gradient_axis": {
+            "en": "‖∇L(w − ηg) − g‖ (range over η)",
+            "ko": "‖∇L(w − ηg) − g‖ (η에 걸친 범위)",
+            "zh": "‖∇L(w − ηg) − g‖（η 范围内）",
+        },
+        "beta_title": {
+            "en": "Effective β-smoothness",
+            "ko": "유효 β-매끄러움",
+            "zh": "有效 β-光滑性",
+        },
+        "beta_axis": {
+            "en": "max change / distance",
+            "ko": "최대 변화 / 이동 거리",
+            "zh": "最大变化 / 移动距离",
+        },
+        "random_title": {
+            "en": "Gradient change: gradient vs random direction",
+            "ko": "그래디언트 변화: 그래디언트 방향과 무작위 방향",
+            "zh": "梯度变化：梯度方向与随机方向",
+        },
+        "random_axis": {
+            "en": "largest ‖∇L(w − ηd) − g‖",
+            "ko": "가장 큰 ‖∇L(w − ηd) − g‖",
+            "zh": "最大的 ‖∇L(w − ηd) − g‖",
+        },
+        "train_loss": {
+            "en": "training loss (whole training set)",
+            "ko": "학습 손실 (학습 세트 전체)",
+            "zh": "训练损失（整个训练集）",
+        },
+        "test_accuracy": {
+            "en": "test accuracy",
+            "ko": "테스트 정확도",
+            "zh": "测试准确率",
+        },
+        "training_title": {
+            "en": "Training with plain SGD (every seed; the first seed opaque, "
+            "the others faded)",
+            "ko": "일반 SGD 학습 (모든 시드; 첫 시드는 진하게, 나머지는 흐리게)",
+            "zh": "普通 SGD 训练（所有种子；第一个种子不透明，其余淡化）",
+        },
+        "probe_loss": {
+            "en": "mini-batch loss at the probe (training goes right)",
+            "ko": "프로브 시점의 미니배치 손실 (학습은 오른쪽으로 진행)",
+            "zh": "探测时的小批量损失（训练向右推进）",
+        },
+        "beta_axis_short": {
+            "en": "effective β-smoothness",
+            "ko": "유효 β-매끄러움",
+            "zh": "有效 β-光滑性",
+        },
+        "beta_vs_loss_title": {
+            "en": "β against progress, all seeds",
+            "ko": "학습 진행에 따른 β, 모든 시드",
+            "zh": "β 随训练进展的变化，所有种子",
+        },
+    },
+)
+
+
 def _band_figure(
-    results: dict, low: str, high: str, ylabel: str, title: str
+    results: dict, low: str, high: str, ylabel: str, title: str, lang: str
 ) -> str:
     lr_key, nets = _first(results)
     fig, ax = new_figure()
     for norm in NORMS:
         steps, lo = _series(nets[norm], low)
         _, hi = _series(nets[norm], high)
+        net = TEXT(norm, lang)
         ax.fill_between(
-            steps, lo, hi, color=COLORS[norm], alpha=0.35, linewidth=0
+            steps, lo, hi, color=COLORS[norm], alpha=0.3, linewidth=0
         )
         ax.plot(
             steps,
             hi,
             color=COLORS[norm],
-            linewidth=0.8,
-            label=f"{LABELS[norm]} (max)",
+            linestyle=LINESTYLES[norm],
+            linewidth=1.2,
+            label=TEXT("max", lang, net=net),
         )
-        ax.plot(steps, lo, color=COLORS[norm], linewidth=0.8, linestyle=":")
+        ax.plot(
+            steps,
+            lo,
+            color=COLORS[norm],
+            linestyle=LINESTYLES[norm],
+            linewidth=0.7,
+        )
     ax.set_yscale("log")
-    ax.set_xlabel("training step")
-    ax.set_ylabel(ylabel)
-    ax.set_title(f"{title} (lr {lr_key})")
+    ax.set_xlabel(TEXT("step", lang))
+    ax.set_ylabel(TEXT(ylabel, lang))
+    ax.set_title(TEXT("with_lr", lang, title=TEXT(title, lang), lr=lr_key))
     ax.legend(loc="upper right")
-    return to_svg(fig)
+    return to_svg(fig, lang)
 
 
 def _line_figure(
-    results: dict, keys: tuple[str, ...], ylabel: str, title: str
+    results: dict, keys: tuple[str, ...], ylabel: str, title: str, lang: str
 ) -> str:
     lr_key, nets = _first(results)
     fig, ax = new_figure()
-    styles = ("-", "--")
     for norm in NORMS:
-        for key, style in zip(keys, styles):
+        for key in keys:
             steps, values = _series(nets[norm], key)
-            suffix = " (random direction)" if key.startswith("random") else ""
+            net = TEXT(norm, lang)
+            if len(keys) == 1:
+                style = {"linestyle": LINESTYLES[norm]}
+                label = net
+            else:  # the line style tells the directions apart
+                random = key.startswith("random")
+                style = {"linestyle": "--" if random else "-", **MARKS[norm]}
+                label = TEXT("random", lang, net=net) if random else net
             ax.plot(
                 steps,
                 values,
                 color=COLORS[norm],
-                linestyle=style,
                 linewidth=1.0,
-                label=f"{LABELS[norm]}{suffix}",
+                **style,
+                label=label,
             )
     ax.set_yscale("log")
-    ax.set_xlabel("training step")
-    ax.set_ylabel(ylabel)
-    ax.set_title(f"{title} (lr {lr_key})")
+    ax.set_xlabel(TEXT("step", lang))
+    ax.set_ylabel(TEXT(ylabel, lang))
+    ax.set_title(TEXT("with_lr", lang, title=TEXT(title, lang), lr=lr_key))
     ax.legend(loc="upper right", fontsize=8)
-    return to_svg(fig)
+    return to_svg(fig, lang)
 
 
-def figures(results: dict) -> dict[str, str]:
+def figures(results: dict, lang: str) -> dict[str, str]:
     """Fig. 4 in small (loss band, gradient-change band, beta), the random direction, training curves,
-    and beta against the loss at the probe."""
-    out = {
-        "landscape-loss.svg": _band_figure(
-            results,
-            "loss_min",
-            "loss_max",
-            "loss at w - ηg (range over η)",
-            "Variation of loss",
-        ),
-        "landscape-gradient.svg": _band_figure(
-            results,
-            "gradient_change_min",
-            "gradient_change_max",
-            "‖∇L(w - ηg) - g‖ (range over η)",
-            "Gradient predictiveness",
-        ),
-        "landscape-beta.svg": _line_figure(
-            results,
-            ("beta",),
-            "max change / distance",
-            "Effective β-smoothness",
-        ),
-    }
-    if results["settings"]["random_direction"]:
-        out["landscape-random.svg"] = _line_figure(
-            results,
-            ("gradient_change_max", "random_gradient_change_max"),
-            "largest ‖∇L(w - ηd) - g‖",
-            "Gradient change: gradient vs random direction",
-        )
-    out["landscape-training.svg"] = _training(results)
-    out["landscape-beta-vs-loss.svg"] = _beta_vs_loss(results)
+    and beta against the loss at the probe; every word in ``lang``."""
+    with language(lang):
+        out = {
+            "landscape-loss.svg": _band_figure(
+                results,
+                "loss_min",
+                "loss_max",
+                "loss_axis",
+                "loss_title",
+                lang,
+            ),
+            "landscape-gradient.svg": _band_figure(
+                results,
+                "gradient_change_min",
+                "gradient_change_max",
+                "gradient_axis",
+                "gradient_title",
+                lang,
+            ),
+            "landscape-beta.svg": _line_figure(
+                results, ("beta",), "beta_axis", "beta_title", lang
+            ),
+        }
+        if results["settings"]["random_direction"]:
+            out["landscape-random.svg"] = _line_figure(
+                results,
+                ("gradient_change_max", "random_gradient_change_max"),
+                "random_axis",
+                "random_title",
+                lang,
+            )
+        out["landscape-training.svg"] = _training(results, lang)
+        out["landscape-beta-vs-loss.svg"] = _beta_vs_loss(results, lang)
     return out
 
 
-def _training(results: dict) -> str:
-    with plt.rc_context(STYLE):
-        fig, (left, right) = plt.subplots(
-            1, 2, figsize=(8.0, 3.4), layout="constrained"
-        )
+def _training(results: dict, lang: str) -> str:
+    fig, (left, right) = subplots(1, 2, 8.0, 3.4)
     styles = ("-", "--", ":", "-.")
     for lr_key, style in zip(
         (str(lr) for lr in results["settings"]["lrs"]), styles
@@ -471,7 +599,11 @@ def _training(results: dict) -> str:
                 record = results["runs"][lr_key][seed_key][norm]
                 steps, loss = _series(record, "train_loss")
                 _, accuracy = _series(record, "test_accuracy")
-                label = f"{LABELS[norm]}, lr {lr_key}" if k == 0 else None
+                label = (
+                    TEXT("net_lr", lang, net=TEXT(norm, lang), lr=lr_key)
+                    if k == 0
+                    else None
+                )
                 for ax, values in ((left, loss), (right, accuracy)):
                     ax.plot(
                         steps,
@@ -481,21 +613,20 @@ def _training(results: dict) -> str:
                         linewidth=1.0,
                         alpha=1.0 if k == 0 else 0.45,
                         label=label,
+                        **(MARKS[norm] if k == 0 else {}),
                     )
     left.set_yscale("log")
-    left.set_xlabel("training step")
-    left.set_ylabel("training loss (whole training set)")
-    right.set_xlabel("training step")
-    right.set_ylabel("test accuracy")
+    left.set_xlabel(TEXT("step", lang))
+    left.set_ylabel(TEXT("train_loss", lang))
+    right.set_xlabel(TEXT("step", lang))
+    right.set_ylabel(TEXT("test_accuracy", lang))
     right.set_ylim(0, 1)
     left.legend(loc="lower left", fontsize=8)
-    fig.suptitle(
-        "Training with plain SGD (every seed; the first seed opaque, the others faded)"
-    )
-    return to_svg(fig)
+    fig.suptitle(TEXT("training_title", lang))
+    return to_svg(fig, lang)
 
 
-def _beta_vs_loss(results: dict) -> str:
+def _beta_vs_loss(results: dict, lang: str) -> str:
     lr_key = str(results["settings"]["lrs"][0])
     fig, ax = new_figure()
     markers = ("o", "s", "^", "v", "D")
@@ -504,24 +635,30 @@ def _beta_vs_loss(results: dict) -> str:
             record = results["runs"][lr_key][seed_key][norm]
             _, loss = _series(record, "batch_loss")
             _, beta = _series(record, "beta")
+            hollow = norm == "none"  # open markers without BN, filled with BN
             ax.scatter(
                 loss,
                 beta,
-                s=9,
-                color=COLORS[norm],
+                s=12,
                 marker=markers[k % len(markers)],
-                alpha=0.6,
-                label=LABELS[norm] if k == 0 else None,
-                linewidths=0,
+                alpha=0.7,
+                label=TEXT(norm, lang) if k == 0 else None,
+                facecolors="none" if hollow else COLORS[norm],
+                edgecolors=COLORS[norm],
+                linewidths=0.8 if hollow else 0,
             )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.invert_xaxis()
-    ax.set_xlabel("mini-batch loss at the probe (training goes right)")
-    ax.set_ylabel("effective β-smoothness")
-    ax.set_title(f"β against progress, all seeds (lr {lr_key})")
+    ax.set_xlabel(TEXT("probe_loss", lang))
+    ax.set_ylabel(TEXT("beta_axis_short", lang))
+    ax.set_title(
+        TEXT(
+            "with_lr", lang, title=TEXT("beta_vs_loss_title", lang), lr=lr_key
+        )
+    )
     ax.legend(loc="upper left")
-    return to_svg(fig)
+    return to_svg(fig, lang)
 
 
 EXPERIMENT = Experiment(

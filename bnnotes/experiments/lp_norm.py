@@ -28,7 +28,7 @@ from torch import nn
 from bnnotes.experiments import Experiment, RunConfig, one_thread
 from bnnotes.experiments.noisy_bn import (
     COLORS,
-    LABELS,
+    LINESTYLES,
     ActivationRecorder,
     accuracy_figure,
     distribution_figure,
@@ -36,12 +36,13 @@ from bnnotes.experiments.noisy_bn import (
     load_data,
     round_values,
     settings_for,
-    subplots,
     summarize,
     train_vgg,
 )
-from bnnotes.experiments.plotting import to_svg
+from bnnotes.experiments.noisy_bn import TEXT as NAMES
+from bnnotes.experiments.plotting import language, subplots, to_svg
 from bnnotes.experiments.progress import Progress
+from bnnotes.figure_text import FigureText
 from bnnotes.models import deep_linear, image_shape, weight_layers
 
 FULL = {
@@ -275,8 +276,58 @@ def run(config: RunConfig) -> dict:
     return results
 
 
-def dln_figure(results: dict) -> str:
-    """DLN training loss against steps (log scale), one line per seed and normalization."""
+# The words of the lp_norm figures; the variant names, axis words and the distribution
+# figure come from noisy_bn.TEXT.
+TEXT = FigureText(
+    "lp_norm",
+    {
+        "dln_step": {
+            "en": "step (full-batch gradient descent)",
+            "ko": "단계 (전체 배치 경사 하강법)",
+            "zh": "步数（全批量梯度下降）",
+        },
+        "train_loss": {
+            "en": "training loss",
+            "ko": "학습 손실",
+            "zh": "训练损失",
+        },
+        "dln_title": {
+            "en": "{depth}-layer deep linear network (faded: other seeds)",
+            "ko": "{depth}층 심층 선형 네트워크 (흐린 선: 나머지 시드)",
+            "zh": "{depth} 层深度线性网络（浅色线：其余种子）",
+        },
+        "gradient_change": {
+            "en": "max ℓ2 change in gradient",
+            "ko": "그래디언트의 최대 ℓ2 변화",
+            "zh": "梯度的最大 ℓ2 变化",
+        },
+        "beta": {
+            "en": "effective β-smoothness",
+            "ko": "유효 β-매끄러움",
+            "zh": "有效 β-光滑性",
+        },
+        "landscape_title": {
+            "en": "Landscape along the gradient, step sizes ½ to 4 × learning "
+            "rate (first seed)",
+            "ko": "그래디언트 방향의 손실 지형, 스텝 크기는 학습률의 ½–4배 "
+            "(첫 번째 시드)",
+            "zh": "沿梯度方向的损失曲面，步长为学习率的 ½ 到 4 倍（第一个种子）",
+        },
+        "accuracy_title": {
+            "en": "VGG-style network: BatchNorm and ℓp normalization "
+            "(mean over seeds)",
+            "ko": "VGG 스타일 네트워크: BN과 ℓp 정규화 (시드 평균)",
+            "zh": "VGG 风格网络：BN 与 ℓp 归一化（各种子的平均）",
+        },
+    },
+)
+
+
+def dln_figure(results: dict, lang: str) -> str:
+    """DLN training loss against steps (log scale), one line per seed and normalization.
+
+    The first seed is drawn opaque, the others faded; call inside ``language(lang)``.
+    """
     fig, axes = subplots(1, 1, 5.5, 3.6)
     ax = axes[0]
     for variant in VARIANTS:
@@ -289,27 +340,29 @@ def dln_figure(results: dict) -> str:
                 record["steps"],
                 loss,
                 color=COLORS[variant],
-                alpha=1.0 if k == 0 else 0.45,
-                linestyle="-" if k == 0 else "--",
-                label=LABELS[variant] if k == 0 else None,
+                linestyle=LINESTYLES[variant],
+                alpha=1.0 if k == 0 else 0.35,
+                linewidth=1.4 if k == 0 else 0.8,
+                label=NAMES(variant, lang) if k == 0 else None,
             )
     ax.set_yscale("log")
-    ax.set_xlabel("step (full-batch gradient descent)")
-    ax.set_ylabel("training loss")
+    ax.set_xlabel(TEXT("dln_step", lang))
+    ax.set_ylabel(TEXT("train_loss", lang))
     ax.set_title(
-        f"{results['settings']['dln_depth']}-layer deep linear network (dashed: other seeds)",
+        TEXT("dln_title", lang, depth=results["settings"]["dln_depth"]),
         fontsize=9,
     )
     ax.legend(loc="upper right", fontsize=8)
-    return to_svg(fig)
+    return to_svg(fig, lang)
 
 
-def landscape_figure(results: dict) -> str:
-    """Gradient predictiveness and effective beta-smoothness along the gradient over training (log scale)."""
+def landscape_figure(results: dict, lang: str) -> str:
+    """Gradient predictiveness and effective beta-smoothness along the gradient over
+    training (log scale); call inside ``language(lang)``."""
     fig, axes = subplots(1, 2, 9.0, 3.4)
     for ax, key, name in (
-        (axes[0], "gradient_predictiveness", "max ℓ2 change in gradient"),
-        (axes[1], "beta_smoothness", "effective β-smoothness"),
+        (axes[0], "gradient_predictiveness", "gradient_change"),
+        (axes[1], "beta_smoothness", "beta"),
     ):
         for variant in VARIANTS:
             record = results["vgg"]["runs"][variant][0]["landscape"]
@@ -320,40 +373,36 @@ def landscape_figure(results: dict) -> str:
                 record["steps"],
                 values,
                 color=COLORS[variant],
+                linestyle=LINESTYLES[variant],
                 marker=".",
-                label=LABELS[variant],
+                label=NAMES(variant, lang),
             )
         ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.set_ylabel(name)
+        ax.set_xlabel(NAMES("step", lang))
+        ax.set_ylabel(TEXT(name, lang))
     axes[0].legend(loc="upper right", fontsize=8)
-    fig.suptitle(
-        "Landscape along the gradient, step sizes ½ to 4 × learning rate (first seed)"
-    )
-    return to_svg(fig)
+    fig.suptitle(TEXT("landscape_title", lang))
+    return to_svg(fig, lang)
 
 
-def figures(results: dict) -> dict[str, str]:
-    """Accuracy curves and landscape probes of the VGG-style net, activation bands, and the DLN loss."""
+def figures(results: dict, lang: str) -> dict[str, str]:
+    """Accuracy curves and landscape probes of the VGG-style net, activation bands, and the
+    DLN loss, every word in ``lang``."""
     vgg_results = {
         "settings": results["settings"],
         "runs": results["vgg"]["runs"],
     }
-    layer = results["settings"]["probe_layer"] + 1
-    return {
-        "lp_norm-accuracy.svg": accuracy_figure(
-            vgg_results,
-            VARIANTS,
-            "VGG-style network: BatchNorm and ℓp normalization (mean over seeds)",
-        ),
-        "lp_norm-landscape.svg": landscape_figure(results),
-        "lp_norm-distributions.svg": distribution_figure(
-            vgg_results,
-            VARIANTS,
-            f"Channel {results['settings']['probe_channel']} of weight layer {layer}, before its ReLU",
-        ),
-        "lp_norm-dln.svg": dln_figure(results),
-    }
+    with language(lang):
+        return {
+            "lp_norm-accuracy.svg": accuracy_figure(
+                vgg_results, VARIANTS, TEXT("accuracy_title", lang), lang
+            ),
+            "lp_norm-landscape.svg": landscape_figure(results, lang),
+            "lp_norm-distributions.svg": distribution_figure(
+                vgg_results, VARIANTS, lang
+            ),
+            "lp_norm-dln.svg": dln_figure(results, lang),
+        }
 
 
 EXPERIMENT = Experiment(

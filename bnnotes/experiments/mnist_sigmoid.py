@@ -22,8 +22,15 @@ from torch import nn
 
 from bnnotes.data import Dataset, load_digits, load_mnist
 from bnnotes.experiments import Experiment, RunConfig
-from bnnotes.experiments.plotting import COLORS, new_figure, to_svg
+from bnnotes.experiments.plotting import (
+    COLORS,
+    NORM_STYLE,
+    language,
+    new_figure,
+    to_svg,
+)
 from bnnotes.experiments.progress import Progress
+from bnnotes.figure_text import FigureText
 
 FULL = {
     "steps": 50_000,
@@ -186,27 +193,81 @@ def run(config: RunConfig) -> dict:
     return results
 
 
-def figures(results: dict) -> dict[str, str]:
-    """Fig. 1(a) test accuracy over steps; Fig. 1(b)/(c) sigmoid-input percentiles without and with BN."""
+# The words of the mnist_sigmoid figures in every language.
+TEXT = FigureText(
+    "mnist_sigmoid",
+    {
+        "without_bn": {"en": "Without BN", "ko": "BN 없음", "zh": "不带 BN"},
+        "with_bn": {"en": "With BN", "ko": "BN 있음", "zh": "带 BN"},
+        "step": {"en": "training step", "ko": "학습 단계", "zh": "训练步数"},
+        "test_accuracy": {
+            "en": "test accuracy",
+            "ko": "테스트 정확도",
+            "zh": "测试准确率",
+        },
+        "title_a": {
+            "en": "(a) Test accuracy",
+            "ko": "(a) 테스트 정확도",
+            "zh": "(a) 测试准确率",
+        },
+        "title_b": {
+            "en": "(b) Without BN",
+            "ko": "(b) BN 없음",
+            "zh": "(b) 不带 BN",
+        },
+        "title_c": {
+            "en": "(c) With BN",
+            "ko": "(c) BN 있음",
+            "zh": "(c) 带 BN",
+        },
+        "percentile": {
+            "en": "{p}th percentile",
+            "ko": "{p}번째 백분위수",
+            "zh": "第 {p} 百分位数",
+        },
+        "sigmoid_input": {
+            "en": "input of one sigmoid",
+            "ko": "시그모이드 하나의 입력",
+            "zh": "某个 sigmoid 的输入",
+        },
+    },
+)
+
+# The 15th percentile dashed, the median solid and thicker, the 85th dash-dotted.
+PERCENTILE_STYLE = {
+    15: {"linestyle": "--", "linewidth": 1.2, "alpha": 0.8},
+    50: {"linestyle": "-", "linewidth": 2.0, "alpha": 1.0},
+    85: {"linestyle": "-.", "linewidth": 1.2, "alpha": 0.8},
+}
+
+
+def figures(results: dict, lang: str) -> dict[str, str]:
+    """Fig. 1(a) test accuracy over steps; Fig. 1(b)/(c) sigmoid-input percentiles without
+    and with BN; every word in ``lang``."""
+    with language(lang):
+        return _figures(results, lang)
+
+
+def _figures(results: dict, lang: str) -> dict[str, str]:
     out = {}
-    fig, ax = new_figure()
+    fig, ax = new_figure(4.2, 3.2)  # the size of panels (b) and (c)
     for variant, label in (
-        ("baseline", "Without BN"),
-        ("batchnorm", "With BN"),
+        ("baseline", "without_bn"),
+        ("batchnorm", "with_bn"),
     ):
         record = results["variants"][variant]
         ax.plot(
             record["steps"],
             record["test_accuracy"],
-            color=COLORS[variant],
-            label=label,
+            **NORM_STYLE[variant],
+            label=TEXT(label, lang),
         )
-    ax.set_xlabel("training step")
-    ax.set_ylabel("test accuracy")
+    ax.set_xlabel(TEXT("step", lang))
+    ax.set_ylabel(TEXT("test_accuracy", lang))
     ax.set_ylim(0.0, 1.0)
     ax.legend(loc="lower right")
-    ax.set_title("(a) Test accuracy")
-    out["mnist_sigmoid-accuracy.svg"] = to_svg(fig)
+    ax.set_title(TEXT("title_a", lang))
+    out["mnist_sigmoid-accuracy.svg"] = to_svg(fig, lang)
 
     all_q = np.concatenate([
         np.asarray(results["variants"][v]["percentiles"]) for v in VARIANTS
@@ -214,8 +275,8 @@ def figures(results: dict) -> dict[str, str]:
     low, high = float(all_q.min()), float(all_q.max())
     pad = 0.05 * (high - low or 1.0)
     for variant, tag, title in (
-        ("baseline", "b", "(b) Without BN"),
-        ("batchnorm", "c", "(c) With BN"),
+        ("baseline", "b", "title_b"),
+        ("batchnorm", "c", "title_c"),
     ):
         record = results["variants"][variant]
         q = np.asarray(record["percentiles"])
@@ -225,16 +286,15 @@ def figures(results: dict) -> dict[str, str]:
                 record["steps"],
                 q[:, j],
                 color=COLORS[variant],
-                alpha=0.45 + 0.25 * (j == 1),
-                linewidth=1.0 + (j == 1),
-                label=f"{p}th percentile",
+                **PERCENTILE_STYLE[p],
+                label=TEXT("percentile", lang, p=p),
             )
         ax.set_ylim(low - pad, high + pad)
-        ax.set_xlabel("training step")
-        ax.set_ylabel("input of one sigmoid")
-        ax.set_title(title)
+        ax.set_xlabel(TEXT("step", lang))
+        ax.set_ylabel(TEXT("sigmoid_input", lang))
+        ax.set_title(TEXT(title, lang))
         ax.legend(loc="best", fontsize=8)
-        out[f"mnist_sigmoid-percentiles-{tag}.svg"] = to_svg(fig)
+        out[f"mnist_sigmoid-percentiles-{tag}.svg"] = to_svg(fig, lang)
     return out
 
 

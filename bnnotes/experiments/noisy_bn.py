@@ -32,8 +32,9 @@ from torch import nn
 
 from bnnotes.data import Dataset, load_cifar10, load_digits
 from bnnotes.experiments import Experiment, RunConfig, one_thread
-from bnnotes.experiments.plotting import STYLE, to_svg
+from bnnotes.experiments.plotting import language, subplots, to_svg
 from bnnotes.experiments.progress import Progress
+from bnnotes.figure_text import FigureText
 from bnnotes.models import image_shape, images, vgg, weight_layers
 
 FULL = {
@@ -52,15 +53,6 @@ FULL = {
 }
 QUICK = {**FULL, "steps": 300, "seeds": 1}
 VARIANTS = ("none", "batch", "noisy_batch", "noise")
-LABELS = {
-    "none": "Standard",
-    "batch": "Standard + BatchNorm",
-    "noisy_batch": "Standard + noisy BatchNorm",
-    "noise": "Standard + noise",
-    "l1": "ℓ1 normalization",
-    "l2": "ℓ2 normalization",
-    "linf": "ℓ∞ normalization",
-}
 COLORS = {
     "none": "#1f5fa8",
     "batch": "#c2410c",
@@ -70,6 +62,84 @@ COLORS = {
     "l2": "#0f766e",
     "linf": "#be185d",
 }
+# A line style per variant as well as a colour: the four variants of this experiment,
+# and the five of lp_norm, differ in both.
+LINESTYLES = {
+    "none": "--",
+    "batch": "-",
+    "noisy_batch": "-.",
+    "noise": ":",
+    "l1": "-.",
+    "l2": ":",
+    "linf": (0, (6, 2, 1, 2, 1, 2)),
+}
+
+# The words of the VGG-variant figures (this experiment's and lp_norm's shared ones).
+TEXT = FigureText(
+    "noisy_bn",
+    {
+        "none": {"en": "Standard", "ko": "표준 네트워크", "zh": "普通网络"},
+        "batch": {
+            "en": "Standard + BatchNorm",
+            "ko": "표준 네트워크 + BN",
+            "zh": "普通网络 + BN",
+        },
+        "noisy_batch": {
+            "en": "Standard + noisy BatchNorm",
+            "ko": "표준 네트워크 + 잡음을 넣은 BN",
+            "zh": "普通网络 + 带噪声的 BN",
+        },
+        "noise": {
+            "en": "Standard + noise",
+            "ko": "표준 네트워크 + 잡음",
+            "zh": "普通网络 + 噪声",
+        },
+        "l1": {"en": "ℓ1 normalization", "ko": "ℓ1 정규화", "zh": "ℓ1 归一化"},
+        "l2": {"en": "ℓ2 normalization", "ko": "ℓ2 정규화", "zh": "ℓ2 归一化"},
+        "linf": {
+            "en": "ℓ∞ normalization",
+            "ko": "ℓ∞ 정규화",
+            "zh": "ℓ∞ 归一化",
+        },
+        "step": {"en": "step", "ko": "단계", "zh": "步数"},
+        "train_accuracy": {
+            "en": "training accuracy",
+            "ko": "학습 정확도",
+            "zh": "训练准确率",
+        },
+        "test_accuracy": {
+            "en": "test accuracy",
+            "ko": "테스트 정확도",
+            "zh": "测试准确率",
+        },
+        "band_outer": {
+            "en": "5–95th percentile",
+            "ko": "5–95번째 백분위수",
+            "zh": "第 5–95 百分位数",
+        },
+        "band_inner": {
+            "en": "25–75th percentile",
+            "ko": "25–75번째 백분위수",
+            "zh": "第 25–75 百分位数",
+        },
+        "median": {"en": "median", "ko": "중앙값", "zh": "中位数"},
+        "pre_activation": {
+            "en": "pre-activation",
+            "ko": "사전 활성값",
+            "zh": "预激活值",
+        },
+        "accuracy_title": {
+            "en": "Standard, BatchNorm and noisy BatchNorm (mean over seeds)",
+            "ko": "표준 네트워크, BN, 잡음을 넣은 BN (시드 평균)",
+            "zh": "普通网络、BN 与带噪声的 BN（各种子的平均）",
+        },
+        "channel_title": {
+            "en": "Channel {channel} of weight layer {layer}, before its ReLU",
+            "ko": "{layer}번째 가중치 층의 채널 {channel}, ReLU 이전",
+            "zh": "第 {layer} 个权重层的通道 {channel}，ReLU 之前",
+        },
+    },
+)
 PERCENTILES = (5, 25, 50, 75, 95)
 
 #: What Santurkar et al. (2018, §2.1) report, for comparison.
@@ -423,39 +493,38 @@ def mean_curve(runs: list[dict], key: str) -> tuple[list[int], np.ndarray]:
     return runs[0]["steps"][:length], values.mean(axis=0)
 
 
-def subplots(rows: int, cols: int, width: float, height: float, **kwargs):
-    """A figure with a grid of axes under the project style."""
-    import matplotlib.pyplot as plt
+def accuracy_figure(results: dict, variants, title: str, lang: str) -> str:
+    """Training accuracy (mini-batches, training mode) and test accuracy against steps.
 
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(
-            rows, cols, figsize=(width, height), layout="constrained", **kwargs
-        )
-    return fig, np.atleast_1d(axes).ravel()
-
-
-def accuracy_figure(results: dict, variants, title: str) -> str:
-    """Training accuracy (mini-batches, training mode) and test accuracy against steps."""
+    ``title`` is already in ``lang``; the other words come from
+    ``TEXT``. Call inside ``plotting.language(lang)``.
+    """
     fig, axes = subplots(1, 2, 9.0, 3.4)
-    for ax, key, name in (
-        (axes[0], "train_accuracy", "training accuracy"),
-        (axes[1], "test_accuracy", "test accuracy"),
+    for ax, key in (
+        (axes[0], "train_accuracy"),
+        (axes[1], "test_accuracy"),
     ):
         for variant in variants:
             steps, values = mean_curve(results["runs"][variant], key)
             ax.plot(
-                steps, values, color=COLORS[variant], label=LABELS[variant]
+                steps,
+                values,
+                color=COLORS[variant],
+                linestyle=LINESTYLES[variant],
+                label=TEXT(variant, lang),
             )
-        ax.set_xlabel("step")
-        ax.set_ylabel(name)
+        ax.set_xlabel(TEXT("step", lang))
+        ax.set_ylabel(TEXT(key, lang))
         ax.set_ylim(0.0, 1.02)
     axes[0].legend(loc="lower right", fontsize=8)
     fig.suptitle(title)
-    return to_svg(fig)
+    return to_svg(fig, lang)
 
 
-def distribution_figure(results: dict, variants, title: str) -> str:
-    """Percentile bands (5-95, 25-75, median) of one channel's pre-activations over training, one panel per variant."""
+def distribution_figure(results: dict, variants, lang: str) -> str:
+    """Percentile bands (5-95, 25-75, median) of one channel's pre-activations over training,
+    one panel per variant, in ``lang``. Call inside ``plotting.language(lang)``."""
+    settings = results["settings"]
     cols = 2
     rows = math.ceil(len(variants) / cols)
     fig, axes = subplots(rows, cols, 9.0, 2.6 * rows, sharex=True)
@@ -477,7 +546,7 @@ def distribution_figure(results: dict, variants, title: str) -> str:
             color=color,
             alpha=0.2,
             linewidth=0,
-            label="5–95th percentile",
+            label=TEXT("band_outer", lang),
         )
         ax.fill_between(
             steps,
@@ -486,34 +555,44 @@ def distribution_figure(results: dict, variants, title: str) -> str:
             color=color,
             alpha=0.4,
             linewidth=0,
-            label="25–75th percentile",
+            label=TEXT("band_inner", lang),
         )
-        ax.plot(steps, p[:, 2], color=color, linewidth=1.0, label="median")
-        ax.set_title(LABELS[variant], fontsize=9)
-        ax.set_xlabel("step")
-        ax.set_ylabel("pre-activation")
+        ax.plot(
+            steps,
+            p[:, 2],
+            color=color,
+            linewidth=1.0,
+            label=TEXT("median", lang),
+        )
+        ax.set_title(TEXT(variant, lang), fontsize=9)
+        ax.set_xlabel(TEXT("step", lang))
+        ax.set_ylabel(TEXT("pre_activation", lang))
     for ax in axes[len(variants) :]:
         ax.set_visible(False)
     axes[0].legend(loc="upper right", fontsize=7)
-    fig.suptitle(title)
-    return to_svg(fig)
+    fig.suptitle(
+        TEXT(
+            "channel_title",
+            lang,
+            channel=settings["probe_channel"],
+            layer=settings["probe_layer"] + 1,
+        )
+    )
+    return to_svg(fig, lang)
 
 
-def figures(results: dict) -> dict[str, str]:
-    """Accuracy curves of the four variants, and the activation distributions of one channel."""
-    layer = results["settings"]["probe_layer"] + 1
-    return {
-        "noisy_bn-accuracy.svg": accuracy_figure(
-            results,
-            VARIANTS,
-            "Standard, BatchNorm and noisy BatchNorm (mean over seeds)",
-        ),
-        "noisy_bn-distributions.svg": distribution_figure(
-            results,
-            VARIANTS,
-            f"Channel {results['settings']['probe_channel']} of weight layer {layer}, before its ReLU",
-        ),
-    }
+def figures(results: dict, lang: str) -> dict[str, str]:
+    """Accuracy curves of the four variants, and the activation distributions of one channel,
+    every word in ``lang``."""
+    with language(lang):
+        return {
+            "noisy_bn-accuracy.svg": accuracy_figure(
+                results, VARIANTS, TEXT("accuracy_title", lang), lang
+            ),
+            "noisy_bn-distributions.svg": distribution_figure(
+                results, VARIANTS, lang
+            ),
+        }
 
 
 EXPERIMENT = Experiment(
