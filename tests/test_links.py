@@ -87,6 +87,13 @@ def test_no_broken_links_or_anchors(site_server, prefix):
         )
     }
     assert pages - checked == set()
+    # ... and every chapter's notebook and script, linked from the top of its page.
+    downloads = {
+        base + p.relative_to(result.site).as_posix()
+        for pattern in ("*.ipynb", "*.py")
+        for p in result.site.rglob(pattern)
+    }
+    assert downloads and downloads - checked == set()
 
 
 def test_link_check_reports_a_missing_page_and_anchor(site_server, tmp_path):

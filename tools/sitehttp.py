@@ -26,6 +26,8 @@ COMPRESSIBLE = (
     ".svg",
     ".txt",
     ".inv",
+    ".ipynb",
+    ".py",
 )
 
 
@@ -36,6 +38,9 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         ".js": "text/javascript",
         ".json": "application/json",
         ".svg": "image/svg+xml",
+        # the chapter pages' notebooks and scripts (hooks/notebooks.py)
+        ".ipynb": "application/x-ipynb+json",
+        ".py": "text/x-python; charset=utf-8",
     }
 
     def __init__(self, *args, mounts: dict[str, Path], gzip: bool, **kwargs):
