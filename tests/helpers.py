@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 #: Relative tolerance for float64 agreement with PyTorch.
 RTOL64 = 1e-10
@@ -26,6 +28,38 @@ def t(x) -> torch.Tensor:
         if x is None
         else torch.from_numpy(np.asarray(x, dtype=np.float64).copy())
     )
+
+
+def central_difference(f, arr: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """The gradient of the scalar function ``f`` at ``arr`` by central differences, entry by entry."""
+    out = np.zeros_like(arr)
+    for idx in np.ndindex(arr.shape):
+        plus, minus = arr.copy(), arr.copy()
+        plus[idx] += h
+        minus[idx] -= h
+        out[idx] = (f(plus) - f(minus)) / (2 * h)
+    return out
+
+
+def state_snapshot(layer) -> dict:
+    """Every attribute of ``layer``: the object itself and a deep copy of its value."""
+    return {
+        key: (value, copy.deepcopy(value)) for key, value in vars(layer).items()
+    }
+
+
+def assert_same_state(layer, snapshot: dict) -> None:
+    """Every attribute as in ``snapshot``: arrays bit-identical (dtype too), the cache the same object."""
+    now = vars(layer)
+    assert set(now) == set(snapshot)
+    for key, (original, value) in snapshot.items():
+        if isinstance(value, np.ndarray):
+            assert now[key].dtype == value.dtype, key
+            np.testing.assert_array_equal(now[key], value, err_msg=key)
+        elif key == "_cache":
+            assert now[key] is original, key
+        else:
+            assert now[key] == value, key
 
 
 def torch_module_for(ndim: int):
@@ -135,3 +169,156 @@ def page_figures(html: str) -> tuple[list[dict], list[str]]:
         })
     outside = re.sub(r"<figure\b.*?</figure>", "", html, flags=re.S)
     return figures, re.findall(r'<img\b[^>]*\bsrc="([^"]+)"', outside)
+
+
+#: A fenced code block (``` or longer, possibly indented inside a list or a tab).
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<fence>`{3,})(?P<info>[^\n`]*)\n"
+    r"(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
+    re.M | re.S,
+)
+
+
+def code_blocks(path: Path) -> list[tuple[str, str]]:
+    """(info string, body) of every fenced block, indentation removed."""
+    out = []
+    for m in FENCE.finditer(path.read_text(encoding="utf-8")):
+        indent = m.group("indent")
+        body = "\n".join(
+            line[len(indent) :] if line.startswith(indent) else line
+            for line in m.group("body").splitlines()
+        )
+        out.append((m.group("info").strip(), body))
+    return out
+
+
+#: What prose() puts where it removed inline code or math: neither a letter, a digit nor
+#: punctuation, so it joins nothing to its neighbours.
+MASK = "\ufffc"
+
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+# A mkdocstrings directive and its indented options.
+_DIRECTIVE = re.compile(
+    r"^:::[^\n]*\n(?:[ \t]+[^\n]*\n|[ \t]*\n(?=[ \t]))*", re.M
+)
+_INLINE_CODE = re.compile(
+    r"(?<!`)(`+)(?!`)(?:(?!\n[ \t]*\n).)+?(?<!`)\1(?!`)", re.S
+)
+_DISPLAY_MATH = re.compile(r"\$\$.+?\$\$|\\\[.+?\\\]", re.S)
+_INLINE_MATH = re.compile(
+    r"(?<![\\$])\$(?![\s$])(?:\\.|[^\\$\n]|\n(?![ \t]*\n))+?(?<![\s\\])\$|\\\(.+?\\\)",
+    re.S,
+)
+#: An inline link or image: [text](target "title"), ![alt](source).
+LINK = re.compile(
+    r"(?P<image>!?)\[(?P<text>(?:[^\[\]]|\[[^\[\]]*\])*)\]"
+    r"\((?P<target>[^()\s]*)(?:\s+\"[^\"]*\")?\)"
+)
+_FOOTNOTE_LABEL = re.compile(r"\[\^[^\]]+\]:?")
+_ATTR_LIST = re.compile(r"\{:?[ \t]*[#.][^}\n]*\}")
+_HTML_TAG = re.compile(r"</?[A-Za-z][^>]*>")
+_URL = re.compile(r"\bhttps?://\S+")
+_LIST_MARKER = re.compile(r"^([ \t]*)\d+[.)](?=[ \t])", re.M)
+
+
+def mask_code(text: str) -> str:
+    """A Markdown page without its fenced code blocks (each left as an empty line) and with its
+    inline code spans replaced by MASK."""
+    text = FENCE.sub("\n", text)
+    return _INLINE_CODE.sub(MASK, text)
+
+
+def prose(text: str) -> str:
+    """The prose of a Markdown page: what a reader reads as sentences, headings, table cells,
+    captions, image alt texts and link texts. Removed: fenced code blocks, mkdocstrings
+    directives and HTML comments; replaced by MASK: inline code and math ($…$, \\(…\\),
+    $$…$$, \\[…\\]); link targets, HTML tags with their attributes, bare URLs, attribute lists
+    (heading anchor ids { #… } among them), footnote labels and ordered-list markers ("1. ")
+    are dropped, keeping the link texts and the text between the tags."""
+    text = _HTML_COMMENT.sub("", FENCE.sub("\n", text))
+    text = _DIRECTIVE.sub("", text)
+    text = _INLINE_CODE.sub(MASK, text)
+    text = _DISPLAY_MATH.sub(MASK, text)
+    text = _INLINE_MATH.sub(MASK, text)
+    text = LINK.sub(lambda m: m["text"], text)
+    text = _FOOTNOTE_LABEL.sub("", text)
+    text = _ATTR_LIST.sub("", text)
+    text = _HTML_TAG.sub("", text)
+    text = _URL.sub("", text)
+    return _LIST_MARKER.sub(r"\1", text)
+
+
+def markdown_links(text: str) -> list[tuple[str, str]]:
+    """(text, target) of every inline link of a Markdown page outside code (images left
+    out); inline code inside a link text is kept as written, with its backticks."""
+    text = FENCE.sub("\n", text)
+    spans: list[str] = []
+
+    def hide(m: re.Match) -> str:
+        spans.append(m.group(0))
+        return f"\0{len(spans) - 1}\0"
+
+    text = _INLINE_CODE.sub(hide, text)
+    text = _DISPLAY_MATH.sub(hide, text)
+    text = _INLINE_MATH.sub(hide, text)
+
+    def show(s: str) -> str:
+        return re.sub(r"\0(\d+)\0", lambda m: spans[int(m[1])], s)
+
+    return [
+        (show(m["text"]), m["target"])
+        for m in LINK.finditer(text)
+        if not m["image"]
+    ]
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """Loads mkdocs.yml, reading tags such as !ENV as null."""
+
+
+_ConfigLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def mkdocs_config() -> dict:
+    """mkdocs.yml as plain data (tags such as !ENV read as null)."""
+    return yaml.load(
+        (DOCS.parent / "mkdocs.yml").read_text("utf-8"), Loader=_ConfigLoader
+    )
+
+
+def nav_titles(lang: str) -> dict[str, str]:
+    """Page path (as in mkdocs.yml's nav) -> its title in the navigation of ``lang``: the nav
+    entry's English title, through the i18n plugin's nav_translations for ko and zh."""
+    config = mkdocs_config()
+    i18n = next(
+        p["i18n"]
+        for p in config["plugins"]
+        if isinstance(p, dict) and "i18n" in p
+    )
+    translations = next(
+        language.get("nav_translations") or {}
+        for language in i18n["languages"]
+        if language["locale"] == lang
+    )
+
+    def walk(items):
+        for item in items:
+            for title, value in item.items():
+                if isinstance(value, str):
+                    yield value, translations.get(title, title)
+                else:
+                    yield from walk(value)
+
+    return dict(walk(config["nav"]))
+
+
+def page_title(path: Path) -> str:
+    """The H1 of a Markdown page, without its { #anchor }."""
+    match = re.search(
+        r"^# (.+?)(?:[ \t]*\{[^}\n]*\})?[ \t]*$",
+        path.read_text("utf-8"),
+        re.M,
+    )
+    if match is None:
+        raise ValueError(f"{path} has no '# ' title line")
+    return match.group(1)

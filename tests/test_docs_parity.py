@@ -7,29 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import page_figures, render_markdown
+from helpers import code_blocks, page_figures, render_markdown
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-FENCE = re.compile(
-    r"^(?P<indent>[ \t]*)(?P<fence>`{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
-    re.M | re.S,
-)
 EN_PAGES = sorted(
     p.relative_to(DOCS / "en") for p in (DOCS / "en").rglob("*.md")
 )
-
-
-def code_blocks(path: Path) -> list[tuple[str, str]]:
-    """(info string, body) of every fenced block, indentation removed."""
-    out = []
-    for m in FENCE.finditer(path.read_text(encoding="utf-8")):
-        indent = m.group("indent")
-        body = "\n".join(
-            line[len(indent) :] if line.startswith(indent) else line
-            for line in m.group("body").splitlines()
-        )
-        out.append((m.group("info").strip(), body))
-    return out
 
 
 def test_english_pages_exist():
