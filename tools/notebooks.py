@@ -121,6 +121,9 @@ def _dedent(line: str, indent: str) -> str:
     return line.lstrip(" \t")
 
 
+_ANY_CONTAINER = re.compile(r"^[ \t]*(?:!!!|\?\?\?|===)", re.M)
+
+
 def _flatten_containers(lines: list[str]) -> list[str]:
     """Rewrite admonitions, collapsible blocks and content tabs (at any depth) as plain
     Markdown: an admonition as a quote headed by its title in bold (its content
@@ -198,7 +201,9 @@ class _Block:
 
 def _blocks(markdown: str) -> list[_Block]:
     """The page as prose runs and fenced blocks (indentation of the fence removed)."""
-    lines = _flatten_containers(markdown.splitlines())
+    lines = markdown.splitlines()
+    if _ANY_CONTAINER.search(markdown):
+        lines = _flatten_containers(lines)
     blocks: list[_Block] = []
     prose: list[str] = []
     i = 0
@@ -241,7 +246,7 @@ _PROTECT = re.compile(
     r"|(?P<code>(?P<ticks>`+).+?(?P=ticks))"
     r"|(?P<dmath>\$\$.+?\$\$)"
     r"|(?P<bmath>\\\[.+?\\\])"
-    r"|(?P<imath>(?<![\\$])\$(?![\s$])(?:\\.|[^$\\\n]|\n(?![ \t]*\n))+?(?<!\s)\$(?!\d))"
+    r"|(?P<imath>\$(?<![\\$]\$)(?![\s$])(?:\\.|[^$\\\n]|\n(?![ \t]*\n))+?(?<!\s)\$(?!\d))"
     r"|(?P<rmath>\\\(.+?\\\))",
     re.M | re.S,
 )
