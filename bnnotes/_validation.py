@@ -76,10 +76,30 @@ def momentum_value(momentum, *, allow_none: bool = True) -> float | None:
     return float(momentum)
 
 
+def finite_real(value, name: str) -> float:
+    """``value`` as a float after checking that it is a finite real number (bool refused)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Real)
+        or not np.isfinite(value)
+    ):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return float(value)
+
+
 def positive_int(n, name: str) -> int:
     """``n`` as an int after checking that it is an integer >= 1 (bool is refused)."""
     if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
         raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    return int(n)
+
+
+def int_at_least(n, minimum: int, name: str) -> int:
+    """``n`` as an int after checking that it is an integer >= ``minimum`` (bool is refused)."""
+    if isinstance(n, bool) or not isinstance(n, Integral) or n < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
     return int(n)
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bnnotes import _validation as check
+
 __all__ = ["batch_noise", "predicted_batch_noise"]
 
 
@@ -37,8 +39,9 @@ def batch_noise(
     ... )  # larger batches, less noise
     True
     """
-    if batch_size < 2 or trials < 2:
-        raise ValueError("need batch_size >= 2 and trials >= 2")
+    x = check.finite_real(x, "x")
+    batch_size = check.int_at_least(batch_size, 2, "batch_size")
+    trials = check.int_at_least(trials, 2, "trials")
     rng = np.random.default_rng(seed)
     companions = rng.normal(size=(trials, batch_size - 1))
     batches = np.concatenate(
@@ -61,4 +64,6 @@ def predicted_batch_noise(x: float, batch_size: int) -> float:
     >>> round(predicted_batch_noise(0.0, 100), 3)
     0.1
     """
+    x = check.finite_real(x, "x")
+    batch_size = check.positive_int(batch_size, "batch_size")
     return float(np.sqrt((1.0 + x * x / 2.0) / batch_size))

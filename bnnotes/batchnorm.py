@@ -24,6 +24,11 @@ import numpy as np
 
 from bnnotes import _kernels as kernels
 from bnnotes import _validation as check
+from bnnotes._layers import (
+    NormLayer,
+    fixed_affine_backward,
+    fixed_affine_cache,
+)
 
 __all__ = [
     "DEFAULT_EPS",
@@ -560,7 +565,7 @@ def fold_batch_norm(
 # --------------------------------------------------------------------------- the layer
 
 
-class BatchNorm:
+class BatchNorm(NormLayer):
     r"""A batch normalization layer with PyTorch's semantics, in NumPy.
 
     One class serves inputs of shape ``(N, C)``, ``(N, C, L)``, ``(N, C, H, W)`` and
@@ -655,7 +660,7 @@ class BatchNorm:
             )
         self.training = True
         self.weight_grad = self.bias_grad = None
-        self._cache: BatchNormCache | tuple | None = None
+        self._cache = None
 
     def __repr__(self) -> str:
         return (
@@ -663,20 +668,7 @@ class BatchNorm:
             f"affine={self.affine}, track_running_stats={self.track_running_stats})"
         )
 
-    # -- mode ---------------------------------------------------------------------
-    def train(self, mode: bool = True) -> "BatchNorm":
-        """Set training mode (``mode=True``) or evaluation mode; return the layer."""
-        self.training = bool(mode)
-        return self
-
-    def eval(self) -> "BatchNorm":
-        """Set evaluation mode; return the layer."""
-        return self.train(False)
-
     # -- forward / backward ----------------------------------------------------------
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.forward(x)
-
     def forward(self, x: np.ndarray) -> np.ndarray:
         r"""Normalize ``x`` of shape ``(N, C, *spatial)``.
 
@@ -707,12 +699,7 @@ class BatchNorm:
             self.bias,
             self.eps,
         )
-        self._cache = (
-            "eval",
-            x.shape,
-            1.0 / np.sqrt(self.running_var + self.eps),
-            x,
-        )
+        self._cache = fixed_affine_cache(self, x)
         return y
 
     def _update_running_stats(self, cache: BatchNormCache) -> None:
@@ -745,72 +732,10 @@ class BatchNorm:
         ValueError
             If ``dy`` does not match the last input's shape or is not finite.
         """
-        if self._cache is None:
-            raise RuntimeError("backward called before forward")
-        if isinstance(self._cache, BatchNormCache):
-            dx, dgamma, dbeta = batch_norm_backward(dy, self._cache)
+        cache = self._last_cache()
+        if isinstance(cache, BatchNormCache):
+            dx, dgamma, dbeta = batch_norm_backward(dy, cache)
         else:
-            _, shape, inv_std, x = self._cache
-            dy = check.same_shape(dy, shape)
-            bshape = kernels.channel_shape(dy.ndim)
-            axes = kernels.reduce_axes(dy.ndim)
-            x_hat = (x - self.running_mean.reshape(bshape)) * inv_std.reshape(
-                bshape
-            )
-            dgamma = (dy * x_hat).sum(axis=axes)
-            dbeta = dy.sum(axis=axes)
-            gamma = (
-                np.ones_like(inv_std) if self.weight is None else self.weight
-            )
-            dx = dy * (gamma * inv_std).astype(dy.dtype, copy=False).reshape(
-                bshape
-            )
-        if self.affine:
-            self.weight_grad, self.bias_grad = dgamma, dbeta
+            dx, dgamma, dbeta = fixed_affine_backward(dy, cache)
+        self._set_grads(dgamma, dbeta)
         return dx
-
-    # -- state ----------------------------------------------------------------------
-    def state_dict(self) -> dict[str, np.ndarray | int]:
-        """Parameters and running statistics under PyTorch's key names (copies)."""
-        state: dict[str, np.ndarray | int] = {}
-        if self.affine:
-            state["weight"] = self.weight.copy()
-            state["bias"] = self.bias.copy()
-        if self.track_running_stats:
-            state["running_mean"] = self.running_mean.copy()
-            state["running_var"] = self.running_var.copy()
-            state["num_batches_tracked"] = int(self.num_batches_tracked)
-        return state
-
-    def load_state_dict(self, state: dict) -> None:
-        """Load a state saved by [`state_dict`][bnnotes.batchnorm.BatchNorm.state_dict] (or a torch BatchNorm's, as NumPy values).
-
-        Raises
-        ------
-        KeyError
-            If a key is missing or unexpected; nothing is loaded then.
-        ValueError
-            If a value has the wrong shape or is not finite; nothing is loaded then.
-        """
-        expected = set(self.state_dict())
-        missing, unexpected = expected - set(state), set(state) - expected
-        if missing or unexpected:
-            raise KeyError(
-                f"state_dict mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
-            )
-        new = {}
-        for key in ("weight", "bias", "running_mean", "running_var"):
-            if key in expected:
-                value = check.channel_vector(
-                    np.asarray(state[key]), self.num_features, key
-                )
-                new[key] = value.astype(self.dtype, copy=True)
-        if "running_var" in new and (new["running_var"] < 0).any():
-            raise ValueError("running_var must be >= 0 in every channel")
-        if "num_batches_tracked" in expected:
-            n = int(np.asarray(state["num_batches_tracked"]))
-            if n < 0:
-                raise ValueError(f"num_batches_tracked must be >= 0, got {n}")
-            new["num_batches_tracked"] = n
-        for key, value in new.items():
-            setattr(self, key, value)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bnnotes import _validation as check
+
 __all__ = ["simulate_bias_drift"]
 
 
@@ -48,8 +50,10 @@ def simulate_bias_drift(
     >>> float(run["bias_true"][-1]), bool(run["bias_blind"][-1] > 1.0)
     (0.0, True)
     """
-    if steps < 1 or batch < 2 or lr <= 0:
-        raise ValueError("need steps >= 1, batch >= 2 and lr > 0")
+    steps = check.positive_int(steps, "steps")
+    lr = check.nonnegative(lr, "lr")
+    batch = check.int_at_least(batch, 2, "batch")
+    features = check.positive_int(features, "features")
     rng = np.random.default_rng(seed)
     v = rng.normal(size=features)
     out = {

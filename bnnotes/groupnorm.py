@@ -37,12 +37,19 @@ import numpy as np
 
 from bnnotes import _kernels as kernels
 from bnnotes import _validation as check
-from bnnotes.batchnorm import DEFAULT_EPS
+from bnnotes._layers import (
+    NormLayer,
+    fixed_affine_backward,
+    fixed_affine_cache,
+)
+from bnnotes.batchnorm import DEFAULT_EPS, batch_norm_inference
 
 __all__ = [
     "DEFAULT_EPS",
     "METHODS",
+    "GroupNorm",
     "GroupNormCache",
+    "InstanceNorm",
     "group_norm_backward",
     "group_norm_forward",
     "instance_norm_backward",
@@ -136,7 +143,8 @@ def group_norm_forward(
     Each group of an example holds $m = (C/G)\prod\text{spatial}$ values. A group of one
     value is refused, as [`instance_norm_forward`][bnnotes.groupnorm.instance_norm_forward]
     refuses a single spatial value: the value is its own mean, so the output would be
-    $\beta$ whatever the input (``torch.nn.functional.group_norm`` returns that $\beta$).
+    $\beta$ whatever the input. This differs from PyTorch:
+    ``torch.nn.functional.group_norm`` returns that $\beta$ without a word.
     ``num_groups=1`` is layer normalization over ``(C, *spatial)`` followed by a per-channel
     affine map, and ``num_groups=C`` is instance normalization.
 
@@ -361,6 +369,298 @@ def instance_norm_backward(
             f"{cache.x_hat.shape[1]} channels"
         )
     return group_norm_backward(dy, cache)
+
+
+# --------------------------------------------------------------------------- the layers
+
+
+class GroupNorm(NormLayer):
+    r"""A group normalization layer with PyTorch's semantics, in NumPy.
+
+    The counterpart of ``torch.nn.GroupNorm``, with the conventions of
+    [`BatchNorm`][bnnotes.batchnorm.BatchNorm]: ``train()`` / ``eval()``, the parameters
+    ``weight`` and ``bias``, a ``state_dict`` with torch's keys, and a
+    [`backward`][bnnotes.groupnorm.GroupNorm.backward] that sets ``weight_grad`` and
+    ``bias_grad``.
+
+    Parameters
+    ----------
+    num_groups : int
+        $G$, a divisor of ``num_channels``.
+    num_channels : int
+        $C$, the channels on axis 1 of the input.
+    eps : float, optional
+        $\epsilon > 0$ added to the variance, default ``1e-5``.
+    affine : bool, optional
+        Whether there is a per-channel scale ``weight`` (initialized to 1) and shift
+        ``bias`` (initialized to 0). Default True.
+    dtype : numpy dtype, optional
+        Dtype of the parameters, default ``numpy.float64``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a ``num_groups`` that is not a positive divisor of ``num_channels``, an ``eps``
+        that is not a finite number > 0, or a non-floating dtype.
+
+    Notes
+    -----
+    The statistics are per example, so training and evaluation mode compute the same
+    thing. Unlike torch, a group of one value is refused (see
+    [`group_norm_forward`][bnnotes.groupnorm.group_norm_forward]). A call that raises
+    leaves every attribute as it was.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.groupnorm import GroupNorm
+    >>> layer = GroupNorm(2, 4)
+    >>> x = np.random.default_rng(0).normal(size=(3, 4, 5))
+    >>> y = layer(x)
+    >>> bool(np.allclose(y.reshape(3, 2, -1).mean(axis=2), 0.0))
+    True
+    >>> sorted(layer.state_dict())
+    ['bias', 'weight']
+    """
+
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = DEFAULT_EPS,
+        affine: bool = True,
+        dtype=np.float64,
+    ) -> None:
+        self.num_channels = check.positive_int(num_channels, "num_channels")
+        self.num_groups = check.num_groups(num_groups, self.num_channels)
+        self.eps = check.eps_value(eps)
+        self.dtype = check.floating_dtype(dtype)
+        self.affine = bool(affine)
+        c = self.num_channels
+        self.weight = np.ones(c, self.dtype) if self.affine else None
+        self.bias = np.zeros(c, self.dtype) if self.affine else None
+        self.training = True
+        self.weight_grad = self.bias_grad = None
+        self._cache = None
+
+    def __repr__(self) -> str:
+        return (
+            f"GroupNorm({self.num_groups}, {self.num_channels}, eps={self.eps}, "
+            f"affine={self.affine})"
+        )
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Normalize ``x`` of shape ``(N, C, *spatial)`` per example and group.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As [`group_norm_forward`][bnnotes.groupnorm.group_norm_forward], and a
+            ValueError when axis 1 of ``x`` does not hold ``num_channels`` channels.
+        """
+        check.channels_shape(np.shape(x), self.num_channels)
+        y, self._cache = group_norm_forward(
+            x, self.num_groups, self.weight, self.bias, self.eps
+        )
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        r"""Gradient with respect to the input of the last forward call.
+
+        Sets ``weight_grad`` and ``bias_grad`` (when ``affine``) and returns
+        $\partial\ell/\partial x$.
+
+        Raises
+        ------
+        RuntimeError
+            If no forward pass has been made.
+        TypeError, ValueError
+            As [`group_norm_backward`][bnnotes.groupnorm.group_norm_backward].
+        """
+        dx, dgamma, dbeta = group_norm_backward(dy, self._last_cache())
+        self._set_grads(dgamma, dbeta)
+        return dx
+
+
+class InstanceNorm(NormLayer):
+    r"""An instance normalization layer with PyTorch's semantics, in NumPy.
+
+    One class serves inputs ``(N, C, L)``, ``(N, C, H, W)`` and ``(N, C, D, H, W)``, like
+    ``torch.nn.InstanceNorm1d/2d/3d`` together, with their ``affine`` and
+    ``track_running_stats`` and the conventions of
+    [`BatchNorm`][bnnotes.batchnorm.BatchNorm].
+
+    Parameters
+    ----------
+    num_features : int
+        Number of channels $C$ (axis 1 of the input).
+    eps : float, optional
+        $\epsilon > 0$ added to the variance, default ``1e-5``.
+    momentum : float, optional
+        Weight of the *new* value in the running averages, in ``[0, 1]``; default ``0.1``.
+    affine : bool, optional
+        Whether there is a per-channel scale ``weight`` (1) and shift ``bias`` (0).
+        Default False, as in torch.
+    track_running_stats : bool, optional
+        Whether to keep ``running_mean``, ``running_var`` and ``num_batches_tracked`` and
+        use them in evaluation mode. Default False, as in torch.
+    dtype : numpy dtype, optional
+        Dtype of the parameters and running statistics, default ``numpy.float64``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a ``num_features`` that is not a positive integer, an ``eps`` that is not a
+        finite number > 0, a ``momentum`` outside ``[0, 1]`` (None included), or a
+        non-floating dtype.
+
+    Notes
+    -----
+    Training mode (and evaluation mode without running statistics) normalizes every
+    example and channel over its spatial values, as
+    [`instance_norm_forward`][bnnotes.groupnorm.instance_norm_forward]. With
+    ``track_running_stats`` a training call then updates, with $\alpha$ = ``momentum``,
+
+    $$\hat\mu \leftarrow (1 - \alpha)\,\hat\mu + \alpha\,\overline{\mu_{n}}, \qquad
+    \hat\sigma^2 \leftarrow (1 - \alpha)\,\hat\sigma^2
+    + \alpha\,\overline{\tfrac{m}{m-1}\sigma^2_{n}},$$
+
+    the bars averaging the $N$ examples' statistics of each channel ($m$ spatial values
+    each), and evaluation mode applies the fixed map of
+    [`batch_norm_inference`][bnnotes.batchnorm.batch_norm_inference] with them. As in
+    torch, ``num_batches_tracked`` is kept for the state dict's keys and stays 0.
+
+    Differences from torch: ``momentum=None`` is refused (torch's InstanceNorm then keeps
+    the running statistics at their initial values without a word); the input must have
+    ``num_features`` channels also without ``affine`` (torch only warns); an unbatched
+    input ``(C, *spatial)`` is not accepted. A call that raises leaves every attribute as
+    it was.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.groupnorm import InstanceNorm
+    >>> layer = InstanceNorm(3, affine=True, track_running_stats=True)
+    >>> x = np.random.default_rng(0).normal(2.0, 1.0, size=(4, 3, 8))
+    >>> y = layer(x)
+    >>> bool(np.allclose(y.mean(axis=2), 0.0))
+    True
+    >>> sorted(layer.state_dict())
+    ['bias', 'num_batches_tracked', 'running_mean', 'running_var', 'weight']
+    >>> layer.eval()(x[:1]).shape  # running statistics in evaluation mode
+    (1, 3, 8)
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = DEFAULT_EPS,
+        momentum: float = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+        dtype=np.float64,
+    ) -> None:
+        self.num_features = check.positive_int(num_features, "num_features")
+        self.eps = check.eps_value(eps)
+        self.momentum = check.momentum_value(momentum, allow_none=False)
+        self.dtype = check.floating_dtype(dtype)
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        c = self.num_features
+        self.weight = np.ones(c, self.dtype) if self.affine else None
+        self.bias = np.zeros(c, self.dtype) if self.affine else None
+        if self.track_running_stats:
+            self.running_mean = np.zeros(c, self.dtype)
+            self.running_var = np.ones(c, self.dtype)
+            self.num_batches_tracked = 0
+        else:
+            self.running_mean = self.running_var = None
+            self.num_batches_tracked = None
+        self.training = True
+        self.weight_grad = self.bias_grad = None
+        self._cache = None
+
+    def __repr__(self) -> str:
+        return (
+            f"InstanceNorm({self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, track_running_stats={self.track_running_stats})"
+        )
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Normalize ``x`` of shape ``(N, C, *spatial)``; see the class notes for the modes.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As [`instance_norm_forward`][bnnotes.groupnorm.instance_norm_forward] (in
+            evaluation mode with running statistics, as
+            [`batch_norm_inference`][bnnotes.batchnorm.batch_norm_inference]), and a
+            ValueError when axis 1 of ``x`` does not hold ``num_features`` channels.
+        """
+        shape = np.shape(x)
+        check.channels_shape(shape, self.num_features)
+        if len(shape) < 3:
+            raise ValueError(
+                "expected an input with at least 3 dimensions (N, C, *spatial), "
+                f"got shape {shape}"
+            )
+        if self.training or not self.track_running_stats:
+            y, cache = instance_norm_forward(
+                x, self.weight, self.bias, self.eps
+            )
+            if self.training and self.track_running_stats:
+                self._update_running_stats(cache)
+            self._cache = cache
+            return y
+        y = batch_norm_inference(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.eps,
+        )
+        self._cache = fixed_affine_cache(self, np.asarray(x))
+        return y
+
+    def _update_running_stats(self, cache: GroupNormCache) -> None:
+        n = cache.mean.shape[0]
+        if n == 0:  # an empty batch has no statistics to average
+            return
+        m = cache.x_hat[0, 0].size
+        mean = cache.mean.mean(axis=0)
+        unbiased = (cache.var * (m / (m - 1))).mean(axis=0)
+        a = self.momentum
+        # New arrays, assigned only after both are computed.
+        running_mean = ((1.0 - a) * self.running_mean + a * mean).astype(
+            self.dtype
+        )
+        running_var = ((1.0 - a) * self.running_var + a * unbiased).astype(
+            self.dtype
+        )
+        self.running_mean, self.running_var = running_mean, running_var
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        r"""Gradient with respect to the input of the last forward call.
+
+        Sets ``weight_grad`` and ``bias_grad`` (when ``affine``) and returns
+        $\partial\ell/\partial x$. In evaluation mode with running statistics the layer
+        is a fixed affine map per channel.
+
+        Raises
+        ------
+        RuntimeError
+            If no forward pass has been made.
+        TypeError, ValueError
+            As [`instance_norm_backward`][bnnotes.groupnorm.instance_norm_backward].
+        """
+        cache = self._last_cache()
+        if isinstance(cache, GroupNormCache):
+            dx, dgamma, dbeta = instance_norm_backward(dy, cache)
+        else:
+            dx, dgamma, dbeta = fixed_affine_backward(dy, cache)
+        self._set_grads(dgamma, dbeta)
+        return dx
 
 
 # --------------------------------------------------------------------------- the sets S_i

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bnnotes import _validation as check
+
 __all__ = ["NONLINEARITIES", "layer_jacobian_singular_values"]
 
 NONLINEARITIES = {
@@ -95,12 +97,15 @@ def layer_jacobian_singular_values(
         raise ValueError(
             f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}"
         )
-    if batch < 2 or not 1 <= examples <= batch:
+    depth = check.positive_int(depth, "depth")
+    width = check.positive_int(width, "width")
+    batch = check.int_at_least(batch, 2, "batch")
+    examples = check.positive_int(examples, "examples")
+    if examples > batch:
         raise ValueError(
-            f"need batch >= 2 and 1 <= examples <= batch, got batch={batch}, examples={examples}"
+            f"examples must be at most batch ({batch}), got {examples}"
         )
-    if not scale > 0:
-        raise ValueError(f"scale must be > 0, got {scale}")
+    scale = check.nonnegative(scale, "scale")
     g, dg = NONLINEARITIES[nonlinearity]
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(batch, width))

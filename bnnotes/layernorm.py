@@ -26,10 +26,12 @@ import numpy as np
 
 from bnnotes import _kernels as kernels
 from bnnotes import _validation as check
+from bnnotes._layers import NormLayer
 from bnnotes.batchnorm import DEFAULT_EPS
 
 __all__ = [
     "DEFAULT_EPS",
+    "LayerNorm",
     "LayerNormCache",
     "layer_norm_backward",
     "layer_norm_forward",
@@ -271,3 +273,119 @@ def layer_norm_backward(
     )
     dx = kernels.rows_input_grad(dx_hat, x_hat_rows, cache.inv_std.reshape(-1))
     return dx.reshape(dy.shape), dgamma, dbeta
+
+
+# --------------------------------------------------------------------------- the layer
+
+
+class LayerNorm(NormLayer):
+    r"""A layer normalization layer with PyTorch's semantics, in NumPy.
+
+    The counterpart of ``torch.nn.LayerNorm``, with the conventions of
+    [`BatchNorm`][bnnotes.batchnorm.BatchNorm]: ``train()`` / ``eval()``, the parameters
+    ``weight`` and ``bias``, a ``state_dict`` with torch's keys, and a
+    [`backward`][bnnotes.layernorm.LayerNorm.backward] that sets ``weight_grad`` and
+    ``bias_grad``.
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of int
+        The trailing axes to normalize over, as in ``torch.nn.LayerNorm``.
+    eps : float, optional
+        $\epsilon > 0$ added to the variance, default ``1e-5``.
+    elementwise_affine : bool, optional
+        Whether there is a gain ``weight`` (initialized to 1) and, with ``bias``, a shift
+        ``bias`` (initialized to 0), each of shape ``normalized_shape``. Default True.
+    bias : bool, optional
+        Whether the affine map has a shift, as torch's ``bias`` argument. Default True.
+    dtype : numpy dtype, optional
+        Dtype of the parameters, default ``numpy.float64``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a ``normalized_shape`` that is not a non-empty tuple of positive ints, an
+        ``eps`` that is not a finite number > 0, or a non-floating dtype.
+
+    Notes
+    -----
+    Layer normalization has no batch statistics, so training and evaluation mode compute
+    the same thing (the mode is kept for the common interface, as in torch). A call that
+    raises leaves every attribute as it was.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.layernorm import LayerNorm
+    >>> layer = LayerNorm(4)
+    >>> x = np.random.default_rng(0).normal(3.0, 2.0, size=(5, 4))
+    >>> y = layer(x)
+    >>> bool(np.allclose(y.mean(axis=1), 0.0))
+    True
+    >>> sorted(layer.state_dict())
+    ['bias', 'weight']
+    >>> dx = layer.backward(np.ones_like(y))
+    >>> layer.weight_grad.shape, bool(np.allclose(dx, 0.0))
+    ((4,), True)
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | tuple[int, ...],
+        eps: float = DEFAULT_EPS,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        dtype=np.float64,
+    ) -> None:
+        self.normalized_shape = _check_normalized_shape(normalized_shape)
+        self.eps = check.eps_value(eps)
+        self.dtype = check.floating_dtype(dtype)
+        self.elementwise_affine = bool(elementwise_affine)
+        shape = self.normalized_shape
+        self.weight = (
+            np.ones(shape, self.dtype) if self.elementwise_affine else None
+        )
+        self.bias = (
+            np.zeros(shape, self.dtype)
+            if self.elementwise_affine and bias
+            else None
+        )
+        self.training = True
+        self.weight_grad = self.bias_grad = None
+        self._cache = None
+
+    def __repr__(self) -> str:
+        return (
+            f"LayerNorm({self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None})"
+        )
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Normalize each example of ``x`` over its trailing ``normalized_shape`` axes.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As [`layer_norm_forward`][bnnotes.layernorm.layer_norm_forward].
+        """
+        y, self._cache = layer_norm_forward(
+            x, self.normalized_shape, self.weight, self.bias, self.eps
+        )
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        r"""Gradient with respect to the input of the last forward call.
+
+        Sets ``weight_grad`` and ``bias_grad`` (for the parameters the layer has) and
+        returns $\partial\ell/\partial x$.
+
+        Raises
+        ------
+        RuntimeError
+            If no forward pass has been made.
+        TypeError, ValueError
+            As [`layer_norm_backward`][bnnotes.layernorm.layer_norm_backward].
+        """
+        dx, dgamma, dbeta = layer_norm_backward(dy, self._last_cache())
+        self._set_grads(dgamma, dbeta)
+        return dx

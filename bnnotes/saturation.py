@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bnnotes import _validation as check
+
 __all__ = ["saturated_fraction", "sigmoid", "sigmoid_derivative"]
 
 
@@ -72,6 +74,7 @@ def saturated_fraction(z: np.ndarray, threshold: float = 0.01) -> float:
     >>> saturated_fraction(np.array([0.0, 1.0, 5.0, -6.0]))
     0.5
     """
+    threshold = check.finite_real(threshold, "threshold")
     if not 0.0 < threshold <= 0.25:
         raise ValueError(f"threshold must be in (0, 0.25], got {threshold}")
     return float(np.mean(sigmoid_derivative(z) < threshold))

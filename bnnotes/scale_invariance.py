@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bnnotes import _validation as check
 from bnnotes.batchnorm import batch_norm_backward, batch_norm_forward
 
 __all__ = ["bn_linear", "bn_linear_grads", "effective_step"]
@@ -78,8 +79,7 @@ def bn_linear(
 
 def _forward(u, weight, eps):
     u, weight = _check(u, weight)
-    if not np.isfinite(eps) or eps < 0:
-        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+    eps = check.eps_value(eps, allow_zero=True)
     z = u @ weight.T
     if eps == 0.0:
         # Algorithm 1 with epsilon -> 0: divide by the exact standard deviation.

@@ -45,7 +45,6 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Real
 
 import numpy as np
 
@@ -75,19 +74,6 @@ _COEFFICIENTS = ("1/m", "1/sqrt(m)")
 
 
 # --------------------------------------------------------------------------- input checks
-
-
-def _real(value, name: str) -> float:
-    """A finite real scalar (bool refused) as a float."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, Real)
-        or not np.isfinite(value)
-    ):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
 
 
 def _batch(y, name: str = "y") -> np.ndarray:
@@ -137,7 +123,7 @@ def _symmetric(h, m: int, name: str) -> np.ndarray:
 def _per_unit(v, n: int, name: str) -> np.ndarray:
     """A scalar or a (n,) vector of finite reals, as a float64 (n,) vector."""
     if np.ndim(v) == 0:
-        return np.full(n, _real(v, name))
+        return np.full(n, check.finite_real(v, name))
     v = check.finite_floating(v, name)
     if v.shape != (n,):
         raise ValueError(
@@ -426,7 +412,7 @@ def bn_backward(grad_z: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
     """
     stats = _one_unit(y)
     g = _unit_vector(grad_z, stats.y_hat.size, "grad_z")
-    gamma = _real(gamma, "gamma")
+    gamma = check.finite_real(gamma, "gamma")
     return (gamma / stats.sigma) * _project(g, stats.y_hat)
 
 
@@ -529,7 +515,7 @@ def gradient_norm_bound(
     stats = _one_unit(y)
     m = stats.y_hat.size
     g = _unit_vector(grad_z, m, "grad_z")
-    gamma = _real(gamma, "gamma")
+    gamma = check.finite_real(gamma, "gamma")
     c = _coefficient(coefficient, m)
     d = (gamma / stats.sigma) * _project(g, stats.y_hat)
     scale = gamma**2 / stats.sigma**2
@@ -614,7 +600,7 @@ def bn_loss_hessian(
     m = stats.y_hat.size
     g = _unit_vector(grad_z, m, "grad_z")
     h = _symmetric(hess_z, m, "hess_z")
-    gamma = _real(gamma, "gamma")
+    gamma = check.finite_real(gamma, "gamma")
     v, sigma = stats.y_hat, stats.sigma
     projection = np.eye(m) - 1.0 / m - np.outer(v, v) / m
     centering = np.eye(m) - 1.0 / m
@@ -737,7 +723,7 @@ def hessian_quadratic_form(
     m = stats.y_hat.size
     g = _unit_vector(grad_z, m, "grad_z")
     h = _symmetric(hess_z, m, "hess_z")
-    gamma = _real(gamma, "gamma")
+    gamma = check.finite_real(gamma, "gamma")
     hessian = bn_loss_hessian(g, h, y, gamma)
     d = (gamma / stats.sigma) * _project(g, stats.y_hat)
     scale = gamma**2 / stats.sigma**2

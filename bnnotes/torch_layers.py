@@ -38,14 +38,46 @@ __all__ = [
 def _standardize(
     weight: torch.Tensor, eps: float, correction: int
 ) -> torch.Tensor:
+    r"""$(W - \mu)/(\sigma + \epsilon)$ per output channel, differentiable at a constant channel.
+
+    $\sigma$ is a norm of the centered row, which has no derivative at 0; but
+    $c \mapsto c / (a\lVert c\rVert + \epsilon)$ does, for $\epsilon > 0$: it is
+    $c/\epsilon + O(\lVert c\rVert^2)$, so its Jacobian at 0 is $I/\epsilon$ and the term
+    through $\sigma$ vanishes. Autograd's $\partial\sqrt v/\partial v$ is infinite at 0
+    (and $\infty \cdot 0$ is nan), so at a zero variance the square root is taken of a
+    stand-in 1 and its gradient discarded: the standardized row's gradient is then the
+    centered upstream gradient over $\epsilon$, the true derivative.
+    """
     flat = weight.reshape(weight.shape[0], -1)
     mean = flat.mean(dim=1, keepdim=True)
     centered = flat - mean
-    std = (
-        centered.square().sum(dim=1, keepdim=True)
-        / (flat.shape[1] - correction)
-    ).sqrt()
+    var = centered.square().sum(dim=1, keepdim=True) / (
+        flat.shape[1] - correction
+    )
+    positive = var > 0
+    std = torch.where(positive, torch.where(positive, var, 1.0).sqrt(), 0.0)
     return (centered / (std + eps)).reshape(weight.shape)
+
+
+def _check_weight(weight, eps: float, correction: int) -> None:
+    """The weight a standardization is applied to: floating, finite, (out, in, *kernel)."""
+    check.finite_tensor(weight, "weight")
+    if weight.ndim < 2:
+        raise ValueError(
+            f"weight must have shape (out, in) or (out, in, *kernel), got {tuple(weight.shape)}"
+        )
+    fan_in = weight[0].numel()
+    if fan_in - correction < 1:
+        raise ValueError(
+            f"correction ({correction}) must be smaller than the number of weights per "
+            f"output channel ({fan_in})"
+        )
+    if eps == 0:
+        flat = weight.detach().reshape(weight.shape[0], -1)
+        if bool((flat == flat[:, :1]).all(dim=1).any()):
+            raise ValueError(
+                "with eps=0 no output channel may have constant weights (its sigma is 0)"
+            )
 
 
 def _check_ws_args(eps, correction) -> tuple[float, int]:
@@ -104,6 +136,16 @@ class WeightStandardization(nn.Module):
         self.eps, self.correction = _check_ws_args(eps, correction)
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        r"""The standardized weight $\hat W$ of ``weight``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``weight`` is not a finite floating tensor of shape ``(out, in, *kernel)``,
+            ``correction`` is not smaller than the weights per output channel, or
+            ``eps == 0`` and an output channel's weights are all equal.
+        """
+        _check_weight(weight, self.eps, self.correction)
         return _standardize(weight, self.eps, self.correction)
 
     def extra_repr(self) -> str:
@@ -140,9 +182,25 @@ class WSConv2d(nn.Conv2d):
 
     def standardized_weight(self) -> torch.Tensor:
         """The weight actually used, $\\hat W$."""
+        _check_weight(self.weight, self.ws_eps, self.correction)
         return _standardize(self.weight, self.ws_eps, self.correction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Convolve ``x`` of shape ``(N, C_in, H, W)`` or ``(C_in, H, W)`` with $\\hat W$.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``x`` is not a finite floating tensor with ``in_channels`` channels, or the
+            weight fails the checks of [`WeightStandardization`][bnnotes.torch_layers.WeightStandardization].
+        """
+        check.finite_tensor(x)
+        channel_axis = x.ndim - 3
+        if x.ndim not in (3, 4) or x.shape[channel_axis] != self.in_channels:
+            raise ValueError(
+                f"expected an input of shape (N, {self.in_channels}, H, W) or "
+                f"({self.in_channels}, H, W), got shape {tuple(x.shape)}"
+            )
         return self._conv_forward(x, self.standardized_weight(), self.bias)
 
 
@@ -180,24 +238,26 @@ class MeanOnlyBatchNorm(nn.Module):
     ) -> None:
         super().__init__()
         self.num_features = check.positive_int(num_features, "num_features")
-        momentum = check.nonnegative(momentum, "momentum", allow_zero=True)
-        if momentum > 1:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        momentum = check.momentum_value(momentum, allow_none=False)
         self.momentum = momentum
         self.bias = nn.Parameter(torch.zeros(num_features)) if bias else None
         self.register_buffer("running_mean", torch.zeros(num_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim < 2 or x.shape[1] != self.num_features:
-            raise ValueError(
-                f"expected an input (N, {self.num_features}, *spatial), got shape {tuple(x.shape)}"
-            )
+        """Subtract the batch mean (training) or the running mean (evaluation) per channel.
+
+        Raises
+        ------
+        TypeError
+            If ``x`` is not a floating tensor.
+        ValueError
+            If ``x`` is not ``(N, C, *spatial)`` with ``C = num_features``, has non-finite
+            values, or (in training) one value per channel. ``running_mean`` is unchanged.
+        """
+        check.channels_tensor(x, self.num_features)
         shape = (1, -1) + (1,) * (x.ndim - 2)
         if self.training:
-            if x.numel() // x.shape[1] < 2:
-                raise ValueError(
-                    f"expected more than 1 value per channel in training, got shape {tuple(x.shape)}"
-                )
+            _more_than_one_value_per_channel(x)
             axes = (0,) + tuple(range(2, x.ndim))
             mean = x.mean(dim=axes)
             with torch.no_grad():
@@ -237,10 +297,13 @@ def weight_norm_data_init_(layer: nn.Module, x: torch.Tensor) -> nn.Module:
 
     Raises
     ------
+    TypeError
+        If ``x`` is not a floating tensor.
     ValueError
         If the layer is not weight-normalized with one gain per output unit, has no bias,
-        the batch has fewer than 2 values per unit, or a unit's output is constant. The
-        layer is unchanged then.
+        ``x`` has non-finite values or not the layer's input features on axis 1, the batch
+        has fewer than 2 values per unit, or a unit's output is constant or not finite.
+        The layer is unchanged then.
 
     Examples
     --------
@@ -273,18 +336,21 @@ def weight_norm_data_init_(layer: nn.Module, x: torch.Tensor) -> nn.Module:
         raise ValueError(
             "data-dependent initialization needs a layer with a bias"
         )
+    inputs = getattr(layer, "in_features", None) or getattr(
+        layer, "in_channels", None
+    )
+    check.channels_tensor(x, inputs)
     t = layer(x) - bias.reshape((1, -1) + (1,) * (x.ndim - 2))
+    check.finite_tensor(t, "the layer's output on x")
     axes = (0,) + tuple(range(2, t.ndim))
-    if t.numel() // t.shape[1] < 2:
-        raise ValueError(
-            f"expected more than 1 value per unit, got an output of shape {tuple(t.shape)}"
-        )
+    check.more_than_one_value(t.numel() // t.shape[1], "unit", t.shape)
     mean = t.mean(dim=axes)
     std = t.std(dim=axes, correction=0)
     if bool((std == 0).any()):
         raise ValueError(
             "a unit's output is constant over the batch: its scale cannot be set"
         )
+    check.finite_tensor(g / std.reshape(g.shape), "the new gain g / std")
     g.copy_(g / std.reshape(g.shape))
     bias.copy_(-mean / std)
     return layer
@@ -345,21 +411,10 @@ def _as_generator(generator) -> torch.Generator | None:
     return torch.Generator().manual_seed(generator)
 
 
-def _check_activations(
-    x, num_features: int | None, name: str = "input"
-) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor, got {type(x).__name__}"
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must have a floating dtype, got {x.dtype}")
-    if num_features is not None and (
-        x.ndim not in (2, 4) or x.shape[1] != num_features
-    ):
-        raise ValueError(
-            f"expected an input of shape (N, {num_features}) or (N, {num_features}, H, W), got {tuple(x.shape)}"
-        )
+def _more_than_one_value_per_channel(x: torch.Tensor) -> None:
+    check.more_than_one_value(
+        x.numel() // x.shape[1], "channel", x.shape, " in training"
+    )
 
 
 class SanturkarNoise(nn.Module):
@@ -487,7 +542,7 @@ class SanturkarNoise(nn.Module):
         return NoiseDraw(mu, sigma, shift, scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_activations(x, None)
+        check.finite_tensor(x)
         if not self.training:
             return x
         draw = self.draw(tuple(x.shape), x.dtype)
@@ -583,9 +638,7 @@ class NoisyBatchNorm(nn.modules.batchnorm._BatchNorm):
     ) -> None:
         num_features = check.positive_int(num_features, "num_features")
         eps = check.eps_value(eps)
-        momentum = check.nonnegative(momentum, "momentum", allow_zero=True)
-        if momentum > 1:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        momentum = check.momentum_value(momentum, allow_none=False)
         noise = SanturkarNoise(
             generator, mean_range, scale_range, shift_halfwidth, scale_std
         )
@@ -595,16 +648,12 @@ class NoisyBatchNorm(nn.modules.batchnorm._BatchNorm):
         self.noise = noise
 
     def _check_input_dim(self, x: torch.Tensor) -> None:
-        _check_activations(x, self.num_features)
+        check.channels_tensor(x, self.num_features, ndims=(2, 4))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_activations(x, self.num_features)
-        if self.training and x.numel() // x.shape[1] < 2:
-            raise ValueError(
-                f"expected more than 1 value per channel in training, got shape {tuple(x.shape)}"
-            )
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError("input contains non-finite values (nan or inf)")
+        check.channels_tensor(x, self.num_features, ndims=(2, 4))
+        if self.training:
+            _more_than_one_value_per_channel(x)
         return self.noise(super().forward(x))
 
 
@@ -695,9 +744,7 @@ class LpNorm(nn.Module):
             raise ValueError(f"p must be 1, 2 or float('inf'), got {p!r}")
         self.p = float(p)
         self.eps = check.eps_value(eps)
-        momentum = check.nonnegative(momentum, "momentum", allow_zero=True)
-        if momentum > 1:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        momentum = check.momentum_value(momentum, allow_none=False)
         self.momentum = momentum
         self.affine = bool(affine)
         if self.affine:
@@ -735,15 +782,10 @@ class LpNorm(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_activations(x, self.num_features)
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError("input contains non-finite values (nan or inf)")
+        check.channels_tensor(x, self.num_features, ndims=(2, 4))
         shape = (1, -1) + (1,) * (x.ndim - 2)
         if self.training:
-            if x.numel() // x.shape[1] < 2:
-                raise ValueError(
-                    f"expected more than 1 value per channel in training, got shape {tuple(x.shape)}"
-                )
+            _more_than_one_value_per_channel(x)
             axes = (0,) + tuple(range(2, x.ndim))
             mean = x.mean(dim=axes)
             norm = self.average_norm(x)

@@ -114,6 +114,9 @@ def weight_norm_forward(
         be negative, which reverses the direction.
     dim : int or None, optional
         Axis of ``v`` that indexes the weight vectors; default 0 (one vector per output unit).
+        A negative ``dim`` counts from the end, as a NumPy axis: ``dim=-1`` is the last
+        axis. This differs from PyTorch, whose ``weight_norm`` and ``torch._weight_norm``
+        read ``dim=-1`` as the whole tensor, which is ``dim=None`` here.
 
     Returns
     -------

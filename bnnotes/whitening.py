@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bnnotes import _validation as check
+
 __all__ = ["batch_covariance", "whiten"]
 
 
@@ -70,8 +72,7 @@ def whiten(x: np.ndarray, eps: float = 0.0) -> np.ndarray:
     """
     cov = batch_covariance(x)
     d = cov.shape[0]
-    if eps < 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
+    eps = check.eps_value(eps, allow_zero=True)
     cov = cov + eps * np.eye(d)
     values, vectors = np.linalg.eigh(cov)
     if values.min() <= 1e-12 * max(values.max(), 1e-300):

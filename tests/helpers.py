@@ -44,7 +44,8 @@ def central_difference(f, arr: np.ndarray, h: float = 1e-6) -> np.ndarray:
 def state_snapshot(layer) -> dict:
     """Every attribute of ``layer``: the object itself and a deep copy of its value."""
     return {
-        key: (value, copy.deepcopy(value)) for key, value in vars(layer).items()
+        key: (value, copy.deepcopy(value))
+        for key, value in vars(layer).items()
     }
 
 

@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-import torch
 import torch.nn.functional as F
-from helpers import RTOL64, rel_err, t
+from helpers import RTOL64, central_difference, rel_err, t
 
 from bnnotes.batchnorm import batch_norm_backward, batch_norm_forward
 
@@ -60,16 +59,8 @@ def test_backward_matches_central_finite_differences():
     def loss(x_, g_, b_):
         return float(np.sum(dy * batch_norm_forward(x_, g_, b_)[0]))
 
-    h = 1e-6
-
     def numeric(arr, f):
-        out = np.zeros_like(arr)
-        for idx in np.ndindex(arr.shape):
-            plus, minus = arr.copy(), arr.copy()
-            plus[idx] += h
-            minus[idx] -= h
-            out[idx] = (f(plus) - f(minus)) / (2 * h)
-        return out
+        return central_difference(f, arr)
 
     assert rel_err(dx, numeric(x, lambda v: loss(v, gamma, beta))) <= 1e-7
     assert rel_err(dgamma, numeric(gamma, lambda v: loss(x, v, beta))) <= 1e-7

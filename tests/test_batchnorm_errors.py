@@ -1,9 +1,8 @@
 """Bad input raises a clear error that names the problem, and a failed call changes no state."""
 
-import copy
-
 import numpy as np
 import pytest
+from helpers import assert_same_state, state_snapshot
 
 from bnnotes.batchnorm import (
     BatchNorm,
@@ -13,21 +12,6 @@ from bnnotes.batchnorm import (
     fold_batch_norm,
     population_statistics,
 )
-
-
-def _snapshot(layer):
-    return copy.deepcopy(layer.__dict__)
-
-
-def _assert_same_state(layer, snap):
-    assert set(layer.__dict__) == set(snap)
-    for key, value in snap.items():
-        now = layer.__dict__[key]
-        if isinstance(value, np.ndarray):
-            np.testing.assert_array_equal(now, value)
-        elif key != "_cache":
-            assert now == value, key
-
 
 BAD_INPUTS = [
     (np.ones(4), ValueError, "at least 2 dimensions"),
@@ -59,10 +43,10 @@ def test_bad_training_input_raises_named_error_and_keeps_state(
     """A rejected training batch raises the named error and leaves every attribute as it was."""
     layer = BatchNorm(3, momentum=0.3)
     layer(np.random.default_rng(0).normal(size=(5, 3)))
-    snap = _snapshot(layer)
+    snap = state_snapshot(layer)
     with pytest.raises(error, match=message):
         layer(x)
-    _assert_same_state(layer, snap)
+    assert_same_state(layer, snap)
 
 
 def test_eps_must_be_positive():
@@ -99,10 +83,10 @@ def test_wrong_weight_assigned_to_layer_fails_without_state_change():
     """A layer whose weight was replaced by a wrong-length array fails before updating running stats."""
     layer = BatchNorm(3)
     layer.weight = np.ones(2)
-    snap = _snapshot(layer)
+    snap = state_snapshot(layer)
     with pytest.raises(ValueError, match="gamma must have shape"):
         layer(np.random.default_rng(1).normal(size=(4, 3)))
-    _assert_same_state(layer, snap)
+    assert_same_state(layer, snap)
 
 
 def test_eval_input_is_validated_too():
@@ -152,7 +136,7 @@ def test_negative_variance_is_rejected():
 def test_load_state_dict_is_all_or_nothing():
     """A state with a bad entry raises and loads nothing, not even its valid entries."""
     layer = BatchNorm(2)
-    snap = _snapshot(layer)
+    snap = state_snapshot(layer)
     bad = {
         "weight": np.full(2, 3.0),
         "bias": np.zeros(2),
@@ -164,4 +148,4 @@ def test_load_state_dict_is_all_or_nothing():
         layer.load_state_dict(bad)
     with pytest.raises(KeyError, match="missing"):
         layer.load_state_dict({"weight": np.ones(2)})
-    _assert_same_state(layer, snap)
+    assert_same_state(layer, snap)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import RTOL64, rel_err, t
+from helpers import RTOL64, central_difference, rel_err, t
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -90,16 +90,6 @@ def test_instance_norm_matches_torch_forward_and_backward(shape, affine):
     assert rel_err(dbeta, bt.grad.numpy()) <= RTOL64
 
 
-def _numeric_grad(f, arr, h=1e-6):
-    out = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        plus, minus = arr.copy(), arr.copy()
-        plus[idx] += h
-        minus[idx] -= h
-        out[idx] = (f(plus) - f(minus)) / (2 * h)
-    return out
-
-
 def test_group_norm_backward_matches_central_finite_differences():
     """Every entry of dx, dgamma, dbeta matches a central difference of <dy, y> (h = 1e-6, rel 1e-7)."""
     rng = np.random.default_rng(3)
@@ -112,14 +102,15 @@ def test_group_norm_backward_matches_central_finite_differences():
         return float(np.sum(dy * group_norm_forward(x_, 2, g_, b_)[0]))
 
     assert (
-        rel_err(dx, _numeric_grad(lambda v: loss(v, gamma, beta), x)) <= 1e-7
-    )
-    assert (
-        rel_err(dgamma, _numeric_grad(lambda v: loss(x, v, beta), gamma))
+        rel_err(dx, central_difference(lambda v: loss(v, gamma, beta), x))
         <= 1e-7
     )
     assert (
-        rel_err(dbeta, _numeric_grad(lambda v: loss(x, gamma, v), beta))
+        rel_err(dgamma, central_difference(lambda v: loss(x, v, beta), gamma))
+        <= 1e-7
+    )
+    assert (
+        rel_err(dbeta, central_difference(lambda v: loss(x, gamma, v), beta))
         <= 1e-7
     )
 
@@ -275,10 +266,16 @@ def test_float32_with_large_offset_keeps_the_variance():
 
 @pytest.mark.parametrize("shape", [(3, 4), (3, 4, 1), (3, 4, 1, 1)], ids=str)
 def test_a_group_of_one_value_is_refused(shape):
-    """G = C with one spatial value leaves one value per group (output beta whatever x): a named ValueError."""
+    """Pinned difference: one value per group is a named ValueError here, where torch returns beta whatever x."""
     x = np.random.default_rng(8).normal(size=shape)
+    beta = np.arange(4.0)
     with pytest.raises(ValueError, match="more than 1 value per group"):
-        group_norm_forward(x, 4, beta=np.arange(4.0))
+        group_norm_forward(x, 4, beta=beta)
+    torch_y = F.group_norm(t(x), 4, t(np.ones(4)), t(beta)).numpy()
+    expected = np.broadcast_to(
+        beta.reshape(1, 4, *[1] * (x.ndim - 2)), x.shape
+    )
+    np.testing.assert_allclose(torch_y, expected, rtol=0, atol=1e-12)
 
 
 def test_two_channels_of_one_position_per_group_are_accepted():

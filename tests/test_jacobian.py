@@ -67,7 +67,7 @@ def test_bad_arguments_are_rejected():
     """Unknown nonlinearity, batch of one and non-positive scale raise ValueError."""
     with pytest.raises(ValueError, match="nonlinearity"):
         layer_jacobian_singular_values(nonlinearity="gelu")
-    with pytest.raises(ValueError, match="batch >= 2"):
+    with pytest.raises(ValueError, match="batch must be an integer >= 2"):
         layer_jacobian_singular_values(batch=1, examples=1)
     with pytest.raises(ValueError, match="scale"):
         layer_jacobian_singular_values(scale=0.0)

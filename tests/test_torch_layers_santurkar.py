@@ -269,8 +269,11 @@ def test_noise_rejects_an_integer_input():
     ("kwargs", "message"),
     [
         ({"eps": 0.0}, "eps must be a finite number > 0"),
-        ({"momentum": 1.5}, r"momentum must be in \[0, 1\]"),
-        ({"momentum": None}, "momentum must be a finite number >= 0"),
+        ({"momentum": 1.5}, r"momentum must be a number in \[0, 1\], got 1.5"),
+        (
+            {"momentum": None},
+            r"momentum must be a number in \[0, 1\], got None",
+        ),
         (
             {"shift_halfwidth": -0.1},
             "shift_halfwidth must be a finite number >= 0",
@@ -409,7 +412,10 @@ def test_lp_norm_rejects_p_outside_one_two_infinity(p):
         ({"eps": -1e-5}, "eps"),
         ({"momentum": 1.5}, "momentum"),
         ({"momentum": -0.1}, "momentum"),
-        ({"momentum": None}, "momentum must be a finite number >= 0"),
+        (
+            {"momentum": None},
+            r"momentum must be a number in \[0, 1\], got None",
+        ),
     ],
 )
 def test_lp_norm_rejects_bad_eps_and_momentum(kwargs, message):

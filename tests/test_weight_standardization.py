@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import RTOL64, rel_err, t
+from helpers import RTOL64, central_difference, rel_err, t
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn.utils import parametrize
@@ -102,16 +102,6 @@ def test_population_formula_matches_torch_autograd(shape, eps):
     )
 
 
-def _numeric_grad(f, arr, h=1e-6):
-    out = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        plus, minus = arr.copy(), arr.copy()
-        plus[idx] += h
-        minus[idx] -= h
-        out[idx] = (f(plus) - f(minus)) / (2 * h)
-    return out
-
-
 @pytest.mark.parametrize("correction", [0, 1])
 def test_backward_matches_central_finite_differences(correction):
     """dL/dW matches a central difference of <G, W_hat(W)> (h = 1e-6, rel 1e-7) for both estimators."""
@@ -119,7 +109,7 @@ def test_backward_matches_central_finite_differences(correction):
     w, g = rng.normal(size=(3, 2, 2)), rng.normal(size=(3, 2, 2))
     _, cache = weight_standardization_forward(w, correction=correction)
     dw = weight_standardization_backward(g, cache)
-    numeric = _numeric_grad(
+    numeric = central_difference(
         lambda a: float(
             np.sum(
                 g * weight_standardization_forward(a, correction=correction)[0]
@@ -334,6 +324,87 @@ def test_bad_gradient_and_module_settings_are_named():
         WSConv2d(2, 2, 3, correction=-1)
     with pytest.raises(ValueError, match="eps must be"):
         WeightStandardization(eps=-1.0)
+
+
+def test_torch_gradient_at_a_channel_of_equal_weights_is_the_true_derivative():
+    """At a constant row (sigma = 0) W_hat = c/(a||c|| + eps) has Jacobian P/eps: torch's gradient is finite and equals it."""
+    w = torch.tensor(
+        [[0.7] * 6, [0.1, -0.4, 0.9, 0.3, -1.2, 0.5]],
+        dtype=torch.float64,
+        requires_grad=True,
+    )
+    g = torch.tensor(np.random.default_rng(11).normal(size=(2, 6)))
+    (WeightStandardization(eps=1e-5)(w) * g).sum().backward()
+    assert bool(torch.isfinite(w.grad).all())
+    expected = (g[0] - g[0].mean()) / 1e-5
+    assert rel_err(w.grad[0].numpy(), expected.numpy()) <= RTOL64
+    _, cache = weight_standardization_forward(w.detach().numpy())
+    numpy_grad = weight_standardization_backward(g.numpy(), cache)
+    assert rel_err(w.grad.numpy(), numpy_grad) <= RTOL64
+
+
+def test_torch_gradient_at_a_constant_row_matches_central_differences():
+    """With eps = 0.1 the derivative at a constant row is (G - mean G)/eps; central differences (h = 1e-7) agree to 1e-6."""
+    w = np.vstack([np.full(5, -2.0), np.arange(5.0)])
+    g = np.random.default_rng(12).normal(size=w.shape)
+    module = WeightStandardization(eps=0.1)
+
+    def loss(a):
+        return float((module(torch.from_numpy(a)) * torch.from_numpy(g)).sum())
+
+    wt = torch.from_numpy(w).requires_grad_()
+    (module(wt) * torch.from_numpy(g)).sum().backward()
+    numeric = central_difference(loss, w, h=1e-7)
+    assert rel_err(wt.grad.numpy(), numeric) <= 1e-6
+
+
+@pytest.mark.parametrize(
+    ("make_input", "error", "message"),
+    [
+        (
+            lambda: torch.ones(2, 3, 5, 5, dtype=torch.int64),
+            TypeError,
+            "floating dtype",
+        ),
+        (
+            lambda: torch.full((2, 3, 5, 5), float("nan")),
+            ValueError,
+            "non-finite",
+        ),
+        (
+            lambda: torch.ones(2, 4, 5, 5),
+            ValueError,
+            r"expected an input of shape \(N, 3, H, W\)",
+        ),
+        (lambda: np.ones((2, 3, 5, 5)), TypeError, "torch.Tensor"),
+    ],
+    ids=["int", "nan", "channels", "ndarray"],
+)
+def test_ws_conv_refuses_bad_input_with_a_named_error(
+    make_input, error, message
+):
+    """WSConv2d checks its input as the NumPy functions do, instead of failing inside torch."""
+    conv = WSConv2d(3, 2, 3)
+    with pytest.raises(error, match=message):
+        conv(make_input())
+
+
+def test_ws_with_eps_zero_refuses_a_channel_of_equal_weights_instead_of_returning_nan():
+    """eps = 0 and sigma = 0 would be 0/0: the parametrization raises, as weight_standardization_forward does."""
+    w = torch.tensor([[1.0, 1.0, 1.0], [0.0, 1.0, 2.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match="constant weights"):
+        WeightStandardization(eps=0.0)(w)
+    conv = WSConv2d(1, 2, (1, 3), ws_eps=0.0, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(w.float().reshape(2, 1, 1, 3))
+    with pytest.raises(ValueError, match="constant weights"):
+        conv(torch.ones(1, 1, 1, 3))
+
+
+def test_ws_refuses_non_finite_weights():
+    """A nan in the weight is a named ValueError, not a silently nan standardized weight."""
+    with pytest.raises(ValueError, match="weight contains non-finite"):
+        WeightStandardization()(torch.tensor([[1.0, float("nan")]]))
 
 
 @pytest.mark.parametrize("module", [ws, tl])

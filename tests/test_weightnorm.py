@@ -6,7 +6,7 @@ import inspect
 import numpy as np
 import pytest
 import torch
-from helpers import RTOL64, rel_err, t
+from helpers import RTOL64, central_difference, rel_err, t
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn.utils.parametrizations import weight_norm
@@ -73,14 +73,24 @@ def test_forward_and_backward_match_torch_weight_norm_parametrization(
     assert rel_err(dg, _g_for_numpy(p.original0.grad, dim)) <= RTOL64
 
 
-def _numeric_grad(f, arr, h=1e-6):
-    out = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        plus, minus = arr.copy(), arr.copy()
-        plus[idx] += h
-        minus[idx] -= h
-        out[idx] = (f(plus) - f(minus)) / (2 * h)
-    return out
+def test_dim_minus_one_is_the_last_axis_here_and_the_whole_tensor_in_torch():
+    """Pinned difference: dim=-1 gives one g per slice of the last axis here; torch's weight_norm reads it as dim=None."""
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=(3, 4))
+    g_last = np.array([0.5, 1.0, 2.0, 3.0])
+    w_last, cache = weight_norm_forward(v, g_last, dim=-1)
+    assert cache.dim == 1
+    np.testing.assert_allclose(
+        np.linalg.norm(w_last, axis=0), g_last, rtol=1e-14
+    )
+    layer = weight_norm(torch.nn.Linear(4, 3, dtype=torch.float64), dim=-1)
+    params = layer.parametrizations.weight
+    with torch.no_grad():
+        params.original1.copy_(t(v))
+        params.original0.fill_(2.0)
+    assert tuple(params.original0.shape) == ()
+    w_whole, _ = weight_norm_forward(v, np.array(2.0), dim=None)
+    assert rel_err(layer.weight.detach().numpy(), w_whole) <= RTOL64
 
 
 def test_backward_matches_central_finite_differences():
@@ -96,8 +106,8 @@ def test_backward_matches_central_finite_differences():
     def loss(v_, g_):
         return float(np.sum(dw * weight_norm_forward(v_, g_)[0]))
 
-    assert rel_err(dv, _numeric_grad(lambda a: loss(a, g), v)) <= 1e-7
-    assert rel_err(dg, _numeric_grad(lambda a: loss(v, a), g)) <= 1e-7
+    assert rel_err(dv, central_difference(lambda a: loss(a, g), v)) <= 1e-7
+    assert rel_err(dg, central_difference(lambda a: loss(v, a), g)) <= 1e-7
 
 
 @settings(max_examples=60, deadline=None)
@@ -250,6 +260,39 @@ def test_torch_data_dependent_init_refuses_unsuitable_layers_without_changing_th
         assert torch.equal(value, before[key])
 
 
+@pytest.mark.parametrize(
+    ("x", "error", "message"),
+    [
+        (torch.full((4, 3), float("nan")), ValueError, "non-finite"),
+        (torch.ones(4, 3, dtype=torch.int64), TypeError, "floating dtype"),
+        (torch.ones(4, 5), ValueError, "expected 3 channels"),
+    ],
+    ids=["nan", "int", "features"],
+)
+def test_torch_data_dependent_init_refuses_a_bad_batch_without_changing_the_layer(
+    x, error, message
+):
+    """A nan, integer or wrongly shaped batch is a named error before any parameter changes."""
+    layer = weight_norm(torch.nn.Linear(3, 2, dtype=torch.float64))
+    before = copy.deepcopy(layer.state_dict())
+    with pytest.raises(error, match=message):
+        weight_norm_data_init_(layer, x)
+    for key, value in layer.state_dict().items():
+        assert torch.equal(value, before[key])
+
+
+def test_mean_only_batch_norm_module_refuses_non_finite_and_integer_input():
+    """nan input would flow into running_mean and int input into torch's internals: both are named errors, state kept."""
+    layer = MeanOnlyBatchNorm(2)
+    layer(torch.randn(5, 2))
+    saved = layer.running_mean.clone()
+    with pytest.raises(ValueError, match="non-finite"):
+        layer(torch.tensor([[1.0, float("inf")], [0.0, 1.0]]))
+    with pytest.raises(TypeError, match="floating dtype"):
+        layer(torch.ones(3, 2, dtype=torch.int64))
+    assert torch.equal(layer.running_mean, saved)
+
+
 def test_mean_only_batch_norm_matches_autograd_and_finite_differences():
     """y = x - mean(x) + beta; dx = dy - mean(dy) and dbeta = sum(dy), against torch autograd and central differences."""
     rng = np.random.default_rng(5)
@@ -266,7 +309,7 @@ def test_mean_only_batch_norm_matches_autograd_and_finite_differences():
     assert rel_err(y, ref.detach().numpy()) <= RTOL64
     assert rel_err(dx, xt.grad.numpy()) <= RTOL64
     assert rel_err(dbeta, bt.grad.numpy()) <= RTOL64
-    numeric = _numeric_grad(
+    numeric = central_difference(
         lambda a: float(np.sum(dy * mean_only_batch_norm_forward(a, beta)[0])),
         x,
     )
