@@ -344,3 +344,95 @@ def test_not_found_page(site_server, tabs, where):
         )
         == "sticky"
     )
+
+
+# A page with a multi-panel figure (the three landscape probes side by side) and more
+# figures after it; the word each language numbers its figures with.
+FIGURE_PAGE = "landscape/"
+FIGURE_WORD = {"en": "Figure", "ko": "그림", "zh": "图"}
+FIGURES_JS = """() => [...document.querySelectorAll("article figure")].map(f => ({
+  caption: (f.querySelector("figcaption") || {textContent: ""}).textContent.trim(),
+  panels: [...f.querySelectorAll("img")].map(i => {
+    const r = i.getBoundingClientRect();
+    return {left: r.left, top: r.top, right: r.right, bottom: r.bottom,
+            background: getComputedStyle(i).backgroundColor,
+            link: i.closest("a.glightbox") ? i.closest("a.glightbox").href : null,
+            src: i.src};
+  }),
+}))"""
+
+
+def _figures(tabs, site_server, lang: str, viewport: str) -> list[dict]:
+    tab = tabs[viewport]
+    page = tab.open(site_server.url("/") + LANGS[lang] + FIGURE_PAGE)
+    for img in page.locator("article figure img").all():
+        img.scroll_into_view_if_needed()  # lazy or not, every panel is laid out
+    figures = page.evaluate(FIGURES_JS)
+    assert tab.problems() == []
+    return figures
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_figures_carry_numbered_captions_in_the_page_language(
+    site_server, tabs, lang
+):
+    """Every figure of the page has a caption that starts with the language's word and
+    its number, 1, 2, 3, ... ("Figure 2.", "그림 2.", "图 2")."""
+    figures = _figures(tabs, site_server, lang, "desktop")
+    assert len(figures) >= 4
+    for number, figure in enumerate(figures, start=1):
+        assert re.match(
+            rf"{FIGURE_WORD[lang]} {number}\b", figure["caption"]
+        ), figure["caption"][:40]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_panels_sit_side_by_side_on_a_wide_screen(site_server, tabs, lang):
+    """At 1280 px the first two panels of the multi-panel figure share a row."""
+    panels = _figures(tabs, site_server, lang, "desktop")[0]["panels"]
+    first, second = panels[:2]
+    assert abs(second["top"] - first["top"]) < 1
+    assert second["left"] >= first["right"]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_panels_stack_on_a_phone(site_server, tabs, lang):
+    """At 390 px the panels of the multi-panel figure stand one below the other, each as
+    wide as the text."""
+    panels = _figures(tabs, site_server, lang, "mobile")[0]["panels"]
+    assert len(panels) == 3
+    for above, below in zip(panels, panels[1:], strict=False):
+        assert below["top"] >= above["bottom"]
+        assert abs(below["left"] - above["left"]) < 1
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_figures_have_an_opaque_white_ground(site_server, tabs, lang):
+    """Every figure image is drawn on opaque white, so it stays legible on a dark page."""
+    for figure in _figures(tabs, site_server, lang, "desktop"):
+        for panel in figure["panels"]:
+            assert panel["background"] == "rgb(255, 255, 255)", panel["src"]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_tap_opens_a_figure_full_screen(site_server, tabs, lang):
+    """At 390 px every figure image links to itself for the lightbox, and a tap on one
+    opens it over the page, from the site's own files (no external request)."""
+    figures = _figures(tabs, site_server, lang, "mobile")
+    assert all(
+        panel["link"] == panel["src"]
+        for figure in figures
+        for panel in figure["panels"]
+    )
+    tab = tabs["mobile"]
+    page = tab.page
+    image = page.locator("article figure img").nth(3)  # the training curves
+    image.scroll_into_view_if_needed()
+    image.click()
+    slide = page.locator(".glightbox-container .gslide.current img")
+    slide.wait_for(state="visible", timeout=5_000)
+    assert slide.evaluate("i => i.src") == figures[1]["panels"][0]["src"]
+    box = slide.bounding_box()
+    assert box["width"] >= 0.9 * page.viewport_size["width"]
+    page.keyboard.press("Escape")
+    assert tab.problems() == []
