@@ -546,7 +546,7 @@ def _line_figure(
     ax.set_xlabel(TEXT("step", lang))
     ax.set_ylabel(TEXT(ylabel, lang))
     ax.set_title(TEXT("with_lr", lang, title=TEXT(title, lang), lr=lr_key))
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=9)
     return to_svg(fig, lang)
 
 
