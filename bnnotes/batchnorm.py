@@ -68,6 +68,17 @@ class BatchNormCache:
         The $\epsilon$ used in the forward pass.
     m : int
         Number of values per channel, $N \cdot \prod \text{spatial}$.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.batchnorm import batch_norm_forward
+    >>> x = np.array([[1.0, 2.0], [3.0, 6.0]])
+    >>> _, cache = batch_norm_forward(x, None, None, eps=1e-12)
+    >>> cache.m, cache.mean.tolist(), cache.var.tolist()
+    (2, [2.0, 4.0], [1.0, 4.0])
+    >>> cache.x_hat.round(6).tolist()
+    [[-1.0, -1.0], [1.0, 1.0]]
     """
 
     x_hat: np.ndarray

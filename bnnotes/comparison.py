@@ -113,6 +113,13 @@ class Measurement:
         "same in training and inference") or exceeded it (for "uses other examples").
     relative_change : float
         $\\max|y' - y| / \\max|y|$ between the two outputs that were compared.
+
+    Examples
+    --------
+    >>> from bnnotes.comparison import comparison_table
+    >>> cell = comparison_table(seed=0)["BN"]["uses other examples"]
+    >>> cell.holds, cell.relative_change > 0.01
+    (True, True)
     """
 
     holds: bool

@@ -39,6 +39,13 @@ class Dataset:
         int64 label arrays of shape ``(n,)``.
     name : str
         Where the data came from.
+
+    Examples
+    --------
+    >>> from bnnotes.data import load_digits
+    >>> data = load_digits()
+    >>> data.num_features, data.y_train.dtype.name, data.name
+    (64, 'int64', 'scikit-learn digits (8x8)')
     """
 
     x_train: np.ndarray
@@ -150,6 +157,28 @@ def load_mnist(data_dir: str | Path) -> Dataset:
         If a file is missing.
     ValueError
         If a file is malformed, or images and labels disagree in count or labels are not 0–9.
+
+    Examples
+    --------
+    Four tiny IDX files of one 2x2 image each stand in for MNIST's:
+
+    >>> import tempfile, pathlib
+    >>> from bnnotes.data import load_mnist
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> image = bytes([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2])
+    >>> label = bytes([0, 0, 8, 1, 0, 0, 0, 1])
+    >>> for prefix in ("train", "t10k"):
+    ...     _ = (folder / f"{prefix}-images-idx3-ubyte").write_bytes(
+    ...         image + bytes([0, 51, 102, 255])
+    ...     )
+    ...     _ = (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(
+    ...         label + bytes([7])
+    ...     )
+    >>> data = load_mnist(folder)
+    >>> data.x_train.dtype.name, data.y_test.tolist()
+    ('float32', [7])
+    >>> data.x_train.astype(float).round(1).tolist()  # bytes / 255
+    [[0.0, 0.2, 0.4, 1.0]]
     """
     data_dir = Path(data_dir)
     parts = {}

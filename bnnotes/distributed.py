@@ -780,6 +780,16 @@ class RankFailure(RuntimeError):
         For each failed rank, ``"ExceptionType: message"`` (or why it did not report).
     tracebacks : dict of int to str
         The formatted traceback of each rank that raised.
+
+    Examples
+    --------
+    >>> from bnnotes.distributed import RankFailure
+    >>> error = RankFailure({1: "ValueError: bad shard"}, {1: "Traceback ..."})
+    >>> print(error)
+    1 rank(s) failed:
+      rank 1: ValueError: bad shard
+    >>> error.errors
+    {1: 'ValueError: bad shard'}
     """
 
     def __init__(self, errors: dict[int, str], tracebacks: dict[int, str]):
@@ -1004,6 +1014,21 @@ def sync_bn_shard_step(
     ------
     ValueError
         If ``sizes`` does not split ``x`` into ``world_size`` shards.
+
+    Examples
+    --------
+    Without a process group (one process, rank 0 of 1) the step is plain BN on the batch:
+
+    >>> import numpy as np
+    >>> from bnnotes.distributed import sync_bn_shard_step
+    >>> rng = np.random.default_rng(0)
+    >>> x, dy = rng.normal(size=(6, 2)), rng.normal(size=(6, 2))
+    >>> out = sync_bn_shard_step(0, 1, x, dy, [6])
+    >>> (
+    ...     bool(np.allclose(out["y"].mean(axis=0), 0.0)),
+    ...     out["num_batches_tracked"],
+    ... )
+    (True, 1)
     """
     sizes = [int(s) for s in sizes]
     if len(sizes) != world_size or sum(sizes) != len(x) or min(sizes) < 0:

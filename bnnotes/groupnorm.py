@@ -89,6 +89,15 @@ class GroupNormCache:
         The $\epsilon$ used in the forward pass.
     num_groups : int
         $G$.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.groupnorm import group_norm_forward
+    >>> x = np.arange(12.0).reshape(1, 4, 3)
+    >>> _, cache = group_norm_forward(x, 2)
+    >>> cache.mean.tolist(), cache.num_groups
+    ([[2.5, 8.5]], 2)
     """
 
     x_hat: np.ndarray

@@ -60,6 +60,21 @@ class ICSResult:
         $\mathcal L$ at the current parameters on the given batch.
     lr : float
         The learning rate of the step taken by the preceding layers.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from bnnotes.ics import gradient_ics
+    >>> net = nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.Linear(2, 1))
+    >>> x, y = torch.randn(8, 2), torch.randn(8, 1)
+    >>> r = gradient_ics(net, nn.MSELoss(), x, y, lr=0.1)
+    >>> (
+    ...     r.l2.shape,
+    ...     r.lr,
+    ...     float(r.l2[0]),
+    ... )  # the first layer has no layer before it
+    ((2,), 0.1, 0.0)
     """
 
     l2: np.ndarray

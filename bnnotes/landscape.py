@@ -79,6 +79,17 @@ class LandscapeProbe:
     -----
     A probed point where the loss or the gradient is not finite (a diverged step) gives a
     nan or inf entry, and the summaries over that probe are then nan or inf as well.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bnnotes.landscape import probe
+    >>> net = torch.nn.Linear(1, 1, bias=False, dtype=torch.float64)
+    >>> x = torch.ones(1, 1, dtype=torch.float64)
+    >>> y = torch.zeros(1, 1, dtype=torch.float64)
+    >>> r = probe(net, torch.nn.functional.mse_loss, x, y, [0.1, 0.2])
+    >>> r.step_sizes.tolist(), round(r.beta_smoothness, 12)  # L = w^2: beta 2
+    ([0.1, 0.2], 2.0)
     """
 
     step_sizes: np.ndarray

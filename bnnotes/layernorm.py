@@ -82,6 +82,15 @@ class LayerNormCache:
         The $\epsilon$ used in the forward pass.
     normalized_shape : tuple of int
         The trailing axes the statistics were taken over; $H$ is their product.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.layernorm import layer_norm_forward
+    >>> x = np.array([[1.0, 3.0], [0.0, 4.0], [2.0, 2.0]])
+    >>> _, cache = layer_norm_forward(x, 2)
+    >>> cache.mean.tolist(), cache.var.tolist()
+    ([2.0, 2.0, 2.0], [1.0, 4.0, 0.0])
     """
 
     x_hat: np.ndarray

@@ -148,6 +148,14 @@ class BatchStatistics:
         $\mu$ per unit (a float for a single unit).
     sigma : numpy.ndarray or float
         $\sigma$, the $1/m$ standard deviation, per unit (a float for a single unit).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.theory import standardize
+    >>> s = standardize(np.array([1.0, 3.0]))
+    >>> s.y_hat.tolist(), s.mean, s.sigma
+    ([-1.0, 1.0], 2.0, 1.0)
     """
 
     y_hat: np.ndarray
@@ -232,6 +240,14 @@ class LinearBN:
         $\hat y$, $\mu$ and $\sigma$ of each of the $n$ units.
     z : numpy.ndarray
         The BN output $\gamma\hat y + \beta$, shape ``(m, n)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.theory import linear_bn
+    >>> out = linear_bn(np.array([[1.0], [3.0]]), np.array([[2.0]]), gamma=0.5)
+    >>> out.y.ravel().tolist(), out.z.ravel().tolist()
+    ([2.0, 6.0], [-0.5, 0.5])
     """
 
     y: np.ndarray
@@ -436,6 +452,15 @@ class LipschitzTerms:
         $c$: $1/m$ or $1/\sqrt m$ (or a number given directly).
     rhs : float
         $\frac{\gamma^2}{\sigma_j^2}(\text{total} - \text{mean\_term} - \text{correlation\_term})$.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.theory import gradient_norm_bound
+    >>> rng = np.random.default_rng(0)
+    >>> t = gradient_norm_bound(rng.normal(size=8), rng.normal(size=8), 1.5)
+    >>> bool(np.isclose(t.lhs, t.rhs)), t.coefficient
+    (True, 0.125)
     """
 
     lhs: float
@@ -646,6 +671,16 @@ class SmoothnessTerms:
         $\lVert d\rVert^2$.
     plain_gradient_norm_sq : float
         $\lVert\hat g_j\rVert^2$.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.theory import hessian_quadratic_form
+    >>> rng = np.random.default_rng(1)
+    >>> y, g = rng.normal(size=6), rng.normal(size=6)
+    >>> t = hessian_quadratic_form(g, np.eye(6), y, 0.7)
+    >>> t.bn_gradient.shape, bool(np.isclose(t.lhs, t.rhs_first))
+    ((6,), True)
     """
 
     bn_gradient: np.ndarray
@@ -1041,6 +1076,14 @@ class InitializationGain:
     gain : float
         $\lVert W_0 - W^*\rVert^2 - \lVert W_0 - \hat W^*\rVert^2$; equal to
         $\lVert W^*\rVert^2(1 - k)^2$ for a single ray.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.theory import initialization_gain
+    >>> r = initialization_gain(np.array([3.0, 1.0]), np.array([1.0, 0.0]))
+    >>> r.k, r.nearest.tolist(), r.gain
+    (3.0, [3.0, 0.0], 4.0)
     """
 
     k: float | np.ndarray

@@ -379,6 +379,13 @@ class NoiseDraw:
         The layer's draws for the step, $\mu^t$ and $\sigma^t$.
     shift, scale : torch.Tensor
         The per-activation $m$ and $s$, of the input's shape (detached).
+
+    Examples
+    --------
+    >>> from bnnotes.torch_layers import SanturkarNoise
+    >>> draw = SanturkarNoise(generator=0).draw((2, 3))
+    >>> tuple(draw.shift.shape), -0.5 <= draw.mu <= 0.5
+    ((2, 3), True)
     """
 
     mu: float

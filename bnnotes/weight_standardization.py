@@ -108,6 +108,18 @@ class WSCache:
         The $\epsilon$ added to $\sigma_i$.
     correction : int
         $k$ in the divisor $I - k$ of the variance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.weight_standardization import (
+    ...     weight_standardization_forward,
+    ... )
+    >>> _, cache = weight_standardization_forward(
+    ...     np.array([[1.0, 3.0], [2.0, 2.0]])
+    ... )
+    >>> cache.mean.tolist(), cache.sigma.tolist(), cache.correction
+    ([2.0, 2.0], [1.0, 0.0], 0)
     """
 
     w_hat: np.ndarray
@@ -309,6 +321,17 @@ class WSGradientNorm:
     predicted : numpy.ndarray
         $\frac{1}{\sigma^2}(\text{total} - \text{mean\_term} - \text{radial\_term})$
         (right-hand side).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.weight_standardization import gradient_norm_terms
+    >>> W = np.array([[1.0, 2.0, 4.0]])
+    >>> terms = gradient_norm_terms(W, np.array([[1.0, 1.0, 1.0]]))
+    >>> terms.total.tolist(), terms.mean_term.tolist()
+    ([3.0], [3.0])
+    >>> bool(np.allclose(terms.grad_norm_sq, 0.0))  # all of G is along 1
+    True
     """
 
     grad_norm_sq: np.ndarray

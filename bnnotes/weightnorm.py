@@ -91,6 +91,16 @@ class WeightNormCache:
         $\lVert \mathbf v \rVert$ per slice, the shape of ``g``.
     dim : int or None
         The axis that indexes the weight vectors (None: the whole tensor is one vector).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.weightnorm import weight_norm_forward
+    >>> _, cache = weight_norm_forward(
+    ...     np.array([[3.0, 4.0], [0.0, 2.0]]), np.array([1.0, 1.0])
+    ... )
+    >>> cache.norm.tolist(), cache.dim
+    ([5.0, 2.0], 0)
     """
 
     v: np.ndarray
@@ -289,6 +299,14 @@ class NormGrowth:
         orthogonal to $\mathbf v$.
     cosine : float
         $\cos\angle(\mathbf v, \nabla_{\mathbf v}L)$; 0 for a weight-normalized gradient.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.weightnorm import norm_growth
+    >>> step = norm_growth(np.array([3.0, 4.0]), np.array([-4.0, 3.0]), lr=1.0)
+    >>> step.norm_before, step.norm_after, step.c, step.cosine
+    (5.0, 7.0710678118654755, 1.0, 0.0)
     """
 
     norm_before: float
@@ -472,6 +490,14 @@ class MeanOnlyBatchNormCache:
         The batch mean $\\mu[t]$ per channel, shape ``(C,)``.
     shape : tuple of int
         Shape of the input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bnnotes.weightnorm import mean_only_batch_norm_forward
+    >>> _, cache = mean_only_batch_norm_forward(np.array([[1.0], [5.0]]))
+    >>> cache.mean.tolist(), cache.shape
+    ([3.0], (2, 1))
     """
 
     mean: np.ndarray

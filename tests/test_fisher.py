@@ -275,6 +275,20 @@ def test_hessian_eigenvalues_lie_between_zero_and_the_smoothness_bound(
     assert eig.max() <= softmax_regression_smoothness_bound(x) * (1 + 1e-12)
 
 
+def test_lipschitz_bound_is_sqrt_two_times_the_mean_input_norm_and_is_approached():
+    """The bound is sqrt(2) mean ||x_i||, and aligned inputs whose scores favour a wrong class push the gradient norm to it."""
+    u = np.array([0.6, 0.8])
+    scales = np.array([0.5, 1.0, 2.5])
+    x, y = scales[:, None] * u, np.zeros(3, dtype=np.int64)
+    bound = softmax_regression_lipschitz_bound(x)
+    assert bound == pytest.approx(np.sqrt(2.0) * scales.mean(), rel=1e-15)
+    # class 1 scores 40 * scale_i, classes 0 and 2 score 0: p_i -> e_1, p_i - e_0 -> (-1, 1, 0)
+    w = np.vstack([np.zeros(2), 40.0 * u, np.zeros(2)])
+    norm = np.linalg.norm(softmax_regression_grad(w, x, y))
+    assert norm <= bound * (1 + 1e-12)
+    assert norm == pytest.approx(bound, rel=1e-6)
+
+
 def test_smoothness_bound_is_attained_for_two_classes_at_equal_probabilities():
     """At W = 0 with K = 2 (p = 1/2), the largest Hessian eigenvalue equals the bound: it cannot be lowered."""
     x = np.random.default_rng(11).normal(size=(20, 3))

@@ -296,6 +296,45 @@ def test_lower_precision_models_agree_with_the_float64_closed_form(
     assert rel_err(result.beta_smoothness, beta) <= rtol
 
 
+def quartic_loss(c: np.ndarray):
+    """L(w) = sum(w^4 / 4 + (w - c)^2 / 2) as a loss_fn: its Hessian changes along every step."""
+
+    def loss_fn(w, _):
+        return (w**4 / 4 + (w - torch.as_tensor(c)) ** 2 / 2).sum()
+
+    return loss_fn
+
+
+def test_summaries_of_a_non_quadratic_loss_match_an_independent_computation():
+    """On L = sum(w^4/4 + (w - c)^2/2) the ratios differ by step; beta is their max, computed here from grad = w^3 + w - c."""
+    rng = np.random.default_rng(21)
+    w0, c = rng.normal(0.0, 1.2, size=10), rng.normal(size=10)
+    etas = np.array([0.02, 0.1, 0.3, 0.6])
+    result = probe(Quadratic(w0), quartic_loss(c), None, None, etas)
+
+    def grad(w):
+        return w**3 + w - c
+
+    def loss(w):
+        return float(np.sum(w**4 / 4 + (w - c) ** 2 / 2))
+
+    g = grad(w0)
+    changes = np.array([
+        np.linalg.norm(grad(w0 - eta * g) - g) for eta in etas
+    ])
+    ratios = changes / (etas * np.linalg.norm(g))
+    losses = np.array([loss(w0 - eta * g) for eta in etas])
+    assert (
+        ratios.max() > 1.2 * ratios.mean()
+    )  # a mean in place of the max would show
+    assert rel_err(result.gradient_changes, changes) <= RTOL64
+    assert rel_err(result.beta_smoothness, ratios.max()) <= RTOL64
+    assert rel_err(result.gradient_predictiveness, changes.max()) <= RTOL64
+    assert (
+        rel_err(result.loss_variation, losses.max() - losses.min()) <= RTOL64
+    )
+
+
 def test_a_diverged_step_is_recorded_as_infinite_not_raised():
     """L(w) = w^4 stepped far along -g overflows: the loss entry is inf and so is the loss variation."""
     model = Quadratic(np.array([1.0]), shapes=((1,),))

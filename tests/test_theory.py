@@ -619,6 +619,34 @@ def test_lemma_4_5_k_is_the_nearest_point_of_the_ray(pair, other_k):
     )
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.booleans())
+def test_lemma_4_5_bound_is_the_right_hand_side_computed_from_w0_and_w_star(
+    seed, per_row
+):
+    """bound = ||W0 - W*||^2 - (||W*||^2 - <W*, W0>)^2 / ||W*||^2, from the inputs alone, in both modes."""
+    rng = np.random.default_rng(seed)
+    w_star = rng.normal(size=(4, 3))
+    w0 = w_star * rng.uniform(0.2, 4.0, size=(4, 1)) + 0.3 * rng.normal(
+        size=(4, 3)
+    )
+    assume(np.all(np.einsum("ij,ij->i", w0, w_star) > 0))
+    norm_sq, inner = np.sum(w_star**2), np.sum(w_star * w0)
+    rhs = np.sum((w0 - w_star) ** 2) - (norm_sq - inner) ** 2 / norm_sq
+    r = initialization_gain(w0, w_star, per_row=per_row)
+    assert abs(r.bound - rhs) <= RTOL64 * (np.sum(w0**2) + norm_sq)
+
+
+def test_lemma_4_5_bound_is_not_the_per_row_distance():
+    """Rows that are optima at other scales: the per-row distance is 0 and the bound keeps the single ray's 3.125."""
+    w_star = np.array([[1.0, 0.0], [0.0, 1.0]])
+    w0 = np.array([[3.0, 0.0], [0.0, 0.5]])
+    r = initialization_gain(w0, w_star, per_row=True)
+    # ||W0 - W*||^2 = 4.25, ||W*||^2 = 2, <W*, W0> = 3.5: 4.25 - 1.5^2 / 2
+    assert r.bn_distance_sq == 0.0
+    assert r.bound == pytest.approx(4.25 - 1.5**2 / 2, rel=1e-15)
+
+
 @pytest.mark.parametrize("sign", [0.0, -1.0])
 def test_lemma_4_5_refuses_a_nonpositive_inner_product(sign):
     """<W0, W*> <= 0 raises a ValueError that names the requirement."""

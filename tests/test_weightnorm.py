@@ -182,6 +182,32 @@ def test_norm_growth_prediction_fails_for_a_gradient_not_orthogonal_to_v():
     assert abs(step.norm_after / step.predicted - 1) > 0.1
 
 
+@pytest.mark.parametrize(
+    ("grad", "cosine"),
+    [
+        ([2.0, 0.0, 0.0], 1.0),
+        ([-3.0, 0.0, 0.0], -1.0),
+        ([1.0, 1.0, 0.0], 0.5**0.5),
+    ],
+    ids=["along-v", "against-v", "45-degrees"],
+)
+def test_norm_growth_cosine_has_the_sign_of_the_angle_between_v_and_the_gradient(
+    grad, cosine
+):
+    """cos(v, grad_v): +1 along v, -1 against it, cos 45 degrees in between, for v = (1, 0, 0)."""
+    step = norm_growth(np.array([1.0, 0.0, 0.0]), np.array(grad), lr=0.1)
+    assert step.cosine == pytest.approx(cosine, rel=1e-15)
+
+
+def test_norm_growth_shrinks_v_when_the_gradient_points_along_it():
+    """A step against a gradient along v shortens v: cosine > 0 goes with norm_after < norm_before."""
+    v = np.array([3.0, 4.0])
+    step = norm_growth(v, 0.5 * v, lr=0.2)
+    assert step.cosine > 0 and step.norm_after == pytest.approx(
+        0.9 * 5.0, rel=1e-15
+    )
+
+
 def test_projection_matrix_is_an_orthogonal_projection_that_kills_w():
     """M_w is symmetric, idempotent, has M_w w = 0 and rank d - 1."""
     w = np.random.default_rng(3).normal(size=5)
