@@ -68,6 +68,40 @@ def test_english_change_makes_both_translations_stale_until_each_is_updated(
     assert _statuses(repo)[("a.md", "zh")] == "up to date"
 
 
+def test_a_checked_trailer_marks_a_translation_up_to_date(repo):
+    """A commit with `Translations-checked: ko/a.md` clears ko/a.md only, not zh/a.md."""
+    _write(repo, "docs/en/a.md", "# a (en), 1,000 instead of 1 000\n")
+    _git(repo, "commit", "-qam", "en: a", when=1_700_000_100)
+    _git(
+        repo,
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "ko/a.md already says this\n\nTranslations-checked: ko/a.md",
+        when=1_700_000_200,
+    )
+    assert _statuses(repo)[("a.md", "ko")] == "up to date"
+    assert _statuses(repo)[("a.md", "zh")] == "stale"
+
+
+def test_a_checked_trailer_before_the_english_change_does_not_count(repo):
+    """Checking a translation does not cover English edits made after the check."""
+    _git(
+        repo,
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "check\n\nTranslations-checked: ko/a.md, zh/a.md",
+        when=1_700_000_100,
+    )
+    _write(repo, "docs/en/a.md", "# a (en), revised\n")
+    _git(repo, "commit", "-qam", "en: a", when=1_700_000_200)
+    assert _statuses(repo)[("a.md", "ko")] == "stale"
+    assert _statuses(repo)[("a.md", "zh")] == "stale"
+
+
 def test_commits_in_the_same_second_are_ordered_by_history(repo):
     _write(repo, "docs/en/a.md", "# a (en), revised\n")
     _git(repo, "commit", "-qam", "en: a", when=1_700_000_100)

@@ -9,6 +9,14 @@ English page's last commit is later (by commit time; for commits made within the
 when it is not an ancestor of the translation's commit). A translation can also be *missing*
 or *not committed*. Uncommitted edits to the English page are noted. Exits 0: the list is a
 report, not a check.
+
+An English change that needs no translation (a typo, a number's digit grouping, a link text
+that the translations already had) is recorded by a commit whose message carries the trailer
+
+    Translations-checked: ko/evidence.md, zh/evidence.md
+
+(paths under docs/; `git commit --allow-empty` when no file changes). Such a commit counts as
+the translation's last commit for the pages it names, so the page is up to date from then on.
 """
 
 from __future__ import annotations
@@ -55,6 +63,28 @@ def last_commit(root: Path, path: str) -> Commit | None:
     return Commit(out[0], int(out[1])) if out else None
 
 
+TRAILER = "Translations-checked"
+
+
+def checked_commits(root: Path) -> dict[str, Commit]:
+    """For each translated page ("ko/a.md"), the last commit whose message names it in a
+    Translations-checked trailer."""
+    out = _git(
+        root,
+        "log",
+        f"--format=%x00%H %ct%n%(trailers:key={TRAILER},valueonly,separator=%x2C)",
+    )
+    latest: dict[str, Commit] = {}
+    for record in out.split("\0")[1:]:
+        head, _, values = record.partition("\n")
+        sha, time = head.split()
+        for path in values.replace("\n", ",").split(","):
+            path = path.strip()
+            if path and path not in latest:  # git log lists the newest first
+                latest[path] = Commit(sha, int(time))
+    return latest
+
+
 def is_ancestor(root: Path, a: str, b: str) -> bool:
     return (
         subprocess.run(
@@ -74,6 +104,7 @@ def _changed_in_worktree(root: Path, path: str) -> bool:
 def status(root: Path = ROOT) -> list[Row]:
     """One row per (English page, translation language)."""
     en_dir = root / "docs" / "en"
+    checked = checked_commits(root)
     rows = []
     for md in sorted(en_dir.rglob("*.md")):
         page = md.relative_to(en_dir).as_posix()
@@ -86,6 +117,9 @@ def status(root: Path = ROOT) -> list[Row]:
         for lang in LANGS:
             path = f"docs/{lang}/{page}"
             translation = last_commit(root, path)
+            review = checked.get(f"{lang}/{page}")
+            if translation and review and review.time >= translation.time:
+                translation = review
             if not (root / path).is_file():
                 state = "missing"
             elif translation is None:
