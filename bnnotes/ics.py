@@ -302,110 +302,46 @@ def gradient_ics(
         )
         for layer in layers
     ]
+    labels = [
+        f"layers[{i}] ({type(layer).__name__})"
+        for i, layer in enumerate(layers)
+    ]
 
-    saved_params = [p.detach().clone() for p in model.parameters()]
-    saved_buffers = [b.detach().clone() for b in model.buffers()]
-    devices = sorted({
-        t.device.index or 0
-        for t in saved_params + saved_buffers
-        if t.device.type == "cuda"
-    })
+    saved = _SavedTensors(model)
     generators = GeneratorStates(model)  # the noise layers' own generators
-
+    n = len(layers)
+    l2, cosine = np.empty(n), np.empty(n)
+    g_norm, g_prime_norm = np.empty(n), np.empty(n)
     try:
-        with torch.random.fork_rng(devices=devices):
-            cpu_state = torch.get_rng_state()
-            cuda_states = [torch.cuda.get_rng_state(d) for d in devices]
-
-            def grads_of(
-                wrt: list[torch.Tensor], names: list[str]
-            ) -> tuple[float, list[torch.Tensor]]:
-                torch.set_rng_state(cpu_state)
-                for d, s in zip(devices, cuda_states):
-                    torch.cuda.set_rng_state(s, d)
-                generators.reset()
-                with torch.enable_grad():
-                    loss = loss_fn(model(inputs), targets)
-                    if not isinstance(loss, torch.Tensor):
-                        raise TypeError(
-                            f"loss_fn must return a tensor, got {type(loss).__name__}"
-                        )
-                    if loss.numel() != 1:
-                        raise ValueError(
-                            f"loss_fn must return a scalar, got shape {tuple(loss.shape)}"
-                        )
-                    if not torch.isfinite(loss).all():
-                        raise ValueError(
-                            f"the loss is not finite ({loss.item()})"
-                        )
-                    grads = torch.autograd.grad(loss, wrt, allow_unused=True)
-                out = []
-                for g, p, name in zip(grads, wrt, names):
-                    if g is None:
-                        if name:
-                            raise ValueError(
-                                f"{name} gets no gradient from the loss"
-                            )
-                        g = torch.zeros_like(p)
-                    if not torch.isfinite(g).all():
-                        raise ValueError(
-                            f"the gradient of {name or 'a parameter'} is not finite"
-                        )
-                    out.append(g.detach())
-                return float(loss.detach().double().item()), out
-
+        with torch.random.fork_rng(devices=saved.devices):
+            replay = _Replay(
+                model, loss_fn, inputs, targets, saved, generators
+            )
             index_of = {id(p): j for j, p in enumerate(params)}
-            names = [""] * len(params)
-            for i, (layer, own) in enumerate(zip(layers, layer_params)):
-                for p in own:
-                    names[index_of[id(p)]] = (
-                        f"layers[{i}] ({type(layer).__name__})"
-                    )
-            loss0, full = grads_of(params, names)
+            loss0, full = replay.gradients(
+                params, _parameter_names(params, layer_params, labels)
+            )
             step = {id(p): lr * g for p, g in zip(params, full)}
-
-            n = len(layers)
-            l2, cosine = np.empty(n), np.empty(n)
-            g_norm, g_prime_norm = np.empty(n), np.empty(n)
             for i in range(n):
                 g = _as_float64([
                     full[index_of[id(p)]] for p in layer_params[i]
                 ])
+                g_prime = g
                 if has_preceding[i]:
+                    saved.restore()
                     with torch.no_grad():
-                        for p, saved in zip(model.parameters(), saved_params):
-                            p.copy_(saved)
-                        for b, saved in zip(model.buffers(), saved_buffers):
-                            b.copy_(saved)
                         for p in preceding[i]:
                             p.sub_(step[id(p)])
-                    label = f"layers[{i}] ({type(layers[i]).__name__})"
-                    _, shifted = grads_of(
-                        layer_params[i], [label] * len(layer_params[i])
+                    _, shifted = replay.gradients(
+                        layer_params[i], [labels[i]] * len(layer_params[i])
                     )
                     g_prime = _as_float64(shifted)
-                else:
-                    g_prime = g
-                l2[i] = float(torch.linalg.vector_norm(g - g_prime))
-                g_norm[i] = float(torch.linalg.vector_norm(g))
-                g_prime_norm[i] = float(torch.linalg.vector_norm(g_prime))
-                denominator = g_norm[i] * g_prime_norm[i]
-                if not denominator > 0:
-                    cosine[i] = np.nan
-                elif g_prime is g:
-                    cosine[i] = 1.0
-                else:  # clipped to [-1, 1]: rounding may put the ratio an ulp outside
-                    cosine[i] = min(
-                        1.0,
-                        max(-1.0, float(torch.dot(g, g_prime)) / denominator),
-                    )
+                l2[i], cosine[i], g_norm[i], g_prime_norm[i] = _compare(
+                    g, g_prime
+                )
     finally:
         generators.reset()
-        with torch.no_grad():
-            for p, saved in zip(model.parameters(), saved_params):
-                p.copy_(saved)
-            for b, saved in zip(model.buffers(), saved_buffers):
-                b.copy_(saved)
+        saved.restore()
     return ICSResult(
         l2=l2,
         cosine=cosine,
@@ -414,6 +350,110 @@ def gradient_ics(
         loss=loss0,
         lr=lr,
     )
+
+
+class _SavedTensors:
+    """Copies of a model's parameters and buffers, to be put back exactly."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.params = [p.detach().clone() for p in model.parameters()]
+        self.buffers = [b.detach().clone() for b in model.buffers()]
+        self.devices = sorted({
+            t.device.index or 0
+            for t in self.params + self.buffers
+            if t.device.type == "cuda"
+        })
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            for p, value in zip(self.model.parameters(), self.params):
+                p.copy_(value)
+            for b, value in zip(self.model.buffers(), self.buffers):
+                b.copy_(value)
+
+
+class _Replay:
+    """The loss and its gradients, each evaluation with the random draws of the first."""
+
+    def __init__(self, model, loss_fn, inputs, targets, saved, generators):
+        self.model, self.loss_fn = model, loss_fn
+        self.inputs, self.targets = inputs, targets
+        self.devices, self.generators = saved.devices, generators
+        self.cpu_state = torch.get_rng_state()
+        self.cuda_states = [torch.cuda.get_rng_state(d) for d in self.devices]
+
+    def gradients(
+        self, wrt: list[torch.Tensor], names: list[str]
+    ) -> tuple[float, list[torch.Tensor]]:
+        """(loss, gradients with respect to ``wrt``); ``names`` label the parameters in errors."""
+        torch.set_rng_state(self.cpu_state)
+        for d, state in zip(self.devices, self.cuda_states):
+            torch.cuda.set_rng_state(state, d)
+        self.generators.reset()
+        with torch.enable_grad():
+            loss = _scalar_loss(
+                self.loss_fn(self.model(self.inputs), self.targets)
+            )
+            grads = torch.autograd.grad(loss, wrt, allow_unused=True)
+        return float(loss.detach().double().item()), [
+            _checked_gradient(g, p, name)
+            for g, p, name in zip(grads, wrt, names)
+        ]
+
+
+def _scalar_loss(loss) -> torch.Tensor:
+    if not isinstance(loss, torch.Tensor):
+        raise TypeError(
+            f"loss_fn must return a tensor, got {type(loss).__name__}"
+        )
+    if loss.numel() != 1:
+        raise ValueError(
+            f"loss_fn must return a scalar, got shape {tuple(loss.shape)}"
+        )
+    if not torch.isfinite(loss).all():
+        raise ValueError(f"the loss is not finite ({loss.item()})")
+    return loss
+
+
+def _checked_gradient(g, p: torch.Tensor, name: str) -> torch.Tensor:
+    """A parameter's gradient; an unnamed parameter that the loss does not reach gets zeros."""
+    if g is None:
+        if name:
+            raise ValueError(f"{name} gets no gradient from the loss")
+        g = torch.zeros_like(p)
+    if not torch.isfinite(g).all():
+        raise ValueError(
+            f"the gradient of {name or 'a parameter'} is not finite"
+        )
+    return g.detach()
+
+
+def _parameter_names(params, layer_params, labels) -> list[str]:
+    """For each parameter, the label of the measured layer it belongs to, or ""."""
+    owner = {
+        id(p): label for own, label in zip(layer_params, labels) for p in own
+    }
+    return [owner.get(id(p), "") for p in params]
+
+
+def _compare(
+    g: torch.Tensor, g_prime: torch.Tensor
+) -> tuple[float, float, float, float]:
+    """(||G - G'||, cos(G, G'), ||G||, ||G'||); the cosine is nan when a gradient is zero."""
+    g_norm = float(torch.linalg.vector_norm(g))
+    g_prime_norm = float(torch.linalg.vector_norm(g_prime))
+    l2 = float(torch.linalg.vector_norm(g - g_prime))
+    denominator = g_norm * g_prime_norm
+    if not denominator > 0:
+        cosine = np.nan
+    elif g_prime is g:
+        cosine = 1.0
+    else:  # clipped to [-1, 1]: rounding may put the ratio an ulp outside
+        cosine = min(
+            1.0, max(-1.0, float(torch.dot(g, g_prime)) / denominator)
+        )
+    return l2, cosine, g_norm, g_prime_norm
 
 
 def _modules_before(model: nn.Module, layer: nn.Module) -> list[nn.Module]:
