@@ -64,7 +64,12 @@ def links_html(page_url: str, src_uri: str) -> str:
             f'<span class="bn-download__icon">{_icons[ext]}</span>'
             f"{html.escape(label)}</a>"
         )
-    return '<div class="bn-downloads">' + "".join(links) + "</div>"
+    # data-search-exclude: the search index holds the page's text, not these labels
+    return (
+        '<div class="bn-downloads" data-search-exclude>'
+        + "".join(links)
+        + "</div>"
+    )
 
 
 def on_page_content(html_, page, config, files):

@@ -60,6 +60,18 @@ def _page_parsers():
 PARSERS = _page_parsers()
 
 
+def _hook_labels() -> dict:
+    spec = importlib.util.spec_from_file_location(
+        "notebooks_hook", ROOT / "hooks" / "notebooks.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.LABELS
+
+
+LABELS = _hook_labels()
+
+
 def page_code(path: Path) -> list[tuple[str, doctest.Example | None]]:
     """The code that pytest runs on a page, in order: (source, doctest example or None)."""
     out = []
@@ -493,6 +505,17 @@ def test_api_pages_and_glossary_have_no_notebook(site_server):
     assert not list((result.site / "api").glob("*.ipynb"))
     html = (result.site / "glossary" / "index.html").read_text("utf-8")
     assert "bn-download" not in html
+
+
+def test_download_labels_stay_out_of_the_search_index(site_server):
+    """Search finds the pages by their text, not by the download labels on every page."""
+    site = site_server.builds["/"].site
+    for index in site.rglob("search_index.json"):
+        text = index.read_text("utf-8")
+        for notebook_label, script_label in LABELS.values():
+            assert notebook_label not in text and script_label not in text, (
+                index
+            )
 
 
 def test_server_sends_notebooks_and_scripts_with_their_types(site_server):
