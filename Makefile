@@ -11,7 +11,7 @@ export NO_MKDOCS_2_WARNING := 1
 export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system-serve system-test serve test build clean bench translations lighthouse
+.PHONY: setup system-serve system-test serve test build clean bench translations lighthouse pdf
 
 setup: $(VENV)/.deps-installed node_modules/.npm-installed
 
@@ -49,6 +49,12 @@ test: system-test setup
 
 build: system-serve setup
 	$(VENV)/bin/mkdocs build --strict
+
+# A PDF of each language, site/pdf/bnnotes-{en,ko,zh}.pdf, printed by Chromium from a strict
+# build whose home pages link them (BNNOTES_PDF=1: hooks/pdf_link.py; tools/pdf.py).
+pdf: system-test setup
+	BNNOTES_PDF=1 $(VENV)/bin/mkdocs build --strict
+	$(PY) tools/pdf.py site
 
 # Speed: NumPy kernels against torch, site build and rebuild, --quick experiments (never timed tests).
 # Prints a markdown table and writes it to bench-results.md (ignored by git).
