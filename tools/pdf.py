@@ -61,7 +61,7 @@ LANG_PREFIX = {"en": "", "ko": "ko/", "zh": "zh/"}
 #: The words of the title page, the table of contents and the footer.
 LABELS = {
     "en": {"contents": "Contents", "edition": "Edition of {date}"},
-    "ko": {"contents": "차례", "edition": "{date} 판"},
+    "ko": {"contents": "목차", "edition": "{date} 판"},
     "zh": {"contents": "目录", "edition": "{date} 版"},
 }
 BOOK_CSS = Path(__file__).with_suffix(".css")
