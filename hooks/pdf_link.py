@@ -62,11 +62,10 @@ def on_page_content(html_, page, config, files):
     link = link_html(lang, page.url)
     # Into the row of download links (hooks/notebooks.py) when there is one, else
     # below the title.
-    row = '<div class="bn-downloads">'
-    start = html_.find(row)
+    start = html_.find('<div class="bn-downloads"')
     if start >= 0:
         end = html_.index("</div>", start)
         return html_[:end] + link + html_[end:]
     head, sep, tail = html_.partition("</h1>")
-    wrapped = f"{row}{link}</div>"
+    wrapped = f'<div class="bn-downloads" data-search-exclude>{link}</div>'
     return head + sep + wrapped + tail if sep else wrapped + html_

@@ -134,10 +134,9 @@ def test_pdf_formulas_are_typeset_by_katex(book):
     assert not RAW_TEX.search(text), RAW_TEX.search(text)
 
 
-def test_print_page_shows_the_languages_own_figures(book):
+def test_print_page_shows_the_languages_own_figures(book, print_page):
     """The print page's figures are those of the Korean pages, from assets/figures/ko/."""
-    source = pdf.read_site(book.site, LANG, "/")
-    printed = re.findall(r'<img [^>]*src="([^"]*)"', pdf.render(source))
+    printed = re.findall(r'<img [^>]*src="([^"]*)"', print_page)
     figures = [src for src in printed if "/figures/" in src]
     on_pages = []
     for chapter in book.chapters:
@@ -176,6 +175,32 @@ def test_print_css_hides_navigation_and_wraps_code(site_server):
     assert state["blocks"] > 0 and state["cut"] == []
 
 
+@pytest.fixture(scope="module")
+def print_page(book):
+    return pdf.render(pdf.read_site(book.site, LANG, "/"))
+
+
+def test_print_page_leaves_out_the_sites_controls(print_page):
+    """The print page has no download row, permalink, lightbox link or edit link."""
+    for control in (
+        'class="bn-downloads',
+        'class="headerlink',
+        'class="glightbox',
+        'class="md-content__button',
+        '.ipynb"',
+    ):
+        assert control not in print_page, control
+
+
+def test_print_page_links_lead_to_ids_in_it(print_page):
+    """Every link inside the print page (chapter to chapter, to a section, to a
+    footnote) leads to an id that the page has, and no id is repeated."""
+    ids = re.findall(r'\sid="([^"]*)"', print_page)
+    assert len(ids) == len(set(ids))
+    targets = set(re.findall(r'\shref="#([^"]*)"', print_page))
+    assert targets and targets <= set(ids), sorted(targets - set(ids))[:5]
+
+
 @pytest.fixture
 def home_page():
     return SimpleNamespace(
@@ -183,7 +208,10 @@ def home_page():
     )
 
 
-CONTENT = '<h1 id="bnnotes">bnnotes</h1><div class="bn-downloads"><a>nb</a></div><p>x</p>'
+CONTENT = (
+    '<h1 id="bnnotes">bnnotes</h1>'
+    '<div class="bn-downloads" data-search-exclude><a>nb</a></div><p>x</p>'
+)
 
 
 def test_home_page_links_its_pdf_in_the_pdf_build(monkeypatch, home_page):

@@ -166,7 +166,7 @@ _DROP = [
     # the permalink after each heading
     re.compile(r'<a class="headerlink"[^>]*>.*?</a>', re.S),
     # the notebook, script (and PDF) download links below the title
-    re.compile(r'<div class="bn-downloads">.*?</div>', re.S),
+    re.compile(r'<div class="bn-downloads"[^>]*>.*?</div>', re.S),
     # "last update" and the edit link
     re.compile(r'<aside class="md-source-file">.*?</aside>', re.S),
     re.compile(r'<a [^>]*class="md-content__button[^"]*"[^>]*>.*?</a>', re.S),
