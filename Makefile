@@ -72,7 +72,7 @@ tools/lighthouse/node_modules/.npm-installed: tools/lighthouse/package.json tool
 	touch $@
 
 lighthouse: setup tools/lighthouse/node_modules/.npm-installed
-	$(PY) tools/lighthouse/run.py
+	$(PY) tools/lighthouse/run.py $(LIGHTHOUSE_ARGS)
 
 clean:
 	rm -rf site .pytest_cache .hypothesis test-artifacts

@@ -3,7 +3,9 @@
 ``glossary.yml`` (at the repository root) maps each concept to its one term in en, ko and zh
 and lists the variants the pages must not use; ``tests/test_glossary.py`` enforces them.
 The table's column titles are in the language of the page; its rows are the same in every
-language. A malformed entry (a missing language) fails the build.
+language, each term marked with its language (``<span lang="ko">``), so that Korean terms
+break lines as Korean (keep-all, site.css) on the English and Chinese pages too. A
+malformed entry (a missing language) fails the build.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _in(lang: str, text: str) -> str:
+    """text marked as written in lang (English is the pages' default, left unmarked)."""
+    return text if lang == "en" else f'<span lang="{lang}">{text}</span>'
+
+
 def table(terms: list[dict], lang: str) -> str:
     """The glossary as a Markdown table, with column titles in ``lang``."""
     en, ko, zh, rejected = HEADERS.get(lang, HEADERS["en"])
@@ -57,15 +64,20 @@ def table(terms: list[dict], lang: str) -> str:
     for entry in terms:
         reject = entry.get("reject") or {}
         variants = "; ".join(
-            f"{code}: {', '.join(reject[code])}"
+            f"{code}: {_in(code, ', '.join(reject[code]))}"
             for code in LANGS
             if reject.get(code)
         )
         lines.append(
             "| "
             + " | ".join(
-                _cell(str(x))
-                for x in (entry["en"], entry["ko"], entry["zh"], variants)
+                _cell(x)
+                for x in (
+                    str(entry["en"]),
+                    _in("ko", str(entry["ko"])),
+                    _in("zh", str(entry["zh"])),
+                    variants,
+                )
             )
             + " |"
         )

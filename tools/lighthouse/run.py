@@ -7,10 +7,16 @@ page: Lighthouse's default mobile profile with simulated throttling, no network 
 Prints a table of the four category scores and the audits that lost points; the JSON reports
 are kept in test-artifacts/lighthouse/. Targets: performance >= 90, accessibility >= 95,
 best practices 100, SEO >= 95. A report, not a gate: exits 0 unless a run fails.
+
+Each page is scored in both palettes: the site follows the reader's system setting
+(prefers-color-scheme), so the dark runs start Chromium with --force-dark-mode, which makes
+the page see a dark preference. `--palette light` or `--palette dark` runs one of them
+(`make lighthouse LIGHTHOUSE_ARGS="--palette dark"`).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -38,6 +44,8 @@ CHROME_FLAGS = (
     "--headless=new --no-sandbox --disable-gpu --disable-background-networking "
     "--disable-component-update --no-first-run --disable-sync"
 )
+#: Extra Chromium flags per palette: a dark system preference for the dark runs.
+PALETTES = {"light": "", "dark": " --force-dark-mode"}
 IMG_RE = re.compile(r'<img\b[^>]*\bsrc="([^"]+)"')
 
 
@@ -93,7 +101,7 @@ def pages(site: Path) -> list[tuple[str, str]]:
     return out
 
 
-def run(url: str, report: Path) -> dict:
+def run(url: str, report: Path, palette: str = "light") -> dict:
     env = dict(
         os.environ,
         CHROME_PATH=os.environ.get("CHROME_PATH", "/usr/bin/chromium"),
@@ -104,7 +112,7 @@ def run(url: str, report: Path) -> dict:
             str(LIGHTHOUSE),
             url,
             "--quiet",
-            f"--chrome-flags={CHROME_FLAGS}",
+            f"--chrome-flags={CHROME_FLAGS}{PALETTES[palette]}",
             "--output=json",
             f"--output-path={report}",
             f"--only-categories={','.join(CATEGORIES)}",
@@ -130,7 +138,19 @@ def lost_points(result: dict) -> list[str]:
     return lost
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--palette",
+        choices=[*PALETTES, "both"],
+        default="both",
+        help="the colour scheme the pages are scored in (default: both)",
+    )
+    palettes = (
+        list(PALETTES)
+        if (p := parser.parse_args(argv).palette) == "both"
+        else [p]
+    )
     if not LIGHTHOUSE.is_file():
         print(
             f"{LIGHTHOUSE} is missing: run `make lighthouse` (it runs npm ci in tools/lighthouse)"
@@ -143,9 +163,13 @@ def main() -> int:
     server.mount("/", site)
     rows, notes = [], []
     with server:
-        for label, path in pages(site):
+        for (label, path), palette in (
+            (page, palette) for page in pages(site) for palette in palettes
+        ):
             url = server.url() + path
-            result = run(url, OUT / (label.replace(" ", "-") + ".json"))
+            label = f"{label} ({palette})"
+            name = label.replace(" ", "-").replace("(", "").replace(")", "")
+            result = run(url, OUT / (name + ".json"), palette)
             scores = {
                 c: round(100 * result["categories"][c]["score"])
                 for c in CATEGORIES
