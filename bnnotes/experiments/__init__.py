@@ -11,7 +11,8 @@ the experiments', the covariate-shift page's and the index-set diagram.
 Command line::
 
     python -m bnnotes.experiments list
-    python -m bnnotes.experiments NAME [--quick] [--seed S] [--device cpu|cuda] [--data-dir DIR]
+    python -m bnnotes.experiments NAME [--quick] [--seed S] \
+        [--device cpu|cuda] [--data-dir DIR]
     python -m bnnotes.experiments figures
 """
 
