@@ -609,7 +609,7 @@ class BatchNorm(NormLayer):
     num_batches_tracked : int or None
         Number of training batches that updated the running statistics.
     training : bool
-        True in training mode (the default), False after [`eval`][bnnotes.batchnorm.BatchNorm.eval].
+        True in training mode (the default), False after ``eval()``.
     weight_grad, bias_grad : numpy.ndarray or None
         Gradients from the last [`backward`][bnnotes.batchnorm.BatchNorm.backward] call.
 

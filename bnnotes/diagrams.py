@@ -220,6 +220,14 @@ def write_index_sets(directory: Path | None = None) -> list[Path]:
     """Write the default diagram in every language to ``directory/<lang>/index-sets.svg``.
 
     ``directory`` defaults to ``docs/assets/figures``. Returns the files written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bnnotes.diagrams import write_index_sets
+    >>> folder = tempfile.mkdtemp()
+    >>> [p.parent.name for p in write_index_sets(folder)]
+    ['en', 'ko', 'zh']
     """
     written = []
     for lang in LANGUAGES:

@@ -40,6 +40,16 @@ def check_language(lang) -> str:
     ------
     ValueError
         For any other value, naming the argument and the languages.
+
+    Examples
+    --------
+    >>> from bnnotes.figure_text import check_language
+    >>> check_language("ko")
+    'ko'
+    >>> check_language("fr")
+    Traceback (most recent call last):
+    ...
+    ValueError: lang must be one of en, ko, zh, got 'fr'
     """
     if not isinstance(lang, str) or lang not in LANGUAGES:
         raise ValueError(

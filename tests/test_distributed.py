@@ -16,16 +16,15 @@ from hypothesis import strategies as st
 
 from bnnotes.batchnorm import batch_norm_backward, batch_norm_forward
 from bnnotes.distributed import (
-    RankFailure,
     SyncBatchNorm,
     convert_sync_batchnorm,
     ghost_batch_norm,
     ghost_batch_norm_backward,
     merge_moments,
     shard_moments,
-    spawn_ranks,
     sync_bn_shard_step,
 )
+from bnnotes.processes import RankFailure, spawn_ranks
 
 EPS = 1e-5
 U = np.finfo(np.float64).eps

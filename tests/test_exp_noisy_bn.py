@@ -6,13 +6,12 @@ import torch
 from torch import nn
 
 from bnnotes.experiments import RunConfig, get, run_experiment
-from bnnotes.experiments.noisy_bn import (
-    VARIANTS,
+from bnnotes.experiments._common import (
     ActivationRecorder,
-    figures,
     pre_activation_module,
     steps_to,
 )
+from bnnotes.experiments.noisy_bn import VARIANTS, figures
 from bnnotes.figure_text import LANGUAGES
 from bnnotes.models import vgg, weight_layers
 from bnnotes.torch_layers import NoisyBatchNorm

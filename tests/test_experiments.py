@@ -5,9 +5,14 @@ import json
 import pytest
 from test_data import write_mnist
 
-from bnnotes import covariate_shift, experiments
+from bnnotes import experiments
 from bnnotes.diagrams import INDEX_SETS_FIGURES
-from bnnotes.experiments import RunConfig, render_figures, run_experiment
+from bnnotes.experiments import (
+    RunConfig,
+    covariate_shift,
+    render_figures,
+    run_experiment,
+)
 from bnnotes.experiments.__main__ import main
 from bnnotes.experiments.mnist_sigmoid import build_network
 from bnnotes.experiments.progress import Progress

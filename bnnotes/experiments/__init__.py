@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from bnnotes._threads import one_thread
 
 __all__ = [
     "FIGURES_DIR",
@@ -62,6 +63,13 @@ class RunConfig:
         Whether to draw a progress bar on standard error.
     overrides : dict
         Experiment-specific settings that replace the defaults (used by the tests for tiny runs).
+
+    Examples
+    --------
+    >>> from bnnotes.experiments import RunConfig
+    >>> config = RunConfig(quick=True, overrides={"steps": 40})
+    >>> config.seed, config.device, config.overrides
+    (0, 'cpu', {'steps': 40})
     """
 
     quick: bool = False
@@ -78,6 +86,13 @@ class Experiment:
 
     ``figures(results, lang)`` returns file name -> SVG text, with every word in ``lang``.
     ``accepts_data_dir`` says whether ``--data-dir`` means anything to it.
+
+    Examples
+    --------
+    >>> from bnnotes.experiments import get
+    >>> experiment = get("batch_size")
+    >>> experiment.name, experiment.accepts_data_dir
+    ('batch_size', False)
     """
 
     name: str
@@ -85,22 +100,6 @@ class Experiment:
     run: Callable[[RunConfig], dict]
     figures: Callable[[dict, str], dict[str, str]]
     accepts_data_dir: bool = True
-
-
-@contextmanager
-def one_thread():
-    """Run torch on one CPU thread inside the block, then restore the previous setting.
-
-    The experiments' tensors are small, so more threads only contend with each other.
-    """
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _registry() -> dict[str, Experiment]:
@@ -127,12 +126,30 @@ def _registry() -> dict[str, Experiment]:
 
 
 def names() -> list[str]:
-    """Names of the registered experiments, sorted."""
+    """Names of the registered experiments, sorted.
+
+    Examples
+    --------
+    >>> from bnnotes.experiments import names
+    >>> names()[:3]
+    ['batch_size', 'deep_linear', 'ics']
+    """
     return sorted(_registry())
 
 
 def get(name: str) -> Experiment:
-    """The experiment called ``name``; KeyError with the known names otherwise."""
+    """The experiment called ``name``; KeyError with the known names otherwise.
+
+    Examples
+    --------
+    >>> from bnnotes.experiments import get
+    >>> get("noisy_bn").summary.startswith("Santurkar")
+    True
+    >>> get("no_such_run")
+    Traceback (most recent call last):
+    ...
+    KeyError: "unknown experiment 'no_such_run'; known: ...
+    """
     registry = _registry()
     if name not in registry:
         raise KeyError(
@@ -155,6 +172,29 @@ def run_experiment(
 
     Figures go to ``figures_dir/<lang>/`` for each language of the site. Quick runs go to ``quick/`` below the default folders unless folders are given.
     Returns the results dict (with a ``meta`` entry: name, seed, quick, device, wall time).
+
+    Examples
+    --------
+    A run of 40 steps, stored in a temporary folder:
+
+    >>> import tempfile, pathlib
+    >>> from bnnotes.experiments import RunConfig, run_experiment
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> config = RunConfig(
+    ...     quick=True,
+    ...     progress=False,
+    ...     overrides={"steps": 40, "eval_every": 20},
+    ... )
+    >>> results = run_experiment(
+    ...     "mnist_sigmoid", config, folder / "results", folder / "figures"
+    ... )
+    >>> (
+    ...     results["meta"]["name"],
+    ...     (folder / "results" / "mnist_sigmoid.json").is_file(),
+    ... )
+    ('mnist_sigmoid', True)
+    >>> sorted(p.name for p in (folder / "figures").iterdir())
+    ['en', 'ko', 'zh']
     """
     experiment = get(name)
     if results_dir is None:
@@ -198,6 +238,19 @@ def render_figures(
     """Re-render the figures of every stored result in every language, without training.
 
     Writes ``figures_dir/<lang>/NAME-*.svg``; returns the files written.
+
+    Examples
+    --------
+    The stored results of one experiment, drawn again in a temporary folder:
+
+    >>> import shutil, tempfile, pathlib
+    >>> from bnnotes.experiments import RESULTS_DIR, render_figures
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> (folder / "results").mkdir()
+    >>> _ = shutil.copy(RESULTS_DIR / "batch_size.json", folder / "results")
+    >>> written = render_figures(folder / "results", folder / "figures")
+    >>> sorted(f"{p.parent.name}/{p.name}" for p in written)
+    ['en/batch_size-error.svg', 'ko/batch_size-error.svg', 'zh/batch_size-error.svg']
     """
     results_dir = RESULTS_DIR if results_dir is None else results_dir
     figures_dir = FIGURES_DIR if figures_dir is None else figures_dir

@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:20s} {get(name).summary}")
         return 0
     if args.name == "figures":
-        from bnnotes.covariate_shift import write_figures
         from bnnotes.diagrams import write_index_sets
+        from bnnotes.experiments.covariate_shift import write_figures
 
         for path in [*render_figures(), *write_figures(), *write_index_sets()]:
             print(path)

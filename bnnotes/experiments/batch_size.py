@@ -23,6 +23,17 @@ from bnnotes.experiments.plotting import language, new_figure, to_svg
 from bnnotes.experiments.progress import Progress
 from bnnotes.figure_text import FigureText
 
+__all__ = [
+    "EXPERIMENT",
+    "FULL",
+    "QUICK",
+    "build_network",
+    "figures",
+    "norm_layer",
+    "run",
+    "train_one",
+]
+
 FULL = {
     "epochs": 15,
     "batch_sizes": [2, 4, 8, 16, 32, 64],

@@ -50,6 +50,19 @@ from bnnotes.ics import gradient_ics
 from bnnotes.landscape import probe
 from bnnotes.models import deep_linear
 
+__all__ = [
+    "EXPERIMENT",
+    "FULL",
+    "PAPER",
+    "QUICK",
+    "figures",
+    "make_data",
+    "run",
+    "squared_error",
+    "summarize",
+    "train_one",
+]
+
 FULL = {
     "steps": 10_000,
     "lrs": [1e-4, 1e-5, 3e-4],

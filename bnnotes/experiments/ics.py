@@ -43,6 +43,19 @@ from bnnotes.figure_text import FigureText
 from bnnotes.ics import gradient_ics
 from bnnotes.models import images, vgg, weight_layers
 
+__all__ = [
+    "EXPERIMENT",
+    "FULL",
+    "PAPER",
+    "QUICK",
+    "figures",
+    "measurement_steps",
+    "run",
+    "shown_layers",
+    "summarize",
+    "train_one",
+]
+
 FULL = {
     "steps": 1500,
     "batch_size": 128,

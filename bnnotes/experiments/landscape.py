@@ -43,6 +43,17 @@ from bnnotes.figure_text import FigureText
 from bnnotes.landscape import flat_gradient, probe
 from bnnotes.models import images, vgg
 
+__all__ = [
+    "EXPERIMENT",
+    "FULL",
+    "PAPER",
+    "QUICK",
+    "figures",
+    "run",
+    "summarize",
+    "train_and_probe",
+]
+
 FULL = {
     "steps": 600,
     "probe_every": 10,

@@ -6,8 +6,8 @@ layer:
 
 * the VGG-style network of [`noisy_bn`][bnnotes-experiments-noisy-bn] on the digits
   (or CIFAR-10 with ``--data-dir``), trained with plain SGD. Besides the accuracy curves it
-  records the drift of one layer's pre-activations (see
-  [`ActivationRecorder`][bnnotes.experiments.noisy_bn.ActivationRecorder]) and, every few
+  records the drift of one layer's pre-activations (as the noisy-BN experiment does) and,
+  every few
   steps, a landscape probe along the gradient ([`bnnotes.landscape.probe`][bnnotes.landscape.probe])
   with step sizes from $\tfrac12$ to $4$ times the learning rate;
 * the deep linear network (DLN) of [`bnnotes.models.deep_linear`][bnnotes.models.deep_linear]:
@@ -26,24 +26,38 @@ import torch
 from torch import nn
 
 from bnnotes.experiments import Experiment, RunConfig, one_thread
-from bnnotes.experiments.noisy_bn import (
+from bnnotes.experiments._common import (
     COLORS,
     LINESTYLES,
     ActivationRecorder,
     accuracy_figure,
     distribution_figure,
-    images,
     load_data,
     round_values,
     settings_for,
     summarize,
     train_vgg,
 )
-from bnnotes.experiments.noisy_bn import TEXT as NAMES
+from bnnotes.experiments._common import TEXT as NAMES
 from bnnotes.experiments.plotting import language, subplots, to_svg
 from bnnotes.experiments.progress import Progress
 from bnnotes.figure_text import FigureText
-from bnnotes.models import deep_linear, image_shape, weight_layers
+from bnnotes.models import deep_linear, image_shape, images, weight_layers
+
+__all__ = [
+    "EXPERIMENT",
+    "FULL",
+    "PAPER",
+    "QUICK",
+    "VARIANTS",
+    "dln_data",
+    "dln_figure",
+    "dln_loss",
+    "figures",
+    "landscape_figure",
+    "run",
+    "train_dln",
+]
 
 FULL = {
     "steps": 600,
@@ -277,7 +291,7 @@ def run(config: RunConfig) -> dict:
 
 
 # The words of the lp_norm figures; the variant names, axis words and the distribution
-# figure come from noisy_bn.TEXT.
+# figure come from the VGG experiments' shared table (bnnotes.experiments._common.TEXT).
 TEXT = FigureText(
     "lp_norm",
     {

@@ -32,6 +32,18 @@ from bnnotes.experiments.plotting import (
 from bnnotes.experiments.progress import Progress
 from bnnotes.figure_text import FigureText
 
+__all__ = [
+    "EXPERIMENT",
+    "FULL",
+    "QUICK",
+    "build_network",
+    "figures",
+    "last_sigmoid_input",
+    "percentile_drift",
+    "run",
+    "train_variant",
+]
+
 FULL = {
     "steps": 50_000,
     "eval_every": 500,

@@ -62,6 +62,7 @@ STYLE = {
     "grid.alpha": 0.3,
     "figure.dpi": 100,
 }
+"""The matplotlib settings of every figure: text kept as text, a fixed id salt, DejaVu Sans."""
 
 CJK_FONTS = {"ko": "Noto Sans CJK KR", "zh": "Noto Sans CJK SC"}
 """The font matplotlib measures Korean and Chinese text with (Debian: fonts-noto-cjk)."""
@@ -116,18 +117,43 @@ def language(lang: str):
 
     Text objects take their font when they are created, so a figure of one language is
     built, labelled and serialized inside one such block.
+
+    Examples
+    --------
+    >>> from bnnotes.experiments.plotting import language, plt
+    >>> with language("ko"):
+    ...     plt.rcParams["font.family"]
+    ['DejaVu Sans', 'Noto Sans CJK KR']
     """
     with plt.rc_context(_rc(lang)):
         yield
 
 
 def new_figure(width: float = 5.0, height: float = 3.4):
-    """A figure and axes under the current style (see [`language`])."""
+    """A figure and axes under the current style (see [`language`]).
+
+    Examples
+    --------
+    >>> from bnnotes.experiments.plotting import new_figure, plt
+    >>> fig, ax = new_figure(4.0, 3.0)
+    >>> fig.get_size_inches().tolist()
+    [4.0, 3.0]
+    >>> plt.close(fig)
+    """
     return plt.subplots(figsize=(width, height), layout="constrained")
 
 
 def subplots(rows: int, cols: int, width: float, height: float, **kwargs):
-    """A figure and a flat array of ``rows * cols`` axes under the current style."""
+    """A figure and a flat array of ``rows * cols`` axes under the current style.
+
+    Examples
+    --------
+    >>> from bnnotes.experiments.plotting import plt, subplots
+    >>> fig, axes = subplots(2, 3, 9.0, 5.0)
+    >>> axes.shape
+    (6,)
+    >>> plt.close(fig)
+    """
     fig, axes = plt.subplots(
         rows, cols, figsize=(width, height), layout="constrained", **kwargs
     )
@@ -135,7 +161,18 @@ def subplots(rows: int, cols: int, width: float, height: float, **kwargs):
 
 
 def to_svg(fig, lang: str) -> str:
-    """Serialize a figure of ``lang`` to SVG text deterministically and close it."""
+    """Serialize a figure of ``lang`` to SVG text deterministically and close it.
+
+    Examples
+    --------
+    >>> from bnnotes.experiments.plotting import language, new_figure, to_svg
+    >>> with language("en"):
+    ...     fig, ax = new_figure()
+    ...     _ = ax.plot([0, 1], [1, 0])
+    ...     svg = to_svg(fig, "en")
+    >>> svg.startswith("<?xml"), "Date" in svg
+    (True, False)
+    """
     check_language(lang)
     buffer = io.StringIO()
     with plt.rc_context(_rc(lang)):

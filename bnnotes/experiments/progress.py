@@ -5,12 +5,24 @@ from __future__ import annotations
 import sys
 import time
 
+__all__ = ["Progress"]
+
 
 class Progress:
     """Draw ``[#####.....] step/total  key=value`` on stderr, at most every ``interval`` seconds.
 
     On a terminal the bar is redrawn in place; otherwise (a log file, CI) a line is printed
     at each tenth of the run. Disabled instances print nothing.
+
+    Examples
+    --------
+    >>> import io
+    >>> from bnnotes.experiments.progress import Progress
+    >>> out = io.StringIO()
+    >>> bar = Progress(10, "demo", stream=out)
+    >>> bar.update(10, loss=0.5)
+    >>> print(out.getvalue(), end="")
+    demo [##############################] 10/10 loss=0.500
     """
 
     def __init__(
