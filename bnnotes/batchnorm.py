@@ -156,9 +156,8 @@ def batch_norm_forward(
     8
     """
     x = check.channels_input(x, finite=False)
-    sum_x = check.finite_channel_sum(
-        x, "input"
-    )  # a nan or inf shows in the sum
+    # sum_i x_i per channel, for the mean: a nan or inf in x shows in it
+    sum_x = check.finite_channel_sum(x, "input")
     eps = check.eps_value(eps)
     gamma = check.channel_vector(gamma, x.shape[1], "gamma")
     beta = check.channel_vector(beta, x.shape[1], "beta")

@@ -289,3 +289,55 @@ def test_bad_constructor_arguments_are_named_value_errors(make):
     """A bad normalized_shape, eps (bools included), num_groups or momentum is a ValueError."""
     with pytest.raises(ValueError):
         make()
+
+
+@pytest.mark.parametrize(
+    ("make", "x", "torch_reference"),
+    [
+        (
+            lambda: LayerNorm(4),
+            np.ones((0, 4)),
+            lambda xt: torch.nn.functional.layer_norm(xt, (4,)),
+        ),
+        (
+            lambda: GroupNorm(1, 3),
+            np.ones((0, 3, 4)),
+            lambda xt: torch.nn.functional.group_norm(xt, 1),
+        ),
+        (
+            lambda: InstanceNorm(3, track_running_stats=True),
+            np.ones((0, 3, 4)),
+            torch.nn.functional.instance_norm,
+        ),
+        (
+            lambda: BatchNorm(3).eval(),
+            np.ones((0, 3)),
+            lambda xt: torch.nn.functional.batch_norm(
+                xt, torch.zeros(3).double(), torch.ones(3).double()
+            ),
+        ),
+    ],
+    ids=["LN", "GN", "IN", "BN-eval"],
+)
+def test_an_empty_batch_gives_an_empty_output_where_every_statistic_has_values(
+    make, x, torch_reference
+):
+    """N = 0 with per-example statistics (or fixed ones): an empty output as torch's, and no nan in the state."""
+    layer = make()
+    before = state_snapshot(layer)
+    y = layer(x)
+    assert y.shape == tuple(torch_reference(t(x)).shape) == x.shape
+    for key in ("running_mean", "running_var"):
+        value = before.get(key, (None, None))[1]
+        if value is not None:
+            np.testing.assert_array_equal(getattr(layer, key), value)
+
+
+def test_batch_statistics_of_an_empty_batch_are_refused_and_change_no_state():
+    """BN in training needs values to average: N = 0 is the named ValueError (torch returns an empty output without statistics)."""
+    layer = BatchNorm(3)
+    layer(np.random.default_rng(5).normal(size=(4, 3)))
+    before = state_snapshot(layer)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        layer(np.ones((0, 3)))
+    assert_same_state(layer, before)
