@@ -3,9 +3,8 @@
 ``glossary.yml`` (at the repository root) maps each concept to its one term in en, ko and zh
 and lists the variants the pages must not use; ``tests/test_glossary.py`` enforces them.
 The table's column titles are in the language of the page; its rows are the same in every
-language, each term marked with its language (``<span lang="ko">``), so that Korean terms
-break lines as Korean (keep-all, site.css) on the English and Chinese pages too. A
-malformed entry (a missing language) fails the build.
+language; Chinese terms are marked ``<span lang="zh">`` (Korean ones are marked on every
+page by ``hooks/korean_text.py``). A malformed entry (a missing language) fails the build.
 """
 
 from __future__ import annotations
@@ -24,11 +23,23 @@ HEADERS = {
 }
 
 _path: Path | None = None
+# The last glossary text read and its entries: the table is built once per language build,
+# and `mkdocs serve` rebuilds often; parsing the YAML again only when it changed.
+_parsed: dict[str, list[dict]] = {}
 
 
 def load(path: Path) -> list[dict]:
     """The glossary's term entries, checked: each has a non-empty en, ko and zh term."""
-    data = yaml.safe_load(path.read_text("utf-8")) or {}
+    text = path.read_text("utf-8")
+    if text not in _parsed:
+        terms = _load_text(text, path)
+        _parsed.clear()
+        _parsed[text] = terms
+    return _parsed[text]
+
+
+def _load_text(text: str, path: Path) -> list[dict]:
+    data = yaml.safe_load(text) or {}
     terms = data.get("terms")
     if not isinstance(terms, list) or not terms:
         raise PluginError(f"glossary: {path} has no `terms` list")
@@ -50,8 +61,10 @@ def _cell(text: str) -> str:
 
 
 def _in(lang: str, text: str) -> str:
-    """text marked as written in lang (English is the pages' default, left unmarked)."""
-    return text if lang == "en" else f'<span lang="{lang}">{text}</span>'
+    """text marked as written in lang: Chinese terms, so that they are set in a Chinese font
+    on every page (English is the pages' default; Korean is marked on every page by
+    hooks/korean_text.py)."""
+    return f'<span lang="{lang}">{text}</span>' if lang == "zh" else text
 
 
 def table(terms: list[dict], lang: str) -> str:
