@@ -72,7 +72,7 @@ SYMBOLS = {
         zip(GREEK, "αβγδεεζηθϑικλμνξπϖρϱσςτυϕφχψωΓΔΘΛΞΠΣΥΦΨΩ", strict=True)
     ),
     **_pairs("""
-        cdot · times × div ÷ pm ± mp ∓ ast ∗ star ⋆ circ ∘ odot ⊙ otimes ⊗ oplus ⊕
+        cdot · div ÷ ast ∗ star ⋆ circ ∘
         cup ∪ cap ∩ setminus ∖ emptyset ∅ forall ∀ exists ∃ neg ¬ land ∧ lor ∨ wedge ∧
         vee ∨ perp ⊥ top ⊤ colon : sum ∑ prod ∏ int ∫ oint ∮ partial ∂ nabla ∇
         infty ∞ ell ℓ hbar ℏ prime ′ dagger † dots … ldots … cdots ⋯ vdots ⋮ ddots ⋱
@@ -80,7 +80,8 @@ SYMBOLS = {
         lfloor ⌊ rfloor ⌋ lceil ⌈ rceil ⌉ lbrace { rbrace } lbrack [ rbrack ]
         & & % % _ _ # # $ $
     """),
-    # Relations and arrows read with a space on each side (TeX spaces them itself).
+    # Relations, arrows and binary operators read with a space on each side (TeX spaces
+    # them itself).
     **{
         name: f" {symbol} "
         for name, symbol in _pairs("""
@@ -88,6 +89,7 @@ SYMBOLS = {
             equiv ≡ propto ∝ triangleq ≜ coloneqq ≔ to → rightarrow → leftarrow ←
             gets ← Rightarrow ⇒ Leftarrow ⇐ Leftrightarrow ⇔ iff ⇔ implies ⇒ mapsto ↦
             in ∈ notin ∉ ni ∋ subset ⊂ subseteq ⊆ supset ⊃ mid |
+            times × pm ± mp ∓ odot ⊙ otimes ⊗ oplus ⊕
         """).items()
     },
     # spacing
