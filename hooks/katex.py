@@ -7,7 +7,8 @@ them with KaTeX's HTML+MathML, so the site ships only CSS and woff2 fonts, no JS
 
 * One persistent ``node hooks/katex_render.cjs`` process serves every page of
   every language build (mkdocs-static-i18n rebuilds the site once per language);
-  results are cached by ``(tex, display)``.
+  results are cached by ``(tex, display)``, in memory and across builds under
+  ``.cache/site/katex/`` (``hooks/site_cache.py``; keyed by the KaTeX version too).
 * A TeX error raises ``PluginError`` naming the page and the formula, so the
   build fails. KaTeX strict-mode complaints are logged as warnings, which fail
   ``mkdocs build --strict``.
@@ -20,11 +21,13 @@ from __future__ import annotations
 
 import atexit
 import html
+import importlib.util
 import json
 import logging
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -175,10 +178,32 @@ def on_files(files, config):
     return files
 
 
+def _site_cache():
+    """hooks/site_cache.py, the cache across builds (see hooks/build_cache.py)."""
+    module = sys.modules.get("bnnotes_site_cache")
+    if module is None:
+        spec = importlib.util.spec_from_file_location(
+            "bnnotes_site_cache", Path(__file__).with_name("site_cache.py")
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bnnotes_site_cache"] = module
+        spec.loader.exec_module(module)
+    return module
+
+
 def _render_all(items: list[tuple[str, bool]]) -> None:
-    """Fill the cache for every (tex, display) in items that is not cached yet."""
+    """Fill the cache for every (tex, display) in items that is not cached yet: from the
+    cache across builds (.cache/site/katex/), else from the node renderer."""
     global _renderer
     todo = list(dict.fromkeys(k for k in items if k not in _cache))
+    if not todo:
+        return
+    site_cache = _site_cache()
+    for key in todo:
+        stored = site_cache.katex_get(*key)
+        if stored is not site_cache.MISS:
+            _cache[key] = stored
+    todo = [k for k in todo if k not in _cache]
     if not todo:
         return
     if _renderer is None or _renderer.proc.poll() is not None:
@@ -191,6 +216,8 @@ def _render_all(items: list[tuple[str, bool]]) -> None:
         _renderer = None
         raise
     _cache.update(zip(todo, results))
+    for key, result in zip(todo, results, strict=True):
+        site_cache.katex_put(*key, result)
 
 
 def _tex_of(tag: str, body: str) -> tuple[str, bool]:
