@@ -20,13 +20,26 @@ __all__ = ["FONT_STACKS", "LANGUAGES", "FigureText", "check_language"]
 LANGUAGES = ("en", "ko", "zh")
 """The languages of the site, in the order the figures are written."""
 
-FONT_STACKS = {
-    "en": "'DejaVu Sans', Verdana, sans-serif",
-    "ko": "'DejaVu Sans', 'Noto Sans CJK KR', 'Source Han Sans K', "
-    "'Apple SD Gothic Neo', 'Malgun Gothic', sans-serif",
-    "zh": "'DejaVu Sans', 'Noto Sans CJK SC', 'Source Han Sans SC', "
-    "'PingFang SC', 'Microsoft YaHei', sans-serif",
+_FONTS = {
+    "en": ("'DejaVu Sans'", "Verdana", "sans-serif"),
+    "ko": (
+        "'DejaVu Sans'",
+        "'Noto Sans CJK KR'",
+        "'Source Han Sans K'",
+        "'Apple SD Gothic Neo'",
+        "'Malgun Gothic'",
+        "sans-serif",
+    ),
+    "zh": (
+        "'DejaVu Sans'",
+        "'Noto Sans CJK SC'",
+        "'Source Han Sans SC'",
+        "'PingFang SC'",
+        "'Microsoft YaHei'",
+        "sans-serif",
+    ),
 }
+FONT_STACKS = {k: ", ".join(v) for k, v in _FONTS.items()}
 """The CSS font-family list the text of each language's figures is drawn with: DejaVu
 Sans for Latin text (the font matplotlib measures it with), then a CJK font for Hangul
 and Han characters (Noto Sans CJK, which matplotlib measures them with, then the system

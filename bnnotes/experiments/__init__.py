@@ -249,8 +249,11 @@ def render_figures(
     >>> (folder / "results").mkdir()
     >>> _ = shutil.copy(RESULTS_DIR / "batch_size.json", folder / "results")
     >>> written = render_figures(folder / "results", folder / "figures")
-    >>> sorted(f"{p.parent.name}/{p.name}" for p in written)
-    ['en/batch_size-error.svg', 'ko/batch_size-error.svg', 'zh/batch_size-error.svg']
+    >>> for name in sorted(f"{p.parent.name}/{p.name}" for p in written):
+    ...     print(name)
+    en/batch_size-error.svg
+    ko/batch_size-error.svg
+    zh/batch_size-error.svg
     """
     results_dir = RESULTS_DIR if results_dir is None else results_dir
     figures_dir = FIGURES_DIR if figures_dir is None else figures_dir
