@@ -18,6 +18,7 @@ def site_server(tmp_path_factory):
     by the tests that use it.
     """
     from sitebuild import ROOT, SUBPATH, build_many
+
     from tools.sitehttp import SiteServer
 
     server = SiteServer()
@@ -32,3 +33,27 @@ def site_server(tmp_path_factory):
         server.mount(prefix, result.site)
     with server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Debian Chromium (Playwright) for every browser test and the PDF tests.
+
+    Playwright's sync API cannot start while another sync instance runs in the same
+    thread, so the whole session shares this one."""
+    from tools.pdf import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"{CHROMIUM} not found: the browser tests need Debian's Chromium. Install it"
+            " with\n  bash tools/system-deps.sh test\n"
+            "(make test runs it before the tests)."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield b
+        b.close()

@@ -19,15 +19,6 @@ from urllib.parse import urldefrag
 import pytest
 from sitebuild import LANGS, PAGES, ROOT, SUBPATH
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 PREFIXES = {"root": "/", "subpath": SUBPATH}
 VIEWPORTS = {
     "desktop": {"width": 1280, "height": 900},
@@ -145,24 +136,6 @@ class Tab:
             e for e in self.errors if not any(x in e for x in self.external)
         ]
         return errors + [f"external request: {u}" for u in self.external]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            f"{CHROMIUM} not found: the browser tests need Debian's Chromium. Install it with\n"
-            "  sudo apt-get install -y chromium fonts-noto-cjk\n"
-            "(bash .ci/run installs both before running make test)."
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="session")

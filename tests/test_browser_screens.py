@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from sitebuild import DOCS, LANGS, PAGES, ROOT
-from test_browser import RAW_TEX, Tab, browser  # noqa: F401 (a fixture, see chromium)
+from test_browser import RAW_TEX, Tab
 
 WIDTHS = {
     "phone": {"width": 390, "height": 844},
@@ -122,9 +122,9 @@ def _require_build(site_server) -> None:
 
 
 @pytest.fixture(scope="session")
-def chromium(request):
-    """test_browser.py's session browser (one Chromium for all browser tests)."""
-    return request.getfixturevalue("browser")
+def chromium(browser):
+    """The session's one Chromium (tests/conftest.py)."""
+    return browser
 
 
 class _Browser:
@@ -348,7 +348,7 @@ def _strip_brightness(page, box: dict, where: str) -> float:
         },
         animations="disabled",
     )
-    pixels = list(Image.open(io.BytesIO(png)).convert("L").getdata())
+    pixels = list(Image.open(io.BytesIO(png)).convert("L").get_flattened_data())
     return sum(pixels) / len(pixels)
 
 

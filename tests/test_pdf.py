@@ -39,13 +39,17 @@ def _poppler(*args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def book(site_server, tmp_path_factory):
+def book(site_server, browser, tmp_path_factory):
     result = site_server.builds["/"]
     if result.rc != 0:
         pytest.fail(f"mkdocs build --strict failed:\n{result.output}")
     out = tmp_path_factory.mktemp("pdf")
     (printed,) = pdf.build(
-        result.site, out, (LANG,), base_url=site_server.url("/")
+        result.site,
+        out,
+        (LANG,),
+        base_url=site_server.url("/"),
+        browser=browser,
     )
     # pdftotext -layout: one string per page (pages end with a form feed).
     text = _poppler("pdftotext", "-layout", str(printed.path), "-")
@@ -150,10 +154,10 @@ def test_print_page_shows_the_languages_own_figures(book, print_page):
     )
 
 
-def test_print_css_hides_navigation_and_wraps_code(site_server):
+def test_print_css_hides_navigation_and_wraps_code(site_server, browser):
     """Printed, a page shows no header, search, navigation or download links, and no code
     block is wider than its box, even on a narrow sheet."""
-    with pdf.Printer(site_server.origin) as printer:
+    with pdf.Printer(site_server.origin, browser) as printer:
         page = printer.context.new_page()
         page.set_viewport_size({"width": 420, "height": 800})
         page.goto(site_server.url("/") + "ko/training-and-inference/")

@@ -449,24 +449,30 @@ def page_count(pdf: Path) -> int:
 class Printer:
     """Chromium (Debian's, through Playwright) printing print pages served with the site."""
 
-    def __init__(self, origin: str):
+    def __init__(self, origin: str, browser=None):
         #: e.g. http://127.0.0.1:PORT: the only origin the pages may load from
         self.origin = origin
+        #: a running Playwright Chromium to print with (the caller's, left open), or
+        #: None to launch one for the time of the print
+        self.browser, self._own = browser, browser is None
         self.documents: dict[str, str] = {}  # URL -> HTML of a print page
         self.failures: list[str] = []
 
     def __enter__(self) -> Printer:
-        from playwright.sync_api import sync_playwright
+        if self._own:
+            from playwright.sync_api import sync_playwright
 
-        if not CHROMIUM.is_file():
-            raise SystemExit(
-                f"{CHROMIUM} not found: printing needs Debian's Chromium "
-                "(sudo apt-get install -y chromium fonts-noto-cjk poppler-utils)."
+            if not CHROMIUM.is_file():
+                raise SystemExit(
+                    f"{CHROMIUM} not found: printing needs Debian's Chromium "
+                    "(bash tools/system-deps.sh test)."
+                )
+            self._playwright = sync_playwright().start()
+            self.browser = self._playwright.chromium.launch(
+                executable_path=str(CHROMIUM),
+                args=CHROMIUM_ARGS,
+                headless=True,
             )
-        self._playwright = sync_playwright().start()
-        self.browser = self._playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
         self.context = self.browser.new_context(service_workers="block")
         self.context.route("**/*", self._route)
         self.context.on(
@@ -484,8 +490,9 @@ class Printer:
 
     def __exit__(self, *exc) -> None:
         self.context.close()
-        self.browser.close()
-        self._playwright.stop()
+        if self._own:
+            self.browser.close()
+            self._playwright.stop()
 
     def _route(self, route):
         url = route.request.url
@@ -563,11 +570,13 @@ def build(
     out_dir: Path,
     langs=tuple(LANG_PREFIX),
     base_url: str | None = None,
+    browser=None,
 ) -> list[Book]:
     """Print ``out_dir/bnnotes-LANG.pdf`` for each language of the built ``site``.
 
     ``base_url``: where ``site`` is already served (its directory URL); by default it is
     served here, at the root of a local server, for the time of the print.
+    ``browser``: a running Playwright Chromium to print with; by default one is launched.
     """
     with contextlib.ExitStack() as stack:
         if base_url is None:
@@ -576,7 +585,7 @@ def build(
             stack.enter_context(server)
             base_url = server.url("/")
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(base_url))
-        printer = stack.enter_context(Printer(origin))
+        printer = stack.enter_context(Printer(origin, browser))
         return [
             print_book(
                 printer, site, lang, out_dir / f"bnnotes-{lang}.pdf", base_url
