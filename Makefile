@@ -1,8 +1,9 @@
 # bnnotes: two commands.
 #   make serve   set up .venv and node_modules if needed, then serve the site at http://127.0.0.1:8000
-#   make test    the same setup, then every test (unit, docstrings, page snippets in en/ko/zh, strict build,
-#                browser checks of every page in Chromium, link check)
-# Also: make build, make translations (stale ko/zh pages), make lighthouse (speed and accessibility report).
+#   make test    the same setup, then ruff and every test (unit, docstrings, page snippets, strict build,
+#                browser checks of every page in Chromium, link check), on every core
+# Also: make check (ruff and the tests without the site or a browser, for the edit loop), make build,
+# make translations (stale ko/zh pages), make lighthouse (speed and accessibility report).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -10,8 +11,12 @@ TORCH  := torch==2.13.0
 export NO_MKDOCS_2_WARNING := 1
 export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# pytest-xdist workers for make test and make check (auto: one per core). Each file's tests
+# run in one worker (--dist loadfile): a page's snippets share one namespace, in order, and
+# a module's expensive fixtures (the executed notebooks, a browser) are set up once.
+JOBS   ?= auto
 
-.PHONY: setup system-serve system-test serve test build clean bench translations lighthouse pdf
+.PHONY: setup system-serve system-test serve test check lint build clean bench translations lighthouse pdf
 
 setup: $(VENV)/.deps-installed node_modules/.npm-installed
 
@@ -41,11 +46,23 @@ node_modules/.npm-installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+# mkdocs' live-reload server; after an edit of existing pages it rewrites only the pages that can
+# have changed (tools/serve.py), and every build reuses .cache/site/ (hooks/site_cache.py).
 serve: system-serve setup
-	$(VENV)/bin/mkdocs serve -a 127.0.0.1:8000
+	$(PY) tools/serve.py -a 127.0.0.1:8000
 
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# The site is built once per run (by the pytest process that hands the tests to the workers).
 test: system-test setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(JOBS) --dist loadfile
+
+# For the edit loop: ruff, the unit tests, the docstring examples and the English page snippets;
+# nothing that needs the built site or a browser (make test runs those too).
+check: system-serve setup lint
+	$(PY) -m pytest -n $(JOBS) --dist loadfile -m "not site" tests bnnotes docs/en
 
 build: system-serve setup
 	$(VENV)/bin/mkdocs build --strict

@@ -156,6 +156,7 @@ class _State:
         self.fingerprints: dict[str, tuple] = {}
         self.plan: ServePlan | None = None
         self.git_head: str | None = None
+        self.git_tags: str | None = None
         #: _autorefs_state() while autorefs fixes the references of a build's pages
         self.autorefs: str | None = None
 
@@ -205,11 +206,16 @@ def configure(config) -> None:
     )
     if state.store is None or state.store.root != cache_dir:
         state.store = Store(cache_dir)
+    folders = {
+        Path(__file__).resolve().parent,
+        root_dir / "hooks",
+        root_dir / "tools",
+    }
     code = [
         p
-        for folder in ("hooks", "tools")
-        if (root_dir / folder).is_dir()
-        for p in (root_dir / folder).iterdir()
+        for folder in folders
+        if folder.is_dir()
+        for p in folder.iterdir()
         if p.suffix in (".py", ".cjs")
     ]
     state.salt = _digest(
@@ -230,6 +236,7 @@ def configure(config) -> None:
     ]
     state.package_digests = {}
     state.git_head = _git_head(root_dir)
+    state.git_tags = _git_tags(root_dir) if state.git_head else None
 
 
 def _git_head(root: Path) -> str | None:
@@ -248,6 +255,23 @@ def _git_head(root: Path) -> str | None:
     except OSError:
         return None
     return None
+
+
+def _git_tags(root: Path) -> str | None:
+    """Digest of the repository's tags (packed and loose), read from .git (None if unknown)."""
+    git = root / ".git"
+    if not git.is_dir():
+        return None
+    tags = sorted(
+        (
+            p.relative_to(git).as_posix(),
+            p.read_bytes().decode("utf-8", "replace"),
+        )
+        for p in (git / "refs" / "tags").rglob("*")
+        if p.is_file()
+    )
+    packed = git / "packed-refs"
+    return _digest(tags, packed.read_text("utf-8") if packed.is_file() else "")
 
 
 def _package_digest(identifier: str) -> str:
@@ -913,37 +937,47 @@ def _cached_add_files_from_theme(original):
 _PURE_MEMORY: dict[tuple, Any] = {}
 
 
+def _frozen(value):
+    """A hashable stand-in for a value made of strings, numbers, lists and dicts."""
+    if isinstance(value, dict):
+        return (
+            "dict",
+            tuple(sorted((k, _frozen(v)) for k, v in value.items())),
+        )
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_frozen(v) for v in value))
+    hash(value)
+    return value
+
+
 def _cached_pure(kind: str, original):
-    """A function of the project whose result depends on its arguments only. Results of
-    hashable arguments are kept in memory too (without a digest or a copy: they are
-    strings or tuples of strings); the rest go through the store."""
+    """A function of the project whose result depends on its arguments only: results are kept
+    in memory (keyed by the arguments themselves) and in the store; a result that is not a
+    string or a tuple is handed out as a copy."""
 
     def cached(*args, **kwargs):
         store = state.store
         if store is None:
             return original(*args, **kwargs)
         try:
-            memory_key = (
-                state.salt,
-                kind,
-                args,
-                tuple(sorted(kwargs.items())),
-            )
-            hash(memory_key)
+            memory_key = (state.salt, kind, _frozen(args), _frozen(kwargs))
         except TypeError:
             memory_key = None
         if memory_key is not None and memory_key in _PURE_MEMORY:
-            return _PURE_MEMORY[memory_key]
-        key = _digest(state.salt, kind, args, kwargs)
-        value = store.get(kind, key)
-        if value is MISS:
-            value = original(*args, **kwargs)
-            store.put(kind, key, value)
-        if memory_key is not None and isinstance(value, (str, tuple)):
-            if len(_PURE_MEMORY) > 100_000:
-                _PURE_MEMORY.clear()
-            _PURE_MEMORY[memory_key] = value
-        return value
+            value = _PURE_MEMORY[memory_key]
+        else:
+            key = _digest(state.salt, kind, args, kwargs)
+            value = store.get(kind, key)
+            if value is MISS:
+                value = original(*args, **kwargs)
+                store.put(kind, key, value)
+            if memory_key is not None:
+                if len(_PURE_MEMORY) > 100_000:
+                    _PURE_MEMORY.clear()
+                _PURE_MEMORY[memory_key] = value
+        if isinstance(value, (str, tuple)):
+            return value
+        return copy.deepcopy(value)
 
     cached.__bnnotes_site_cache__ = True
     return cached
@@ -952,11 +986,13 @@ def _cached_pure(kind: str, original):
 #: Project functions that depend on their arguments only (and on the project's code, which
 #: the salt holds), by module name and function: ``tools.notebooks.convert`` (a page's
 #: Markdown, path and site_url -> its notebook and script), the search hook's
-#: ``math_to_text`` (a search entry's text with TeX -> plain text). Wrapped when loaded
-#: (mkdocs loads a hook under the name it has in mkdocs.yml).
+#: ``math_to_text`` (a search entry's text with TeX -> plain text) and ``name_fields`` (a
+#: search entry -> the code names in it). Wrapped when loaded (mkdocs loads a hook under
+#: the name it has in mkdocs.yml).
 PURE_FUNCTIONS = [
     ("tools.notebooks", "convert"),
     ("hooks/search_per_language.py", "math_to_text"),
+    ("hooks/search_per_language.py", "name_fields"),
 ]
 
 
@@ -987,6 +1023,44 @@ def _cached_glightbox(original):
 
     wrap_img_with_anchor_selectolax.__bnnotes_site_cache__ = True
     return wrap_img_with_anchor_selectolax
+
+
+def _cached_tag_lookup(original):
+    """git-revision-date-localized asks git for the tag of each page's commit, once per page
+    and language build (``git tag --points-at``): a function of the commit and the tags."""
+
+    def _lookup_tag_name_for_commit(self, commit_hash):
+        store = state.store
+        if store is None or state.git_tags is None:
+            return original(self, commit_hash)
+        key = _digest(state.salt, "git-tag", state.git_tags, commit_hash)
+        value = store.get("git-tag", key)
+        if value is MISS:
+            value = original(self, commit_hash)
+            store.put("git-tag", key, value)
+        return value
+
+    _lookup_tag_name_for_commit.__bnnotes_site_cache__ = True
+    return _lookup_tag_name_for_commit
+
+
+_SHALLOW: dict[tuple, bool] = {}
+
+
+def _cached_is_shallow(original):
+    """Whether the repository is a shallow clone (``git rev-parse``), asked again for every
+    folder of pages: kept per repository and HEAD commit, in memory."""
+
+    def is_shallow_clone(repo):
+        key = (getattr(repo, "_working_dir", None), state.git_head)
+        if key[0] is None or key[1] is None:
+            return original(repo)
+        if key not in _SHALLOW:
+            _SHALLOW[key] = original(repo)
+        return _SHALLOW[key]
+
+    is_shallow_clone.__bnnotes_site_cache__ = True
+    return is_shallow_clone
 
 
 _DATE_FORMATS: dict[tuple, dict] = {}
@@ -1137,16 +1211,35 @@ class ServePlan:
         )
 
 
+#: Front matter a page shows only itself: git-revision-date-localized's dates of the page
+#: (for a file not yet committed, the time of the build, new at every rebuild).
+_OWN_META = re.compile(r"git_")
+
+
 def fingerprint(page) -> tuple:
     """What the rest of the site can see of a page."""
+    meta = {k: v for k, v in page.meta.items() if not _OWN_META.match(str(k))}
     return (
         page.url,
         page.title,
         page.__dict__.get("_title_from_render"),
-        json.dumps(page.meta, sort_keys=True, default=repr),
+        json.dumps(meta, sort_keys=True, default=repr),
         json.dumps(_toc_tokens(page.toc or ())),
         sorted(page.present_anchor_ids or ()),
     )
+
+
+def _planned_copy_file(original):
+    """In a planned rebuild no static file changed (any other change rebuilds everything), and
+    the site folder holds the previous build's copies: they are left as they are."""
+
+    def copy_file(self, dirty=False):
+        if state.plan is not None and os.path.isfile(self.abs_dest_path):
+            return None
+        return original(self, dirty)
+
+    copy_file.__bnnotes_site_cache__ = True
+    return copy_file
 
 
 def _fingerprinting_populate_page(original):
@@ -1201,7 +1294,7 @@ def install() -> None:
     """Wrap the cached steps (once per process; the wrappers do nothing with the cache off)."""
     from material.plugins.search.plugin import SearchIndex
     from mkdocs.commands import build as build_module
-    from mkdocs.structure.files import Files
+    from mkdocs.structure.files import File, Files
     from mkdocs.structure.pages import Page
     from mkdocs.theme import Theme
     from mkdocs_autorefs import AutorefsPlugin
@@ -1223,6 +1316,7 @@ def install() -> None:
     _patch(autorefs_plugin_module, "fix_refs", _cached_fix_refs)
     _patch(build_module, "_populate_page", _fingerprinting_populate_page)
     _patch(build_module, "_build_page", _planned_build_page)
+    _patch(File, "copy_file", _planned_copy_file)
     for module_name, name in PURE_FUNCTIONS:
         module = sys.modules.get(module_name)
         if module is not None and hasattr(module, name):
@@ -1233,6 +1327,10 @@ def install() -> None:
 
         _patch(Util, "get_git_commit_timestamp", _cached_git_timestamp)
         _patch(Util, "get_date_formats_for_timestamp", _cached_date_formats)
+        _patch(Util, "_lookup_tag_name_for_commit", _cached_tag_lookup)
+        from mkdocs_git_revision_date_localized_plugin import ci as git_ci
+
+        _patch(git_ci, "is_shallow_clone", _cached_is_shallow)
         from mkdocs_git_revision_date_localized_plugin.plugin import (
             GitRevisionDateLocalizedPlugin,
         )

@@ -1,38 +1,138 @@
+"""Test settings shared by every test module: import paths, hypothesis profiles, the markers
+of the tests that need the built site or a browser, and the ``site_server`` fixture."""
+
+import os
+import shutil
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 # Make tests/helpers.py and tests/sitebuild.py importable from every test module,
 # and tools/ (tools.sitehttp, tools.translations) from the repository root.
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(1, str(Path(__file__).parents[1]))
 
+# Hypothesis: in CI (the CI environment variable is set, as CI services do) the examples
+# are derived from each test's name, not drawn at random, so a red run fails the same way
+# on the next run and on a developer's machine; 100 examples unless a test says otherwise.
+# Elsewhere they are random (and the failing ones replayed from .hypothesis/).
+settings.register_profile(
+    "ci", derandomize=True, max_examples=100, print_blob=True
+)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+#: Test modules that use the built site (the site build starts early when a run includes them).
+SITE_MODULES = (
+    "test_site.py",
+    "test_browser.py",
+    "test_browser_screens.py",
+    "test_links.py",
+    "test_notebooks.py",
+)
+#: Fixtures that drive Chromium.
+BROWSER_FIXTURES = {"browser", "chromium", "tabs"}
+
+
+def _xdist_controller(config) -> bool:
+    """This process hands tests to pytest-xdist workers (it runs none itself)."""
+    return config.pluginmanager.has_plugin("dsession")
+
+
+def _runs_site_tests(config) -> bool:
+    """Whether the run includes a module that uses the built site (a guess from the command
+    line, to start building early; a test that needs the site waits for it anyway)."""
+    if "not site" in (config.option.markexpr or ""):
+        return False
+    here = Path(config.invocation_params.dir)
+    targets = [(here / arg.split("::", 1)[0]).resolve() for arg in config.args]
+    modules = [Path(__file__).parent / name for name in SITE_MODULES]
+    return any(
+        module.resolve().is_relative_to(target)
+        for module in modules
+        for target in targets
+    )
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's pytest_configure
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "site: uses the built site (set on every test that uses site_server)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "browser: drives Chromium (set on every test that uses a browser fixture)",
+    )
+    if not _xdist_controller(config):
+        return
+    # One build of the site for all workers, made and served by this process.
+    from sitebuild import SiteBuilds, serve_build_requests
+
+    base = Path(tempfile.mkdtemp(prefix="bnnotes-test-sites-"))
+    site_builds = SiteBuilds(base)
+    request_url, request_server = serve_build_requests(site_builds)
+    config.bnnotes_sites = (site_builds, request_url, request_server, base)
+    if _runs_site_tests(config):
+        # while the workers start and run the other tests
+        threading.Thread(
+            target=lambda: site_builds.builds, daemon=True
+        ).start()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """pytest-xdist: tell each worker where the site builds are served."""
+    site_builds, request_url, _, _ = node.config.bnnotes_sites
+    node.workerinput["bnnotes_sites"] = {
+        "origin": site_builds.origin,
+        "request": request_url,
+    }
+
+
+def pytest_unconfigure(config):
+    sites = getattr(config, "bnnotes_sites", None)
+    if sites is not None:
+        site_builds, _, request_server, base = sites
+        request_server.shutdown()
+        site_builds.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "site_server" in fixtures:
+            item.add_marker(pytest.mark.site)
+        if fixtures & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+
 
 @pytest.fixture(scope="session")
-def site_server(tmp_path_factory):
-    """The site, built once per session, served on 127.0.0.1 at / and (a second build) at /bnnotes/.
+def site_server(request, tmp_path_factory):
+    """The site, built once per run, served on 127.0.0.1 at / and (a second build) at /bnnotes/.
 
     Both builds are strict and set site_url to where they are served. ``.builds`` maps
     "/" and "/bnnotes/" to the build results (rc, output, site); a failed build is reported
-    by the tests that use it.
+    by the tests that use it. ``.url(prefix)`` and ``.origin`` say where the site is served.
+    Under pytest-xdist the controller builds and serves it once for all workers.
     """
-    from sitebuild import ROOT, SUBPATH, build_many
+    from sitebuild import RemoteSiteBuilds, SiteBuilds
 
-    from tools.sitehttp import SiteServer
-
-    server = SiteServer()
-    base = tmp_path_factory.mktemp("sites")
-    prefixes = ["/", SUBPATH]
-    results = build_many(
-        ROOT,
-        [(base / f"site{i}", server.url(p)) for i, p in enumerate(prefixes)],
-    )
-    server.builds = dict(zip(prefixes, results))
-    for prefix, result in server.builds.items():
-        server.mount(prefix, result.site)
-    with server:
-        yield server
+    shared = getattr(request.config, "workerinput", {}).get("bnnotes_sites")
+    if shared is not None:
+        yield RemoteSiteBuilds(shared["origin"], shared["request"])
+        return
+    site_builds = SiteBuilds(tmp_path_factory.mktemp("sites"))
+    try:
+        site_builds.builds  # noqa: B018 (built now, as the fixture's setup)
+        yield site_builds
+    finally:
+        site_builds.stop()
 
 
 @pytest.fixture(scope="session")

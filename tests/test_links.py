@@ -96,8 +96,10 @@ def test_no_broken_links_or_anchors(site_server, prefix):
     assert downloads and downloads - checked == set()
 
 
-def test_link_check_reports_a_missing_page_and_anchor(site_server, tmp_path):
+def test_link_check_reports_a_missing_page_and_anchor(tmp_path):
     """The check is not vacuous: a broken link and a broken anchor in a tiny site are both reported."""
+    from tools.sitehttp import SiteServer
+
     (tmp_path / "a").mkdir()
     (tmp_path / "index.html").write_text(
         '<html><body><a href="a/">ok</a> <a href="a/#there">ok</a> '
@@ -107,9 +109,11 @@ def test_link_check_reports_a_missing_page_and_anchor(site_server, tmp_path):
     (tmp_path / "a" / "index.html").write_text(
         '<html><body><h1 id="there">A</h1></body></html>', "utf-8"
     )
-    site_server.mount("/link-check-selftest/", tmp_path)
-    base = site_server.url("/link-check-selftest/")
-    report, status = _check(site_server.origin, base)
+    server = SiteServer()
+    server.mount("/link-check-selftest/", tmp_path)
+    with server:
+        base = server.url("/link-check-selftest/")
+        report, status = _check(server.origin, base)
     broken = {x["url"] for x in _broken(report)}
     assert broken == {base + "a/#nowhere", base + "missing/"}, (
         f"{status}\n{_describe(_broken(report))}"

@@ -398,7 +398,7 @@ def executed(request, tmp_path_factory):
     wanted = sorted({
         item.callspec.params["page"]
         for item in request.session.items
-        if item.module is request.module
+        if getattr(item, "module", None) is request.module
         and "executed" in getattr(item, "fixturenames", ())
         and hasattr(item, "callspec")
     })
