@@ -166,7 +166,7 @@ def batch_norm_forward(
         m, "channel", x.shape, " to compute batch statistics"
     )
 
-    # mu_B = 1/m sum_i x_i, and x_i - mu_B (two passes, see kernels.centered_channels)
+    # mu_B = 1/m sum_i x_i, and x_i - mu_B (two passes: centered_channels)
     mu, x_minus_mu = kernels.centered_channels(x, sum_x)
     # sigma2_B = 1/m sum_i (x_i - mu_B)^2
     var = kernels.channel_dot(x_minus_mu, x_minus_mu) / m
