@@ -178,6 +178,23 @@ def test_api_page_rendered(site, lang):
         assert f'id="bnnotes.batchnorm.{name}"' in page, name
 
 
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize(
+    ("page", "layer"),
+    [
+        ("batchnorm", "BatchNorm"),
+        ("layernorm", "LayerNorm"),
+        ("groupnorm", "GroupNorm"),
+        ("groupnorm", "InstanceNorm"),
+    ],
+)
+def test_api_page_lists_the_layers_inherited_methods(site, lang, page, layer):
+    """Each NumPy layer's API entry documents train, eval, state_dict, load_state_dict."""
+    html = _html(site, LANGS[lang] + f"api/{page}/")
+    for method in ("train", "eval", "state_dict", "load_state_dict"):
+        assert f'id="bnnotes.{page}.{layer}.{method}"' in html, method
+
+
 def test_api_page_zh_uses_chinese_section_titles(site):
     """/zh/api/batchnorm/ uses mkdocstrings' Chinese section titles, not the previous build's locale."""
     page = _html(site, "zh/api/batchnorm/")
