@@ -60,9 +60,10 @@ test: system-test setup
 	$(PY) -m pytest -n $(JOBS) --dist loadfile
 
 # For the edit loop: ruff, the unit tests, the docstring examples and the English page snippets;
-# nothing that needs the built site or a browser (make test runs those too).
+# nothing that needs the built site or a browser, runs experiments, notebooks or processes
+# (make test runs those too).
 check: system-serve setup lint
-	$(PY) -m pytest -n $(JOBS) --dist loadfile -m "not site" tests bnnotes docs/en
+	$(PY) -m pytest -n $(JOBS) --dist loadfile -m "not site and not slow" tests bnnotes docs/en
 
 build: system-serve setup
 	$(VENV)/bin/mkdocs build --strict

@@ -34,6 +34,17 @@ SITE_MODULES = (
     "test_links.py",
     "test_notebooks.py",
 )
+#: Test modules that run experiments, notebooks, processes or site builds: seconds to
+#: minutes each. ``make check`` (the edit loop) leaves them to ``make test``.
+SLOW_MODULES = (
+    "test_experiments.py",
+    "test_exp_*.py",
+    "test_covariate_shift.py",
+    "test_distributed.py",
+    "test_notebooks.py",
+    "test_build_cache.py",
+    "test_site.py",
+)
 #: Fixtures that drive Chromium.
 BROWSER_FIXTURES = {"browser", "chromium", "tabs"}
 
@@ -67,6 +78,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers",
         "browser: drives Chromium (set on every test that uses a browser fixture)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "slow: runs experiments, notebooks, processes or builds (tests/conftest.py)",
     )
     if not _xdist_controller(config):
         return
@@ -110,6 +125,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.site)
         if fixtures & BROWSER_FIXTURES:
             item.add_marker(pytest.mark.browser)
+        if any(item.path.match(pattern) for pattern in SLOW_MODULES):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
