@@ -146,10 +146,21 @@ def pytest_collect_file(file_path, parent):
     return _collect_file(file_path, parent)
 
 
-def pytest_terminal_summary(terminalreporter):
-    if _left_out:
+def pytest_terminal_summary(terminalreporter, config):
+    left_out = _left_out
+    if not left_out and config.pluginmanager.has_plugin("dsession"):
+        # pytest-xdist: the workers collect, so this process finds the pages itself
+        left_out = {
+            page
+            for lang in TRANSLATIONS
+            for page in (DOCS / lang).rglob("*.md")
+            if any(page.resolve().is_relative_to(t) for t in _targets(config))
+            and same_checks_as_english(page)
+            and not _named(page.resolve(), config)
+        }
+    if left_out:
         terminalreporter.write_line(
-            f"{len(_left_out)} ko/zh pages not run: their code blocks and outputs are "
+            f"{len(left_out)} ko/zh pages not run: their code blocks and outputs are "
             "those of the English pages (tests/test_docs_parity.py); "
             "`pytest docs/ko` runs them"
         )
