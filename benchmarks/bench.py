@@ -346,7 +346,8 @@ def bench_kernels(threads: int) -> tuple[list[KernelResult], list[str]]:
                 x, dy, rng = _inputs(shape, dtype)
                 try:
                     kernel = make(x, dy, rng, torch)
-                except Exception as exc:  # noqa: BLE001  (an optional module whose API the bench does not know)
+                except Exception as exc:
+                    # An optional module whose API the bench does not know.
                     first_line = (str(exc).splitlines() or [""])[0][:160]
                     kernel = f"{type(exc).__name__}: {first_line}; adapt benchmarks/bench.py"
                 if kernel == "absent":

@@ -408,12 +408,10 @@ def comparison_table(
         # A bias after the convolution: append a constant input channel whose weights are the bias.
         with_bias = np.concatenate([weight, bias[:, :, 0]], axis=1)
         x_one = np.concatenate([x, np.ones((shape[0], 1) + shape[2:])], axis=1)
-        if method in ("WN", "WS"):
-            biased = (
-                base + bias
-            )  # the bias is added after the normalized weights
-        else:
-            biased = run(with_bias, x_one)
+        # WN and WS: the bias is added after the normalized weights.
+        biased = (
+            base + bias if method in ("WN", "WS") else run(with_bias, x_one)
+        )
         change = _change(base, biased)
         row["absorbs a per-channel bias"] = Measurement(change <= tol, change)
         table[method] = row

@@ -294,7 +294,7 @@ def _read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(batch, dict):
         raise ValueError(
             f"{path}: expected a dict, got {type(batch).__name__}"
-        )  # noqa: TRY004 (a malformed file)
+        )  # a malformed file, hence ValueError rather than TypeError
     batch = {
         k.decode("latin1") if isinstance(k, bytes) else k: v
         for k, v in batch.items()

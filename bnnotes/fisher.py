@@ -742,10 +742,11 @@ def natural_gradient(
     damping = check.nonnegative(damping, "damping", allow_zero=True)
     f = fisher.astype(np.float64) + damping * np.eye(fisher.shape[0])
     g = grad.reshape(-1).astype(np.float64)
-    if damping > 0:
-        step = np.linalg.solve(f, g)
-    else:
-        step = np.linalg.lstsq(f, g, rcond=None)[0]
+    step = (
+        np.linalg.solve(f, g)
+        if damping > 0
+        else np.linalg.lstsq(f, g, rcond=None)[0]
+    )
     return step.reshape(grad.shape)
 
 

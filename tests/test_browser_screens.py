@@ -348,7 +348,9 @@ def _strip_brightness(page, box: dict, where: str) -> float:
         },
         animations="disabled",
     )
-    pixels = list(Image.open(io.BytesIO(png)).convert("L").get_flattened_data())
+    pixels = list(
+        Image.open(io.BytesIO(png)).convert("L").get_flattened_data()
+    )
     return sum(pixels) / len(pixels)
 
 

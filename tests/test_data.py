@@ -70,7 +70,7 @@ def test_load_mnist_reads_the_four_files(tmp_path, compress):
     assert data.x_train.shape == (24, 784) and data.x_test.shape == (12, 784)
     assert (
         data.x_train.dtype == np.float32
-        and 0.0 <= data.x_train.min()
+        and data.x_train.min() >= 0.0
         and data.x_train.max() <= 1.0
     )
     np.testing.assert_array_equal(data.y_test, arrays["t10k"][1])

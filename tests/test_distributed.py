@@ -474,17 +474,17 @@ def _worker(rank, world_size, data):
             layer(shard)
     out["running"] = {
         m: (
-            l.running_mean.numpy(),
-            l.running_var.numpy(),
-            int(l.num_batches_tracked),
+            layer.running_mean.numpy(),
+            layer.running_var.numpy(),
+            int(layer.num_batches_tracked),
         )
-        for m, l in layers.items()
+        for m, layer in layers.items()
     }
     # Evaluation mode communicates nothing: rank 0 alone evaluates, after the others have left.
     if rank == 0:
         out["eval"] = {
-            m: l.eval()(torch.from_numpy(data["x_eval"])).detach().numpy()
-            for m, l in layers.items()
+            m: layer.eval()(torch.from_numpy(data["x_eval"])).detach().numpy()
+            for m, layer in layers.items()
         }
         out["untracked_eval"] = (
             untracked

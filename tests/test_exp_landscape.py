@@ -76,7 +76,7 @@ def test_probe_bands_contain_their_summaries(tiny_run):
         assert np.allclose(
             np.array(record["loss_variation"]), hi - lo, rtol=1e-12, atol=0
         )
-        assert np.all(0 <= np.array(record["gradient_change_min"]))
+        assert np.all(np.array(record["gradient_change_min"]) >= 0)
         assert np.all(
             np.array(record["gradient_change_min"])
             <= np.array(record["gradient_change_max"])

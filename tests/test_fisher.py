@@ -101,7 +101,10 @@ def _tanh_problem(seed, n=10, d=2, hidden=3, k=3):
     x = rng.normal(size=(n, d))
     theta = rng.normal(size=tanh_network_num_params(d, hidden, k))
     y = rng.integers(0, k, size=n)
-    fn = lambda th, xx: tanh_network_log_probs(th, xx, hidden, k)
+
+    def fn(th, xx):
+        return tanh_network_log_probs(th, xx, hidden, k)
+
     return fn, theta, x, y
 
 

@@ -116,7 +116,7 @@ def test_weight_layers_are_the_conv_and_linear_modules_in_forward_order():
 
 def test_weight_layers_rejects_non_modules():
     """Anything but a torch.nn.Module is a TypeError."""
-    with pytest.raises(TypeError, match="torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         weight_layers([nn.Linear(2, 2)])
 
 

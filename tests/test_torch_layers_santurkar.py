@@ -255,7 +255,9 @@ def test_noise_rejects_bad_parameters(kwargs, message):
 @pytest.mark.parametrize("generator", ["seed", 1.5, True], ids=repr)
 def test_noise_rejects_a_bad_generator(generator):
     """A generator that is neither a torch.Generator, an int seed nor None is a TypeError naming it."""
-    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+    with pytest.raises(
+        TypeError, match=r"generator must be a torch\.Generator"
+    ):
         SanturkarNoise(generator=generator)
 
 

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tools.sitehttp import SiteServer
+from tools.sitehttp import SiteServer  # noqa: E402 (after the sys.path line above)
 
 OUT = ROOT / "test-artifacts" / "lighthouse"
 LIGHTHOUSE = HERE / "node_modules" / "lighthouse" / "cli" / "index.js"
