@@ -708,7 +708,7 @@ def experiment_names() -> list[str] | None:
 def bench_experiments(names: list[str]) -> list[tuple[str, float, str]]:
     base = [sys.executable, "-m", "bnnotes.experiments"]
     help_text = subprocess.run(
-        base + ["--help"],
+        [*base, "--help"],
         check=False,
         cwd=ROOT,
         capture_output=True,
@@ -720,7 +720,7 @@ def bench_experiments(names: list[str]) -> list[tuple[str, float, str]]:
         log(f"experiments: {name} --quick (load {load()})")
         t0 = time.perf_counter()
         proc = subprocess.run(
-            base + [name, "--quick", *extra],
+            [*base, name, "--quick", *extra],
             check=False,
             cwd=ROOT,
             capture_output=True,

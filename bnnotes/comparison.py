@@ -350,7 +350,7 @@ def comparison_table(
     weight = rng.normal(size=(channels, shape[1]))
     x = rng.normal(size=shape)
     others = x.copy()
-    others[1:] = rng.normal(size=(shape[0] - 1,) + shape[1:])
+    others[1:] = rng.normal(size=(shape[0] - 1, *shape[1:]))
     delta, one_channel, one_example = (
         rng.uniform(2.0, 5.0),
         int(rng.integers(channels)),
@@ -407,7 +407,7 @@ def comparison_table(
 
         # A bias after the convolution: append a constant input channel whose weights are the bias.
         with_bias = np.concatenate([weight, bias[:, :, 0]], axis=1)
-        x_one = np.concatenate([x, np.ones((shape[0], 1) + shape[2:])], axis=1)
+        x_one = np.concatenate([x, np.ones((shape[0], 1, *shape[2:]))], axis=1)
         # WN and WS: the bias is added after the normalized weights.
         biased = (
             base + bias if method in ("WN", "WS") else run(with_bias, x_one)

@@ -212,7 +212,7 @@ def merge_moments(counts, means, m2s) -> tuple[int, np.ndarray, np.ndarray]:
 
 
 def _spatial_axes(ndim: int) -> list[int]:
-    return [0] + list(range(2, ndim))
+    return [0, *range(2, ndim)]
 
 
 def _collective(what: str, op: Callable, *args, group) -> None:
@@ -676,7 +676,7 @@ def ghost_batch_norm(
     x = check.channels_input(x)
     eps = check.eps_value(eps)
     chunks = _virtual_batches(x.shape[0], virtual_batch_size)
-    spatial = kernels.values_per_channel((1,) + x.shape[1:])
+    spatial = kernels.values_per_channel((1, *x.shape[1:]))
     for index, chunk in enumerate(chunks):
         size = chunk.stop - chunk.start
         if size * spatial < 2:
@@ -745,9 +745,10 @@ def ghost_batch_norm_backward(
         raise TypeError(
             "caches must be the non-empty list of BatchNormCache returned by ghost_batch_norm"
         )
-    expected = (sum(c.x_hat.shape[0] for c in caches),) + caches[
-        0
-    ].x_hat.shape[1:]
+    expected = (
+        sum(c.x_hat.shape[0] for c in caches),
+        *caches[0].x_hat.shape[1:],
+    )
     dy = check.same_shape(dy, expected)
     dxs, dgamma, dbeta, start = [], 0.0, 0.0, 0
     for cache in caches:

@@ -265,7 +265,7 @@ def group_norm_backward(
     )
     dy = check.same_shape(dy, cache.x_hat.shape)
     n = dy.shape[0]
-    axes = (0,) + tuple(range(2, dy.ndim))
+    axes = (0, *range(2, dy.ndim))
     dgamma = (dy * cache.x_hat).sum(axis=axes)
     dbeta = dy.sum(axis=axes)
     dx_hat = (

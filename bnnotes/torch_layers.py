@@ -258,7 +258,7 @@ class MeanOnlyBatchNorm(nn.Module):
         shape = (1, -1) + (1,) * (x.ndim - 2)
         if self.training:
             _more_than_one_value_per_channel(x)
-            axes = (0,) + tuple(range(2, x.ndim))
+            axes = (0, *range(2, x.ndim))
             mean = x.mean(dim=axes)
             with torch.no_grad():
                 self.running_mean.mul_(1 - self.momentum).add_(
@@ -342,7 +342,7 @@ def weight_norm_data_init_(layer: nn.Module, x: torch.Tensor) -> nn.Module:
     check.channels_tensor(x, inputs)
     t = layer(x) - bias.reshape((1, -1) + (1,) * (x.ndim - 2))
     check.finite_tensor(t, "the layer's output on x")
-    axes = (0,) + tuple(range(2, t.ndim))
+    axes = (0, *range(2, t.ndim))
     check.more_than_one_value(t.numel() // t.shape[1], "unit", t.shape)
     mean = t.mean(dim=axes)
     std = t.std(dim=axes, correction=0)
@@ -780,7 +780,7 @@ class LpNorm(nn.Module):
             Shape ``(C,)``: $(\frac1n \sum_k |a_k|^p)^{1/p}$ over the $n$ values of each
             channel, or $\max_k |a_k|$ for $p = \infty$.
         """
-        axes = (0,) + tuple(range(2, x.ndim))
+        axes = (0, *range(2, x.ndim))
         if self.p == math.inf:
             return x.abs().amax(dim=axes)
         n = x.numel() // x.shape[1]
@@ -793,7 +793,7 @@ class LpNorm(nn.Module):
         shape = (1, -1) + (1,) * (x.ndim - 2)
         if self.training:
             _more_than_one_value_per_channel(x)
-            axes = (0,) + tuple(range(2, x.ndim))
+            axes = (0, *range(2, x.ndim))
             mean = x.mean(dim=axes)
             norm = self.average_norm(x)
             with torch.no_grad():

@@ -467,7 +467,7 @@ def data_dependent_init(
     t = _check_activations(t, "t")
     c = t.shape[1]
     g = np.ones(c) if g is None else check.optional_vector(g, (c,), "g")
-    axes = (0,) + tuple(range(2, t.ndim))
+    axes = (0, *range(2, t.ndim))
     mean, centered = kernels.centered(t, axes, (1, -1) + (1,) * (t.ndim - 2))
     std = np.sqrt(np.mean(centered.astype(np.float64) ** 2, axis=axes))
     if np.any(std == 0):
@@ -554,7 +554,7 @@ def mean_only_batch_norm_forward(
     t = _check_activations(t, "input")
     c = t.shape[1]
     beta = check.optional_vector(beta, (c,), "beta")
-    axes = (0,) + tuple(range(2, t.ndim))
+    axes = (0, *range(2, t.ndim))
     bshape = (1, -1) + (1,) * (t.ndim - 2)
     mean, y = kernels.centered(t, axes, bshape)
     if beta is not None:
@@ -606,7 +606,7 @@ def mean_only_batch_norm_backward(
         cache, MeanOnlyBatchNormCache, "mean_only_batch_norm_forward"
     )
     dy = check.same_shape(dy, cache.shape)
-    axes = (0,) + tuple(range(2, dy.ndim))
+    axes = (0, *range(2, dy.ndim))
     dbeta = dy.sum(axis=axes)
     m = dy.size // dy.shape[1]
     dt = dy - (dbeta / m).astype(dy.dtype, copy=False).reshape(

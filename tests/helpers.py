@@ -82,7 +82,7 @@ def page_tables(lang: str, page: str) -> list[list[list[str]]]:
     text = (DOCS / lang / page).read_text(encoding="utf-8")
     prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
     tables, current = [], []
-    for line in prose.splitlines() + [""]:
+    for line in [*prose.splitlines(), ""]:
         if line.startswith("|"):
             current.append([
                 cell.strip() for cell in line.strip()[1:-1].split("|")

@@ -32,7 +32,7 @@ def test_cache_statistics_are_biased_batch_statistics(shape):
     """The cache holds the per-channel mean and the biased (1/m) variance over all axes but 1."""
     x = np.random.default_rng(1).normal(size=shape)
     _, cache = batch_norm_forward(x, None, None)
-    axes = (0,) + tuple(range(2, len(shape)))
+    axes = (0, *range(2, len(shape)))
     assert cache.m == x.size // shape[1]
     np.testing.assert_allclose(cache.mean, x.mean(axis=axes), rtol=1e-13)
     np.testing.assert_allclose(cache.var, x.var(axis=axes, ddof=0), rtol=1e-12)

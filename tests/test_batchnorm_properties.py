@@ -24,7 +24,7 @@ def batches(draw):
 
 
 def _axes(x):
-    return (0,) + tuple(range(2, x.ndim))
+    return (0, *range(2, x.ndim))
 
 
 @settings(max_examples=150, deadline=None)

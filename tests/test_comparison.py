@@ -24,8 +24,10 @@ from bnnotes.groupnorm import normalization_mask
 
 def verdicts(table):
     return {
-        m: (table[m][PROPERTIES[0]],)
-        + tuple(table[m][p].holds for p in PROPERTIES[1:])
+        m: (
+            table[m][PROPERTIES[0]],
+            *(table[m][p].holds for p in PROPERTIES[1:]),
+        )
         for m in METHODS
     }
 

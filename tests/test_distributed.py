@@ -565,7 +565,7 @@ def test_unsynchronized_bn_is_global_bn_then_a_per_rank_affine_map(ranks):
     _, data, results = ranks
     compared = 0
     for i, case in enumerate(data["cases"]):
-        axes = (0,) + tuple(range(2, case["x"].ndim))
+        axes = (0, *range(2, case["x"].ndim))
         bshape = (1, -1) + (1,) * (case["x"].ndim - 2)
         mu, s = (
             case["x"].mean(axis=axes),

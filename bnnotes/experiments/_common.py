@@ -167,7 +167,7 @@ class ActivationRecorder:
         if not (self.enabled and module.training):
             return
         values = output.detach().double()
-        axes = (0,) + tuple(range(2, values.ndim))
+        axes = (0, *range(2, values.ndim))
         mean = values.mean(dim=axes)
         shape = (1, -1) + (1,) * (values.ndim - 2)
         std = (values - mean.reshape(shape)).square().mean(dim=axes).sqrt()
