@@ -332,7 +332,7 @@ def comparison_table(
         )
     shape = tuple(
         check.positive_int(size, f"shape[{axis}] ({name})")
-        for axis, (size, name) in enumerate(zip(shape, "NKHW"))
+        for axis, (size, name) in enumerate(zip(shape, "NKHW", strict=True))
     )
     if shape[0] < 2 or shape[2] * shape[3] < 2:
         raise ValueError(

@@ -175,7 +175,7 @@ def index_sets_svg(
         )
         for m in METHODS
     }
-    index = tuple(int(i) % s for i, s in zip(index, shape))
+    index = tuple(int(i) % s for i, s in zip(index, shape, strict=True))
     n_size, c_size, h_size, w_size = shape
     cell, gap, margin, title_h, label_w = 9.0, 3.0, 10.0, 34.0, 14.0
     panel_w = c_size * (w_size * cell + gap) - gap

@@ -758,9 +758,9 @@ def normalization_mask(
         raise ValueError(
             f"index must have {len(shape)} entries for shape {shape}, got {index}"
         )
-    if any(not -s <= i < s for i, s in zip(index, shape)):
+    if any(not -s <= i < s for i, s in zip(index, shape, strict=True)):
         raise ValueError(f"index {index} is out of range for shape {shape}")
-    index = tuple(int(i) % s for i, s in zip(index, shape))
+    index = tuple(int(i) % s for i, s in zip(index, shape, strict=True))
     if method == "group":
         if num_groups is None:
             raise ValueError("method 'group' needs num_groups")

@@ -70,7 +70,7 @@ _PAPER_ROWS = {
     "layer norm": (True, True, False, True, False, True),
 }
 PAPER_TABLE = {
-    method: dict(zip(TRANSFORMATIONS, row))
+    method: dict(zip(TRANSFORMATIONS, row, strict=True))
     for method, row in _PAPER_ROWS.items()
 }
 """Table 1 as printed: ``PAPER_TABLE[method][transformation]`` is True for "Invariant"."""

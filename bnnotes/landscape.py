@@ -185,14 +185,17 @@ def _direction(direction, params: list[nn.Parameter]) -> list[torch.Tensor]:
                 f"parameters), got shape {tuple(direction.shape)}"
             )
         pieces = torch.split(direction.detach(), sizes)
-        parts = [piece.reshape(p.shape) for piece, p in zip(pieces, params)]
+        parts = [
+            piece.reshape(p.shape)
+            for piece, p in zip(pieces, params, strict=True)
+        ]
     elif isinstance(direction, Sequence) and not isinstance(direction, str):
         if len(direction) != len(params):
             raise ValueError(
                 f"direction must have one tensor per trainable parameter ({len(params)}), got {len(direction)}"
             )
         parts = []
-        for i, (part, p) in enumerate(zip(direction, params)):
+        for i, (part, p) in enumerate(zip(direction, params, strict=True)):
             if not isinstance(part, torch.Tensor):
                 raise TypeError(
                     f"direction[{i}] must be a torch.Tensor, got {type(part).__name__}"
@@ -213,7 +216,7 @@ def _direction(direction, params: list[nn.Parameter]) -> list[torch.Tensor]:
         )
     parts = [
         part.to(device=p.device, dtype=p.dtype)
-        for part, p in zip(parts, params)
+        for part, p in zip(parts, params, strict=True)
     ]
     if not all(bool(torch.isfinite(part).all()) for part in parts):
         raise ValueError("direction contains non-finite values (nan or inf)")
@@ -232,7 +235,8 @@ def _difference_norm(
 ) -> float:
     return math.sqrt(
         sum(
-            float(((x.double() - y.double()) ** 2).sum()) for x, y in zip(a, b)
+            float(((x.double() - y.double()) ** 2).sum())
+            for x, y in zip(a, b, strict=True)
         )
     )
 
@@ -270,7 +274,7 @@ class _Snapshot:
     def reset_rng(self) -> None:
         """Give the next evaluation the random draws the first one had (dropout, noise)."""
         torch.set_rng_state(self.cpu_rng)
-        for device, state in zip(self.devices, self.cuda_rng):
+        for device, state in zip(self.devices, self.cuda_rng, strict=True):
             torch.cuda.set_rng_state(state, device)
         self.generators.reset()
 
@@ -311,7 +315,7 @@ def _loss_and_gradient(
         )
     grads = [
         torch.zeros_like(p) if gr is None else gr.detach()
-        for gr, p in zip(grads, params)
+        for gr, p in zip(grads, params, strict=True)
     ]
     return loss.detach().reshape(()), grads
 
@@ -528,7 +532,7 @@ def probe(
         for eta in etas:
             snapshot.restore()  # buffers, flags and random draws as they were at w
             with torch.no_grad():
-                for p, start, step in zip(params, starts, d):
+                for p, start, step in zip(params, starts, d, strict=True):
                     p.copy_(start - float(eta) * step)
             loss_k, g_k = _loss_and_gradient(
                 model, loss_fn, inputs, targets, params

@@ -31,7 +31,7 @@ def test_backward_matches_torch_autograd(shape, form):
     _, cache = batch_norm_forward(x, gamma, beta, eps=1e-2)
     ours = batch_norm_backward(dy, cache, form=form)
     ref = _torch_grads(x, gamma, beta, dy, eps=1e-2)
-    for a, b in zip(ours, ref):
+    for a, b in zip(ours, ref, strict=True):
         assert rel_err(a, b) <= RTOL64
 
 
@@ -101,5 +101,5 @@ def test_changing_y_in_place_leaves_the_backward_pass_unchanged(gamma, beta):
     expected = [a.copy() for a in batch_norm_backward(dy, cache)]
     y *= 5.0
     y += 1.0
-    for a, b in zip(batch_norm_backward(dy, cache), expected):
+    for a, b in zip(batch_norm_backward(dy, cache), expected, strict=True):
         np.testing.assert_array_equal(a, b)

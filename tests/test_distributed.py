@@ -61,7 +61,7 @@ def test_merged_moments_equal_statistics_of_the_concatenation(sizes):
     """merge_moments of uneven shards (an empty one too) gives the count, mean and M2 of the whole batch."""
     x = np.random.default_rng(0).normal(3.0, 2.0, size=(sum(sizes), 4, 3))
     n, mean, m2 = merge_moments(
-        *zip(*(shard_moments(s) for s in _split(x, sizes)))
+        *zip(*(shard_moments(s) for s in _split(x, sizes)), strict=True)
     )
     assert n == x.shape[0] * 3
     assert rel_err(mean, x.mean(axis=(0, 2))) <= 1e-14
@@ -83,7 +83,7 @@ def test_merge_error_grows_like_u_times_offset_over_spread(
     """The merged variance is within a few u*(1 + |offset|/sigma) of np.var, for any split and offset."""
     x = np.random.default_rng(seed).normal(offset, scale, size=(sum(sizes), 2))
     n, _, m2 = merge_moments(
-        *zip(*(shard_moments(s) for s in _split(x, sizes)))
+        *zip(*(shard_moments(s) for s in _split(x, sizes)), strict=True)
     )
     ref = x.var(axis=0)
     kappa = 1.0 + np.abs(x.mean(axis=0)) / np.sqrt(ref)
@@ -94,7 +94,9 @@ def test_textbook_formula_fails_where_the_merge_does_not():
     """At offset 1e8, sum(x^2)/N - mean^2 loses the variance entirely; the merge keeps 8 digits."""
     x = np.random.default_rng(1).normal(1e8, 1.0, size=(1000, 1))
     shards = _split(x, [300, 1, 699])
-    n, _, m2 = merge_moments(*zip(*(shard_moments(s) for s in shards)))
+    n, _, m2 = merge_moments(
+        *zip(*(shard_moments(s) for s in shards), strict=True)
+    )
     sum_x = sum(s.sum(axis=0) for s in shards)
     sum_x2 = sum((s**2).sum(axis=0) for s in shards)
     textbook = sum_x2 / n - (sum_x / n) ** 2
@@ -106,10 +108,10 @@ def test_merging_is_associative():
     """Merging shards two at a time, in a tree, gives the same statistics as merging them all at once."""
     x = np.random.default_rng(2).normal(50.0, 3.0, size=(17, 3))
     a, b, c, d = (shard_moments(s) for s in _split(x, [4, 6, 2, 5]))
-    ab = merge_moments(*zip(a, b))
-    cd = merge_moments(*zip(c, d))
-    tree = merge_moments(*zip(ab, cd))
-    flat = merge_moments(*zip(a, b, c, d))
+    ab = merge_moments(*zip(a, b, strict=True))
+    cd = merge_moments(*zip(c, d, strict=True))
+    tree = merge_moments(*zip(ab, cd, strict=True))
+    flat = merge_moments(*zip(a, b, c, d, strict=True))
     assert tree[0] == flat[0] == 17
     assert rel_err(tree[1], flat[1]) <= 1e-15
     assert rel_err(tree[2], flat[2]) <= 1e-13
@@ -468,7 +470,7 @@ def _worker(rank, world_size, data):
     untracked = SyncBatchNorm(
         3, track_running_stats=False, dtype=torch.float64
     )
-    for x, sizes in zip(data["steps"], STEP_SIZES[world_size]):
+    for x, sizes in zip(data["steps"], STEP_SIZES[world_size], strict=True):
         shard = torch.from_numpy(_split(x, sizes)[rank].copy())
         for layer in (*layers.values(), untracked):
             layer(shard)
@@ -527,7 +529,9 @@ def test_sync_bn_input_gradients_equal_full_batch_bn(ranks):
         _, dx_ref, _, _ = _full_batch_bn(
             case["x"], case["dy"], case["weight"], case["bias"]
         )
-        for r, dx_ref_rows in zip(results, _split(dx_ref, case["sizes"])):
+        for r, dx_ref_rows in zip(
+            results, _split(dx_ref, case["sizes"]), strict=True
+        ):
             if len(dx_ref_rows):
                 assert rel_err(r["cases"][i]["dx"], dx_ref_rows) <= RTOL64
 
@@ -556,7 +560,9 @@ def test_every_rank_holds_bitwise_identical_statistics(ranks):
         for m in (0.1, None):
             assert all(
                 np.array_equal(a, b)
-                for a, b in zip(r["running"][m], results[0]["running"][m])
+                for a, b in zip(
+                    r["running"][m], results[0]["running"][m], strict=True
+                )
             )
 
 
@@ -571,7 +577,9 @@ def test_unsynchronized_bn_is_global_bn_then_a_per_rank_affine_map(ranks):
             case["x"].mean(axis=axes),
             np.sqrt(case["x"].var(axis=axes) + EPS),
         )
-        for r, shard in zip(results, _split(case["x"], case["sizes"])):
+        for r, shard in zip(
+            results, _split(case["x"], case["sizes"]), strict=True
+        ):
             if r["local"][i] is None or len(shard) == len(case["x"]):
                 continue  # no local BN, or the shard is the whole batch
             mu_k, s_k = (
@@ -596,7 +604,7 @@ def test_unsynchronized_gradient_is_the_shard_own_bn_gradient(ranks):
     for i, case in enumerate(data["cases"]):
         dys = _split(case["dy"], case["sizes"])
         for k, (r, shard) in enumerate(
-            zip(results, _split(case["x"], case["sizes"]))
+            zip(results, _split(case["x"], case["sizes"]), strict=True)
         ):
             if r["local"][i] is not None and len(shard) < len(case["x"]):
                 _, cache = batch_norm_forward(

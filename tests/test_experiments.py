@@ -109,7 +109,7 @@ def test_bn_network_is_ahead_early_in_training(tiny_run):
     """With BN, test accuracy at step 300 is higher than without (Fig. 1a's qualitative result)."""
     results, _ = tiny_run
     at = {
-        v: dict(zip(r["steps"], r["test_accuracy"]))[300]
+        v: dict(zip(r["steps"], r["test_accuracy"], strict=True))[300]
         for v, r in results["variants"].items()
     }
     assert at["batchnorm"] > at["baseline"] + 0.1

@@ -546,7 +546,7 @@ def test_functions_do_not_modify_their_arguments():
     empirical_fisher(s, y)
     softmax_regression_grad(w, x, y)
     natural_gradient(fisher, softmax_regression_grad(w, x, y), damping=1e-3)
-    for a, b in zip((*arrays, s, p), [*copies, s_copy, p_copy]):
+    for a, b in zip((*arrays, s, p), [*copies, s_copy, p_copy], strict=True):
         np.testing.assert_array_equal(a, b)
 
 

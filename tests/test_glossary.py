@@ -132,7 +132,7 @@ def test_hook_renders_every_term(lang):
     rows = table.splitlines()
     assert rows[0].startswith("| " + hook.HEADERS[lang][0])
     assert len(rows) == 2 + len(TERMS)
-    for entry, row in zip(TERMS, rows[2:]):
+    for entry, row in zip(TERMS, rows[2:], strict=True):
         cells = [
             re.sub(r"<[^>]+>", "", c.strip())  # a term's <span lang="..">
             for c in re.split(r"(?<!\\)\|", row)[1:-1]

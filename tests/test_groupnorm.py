@@ -62,7 +62,7 @@ def test_group_norm_backward_matches_torch_autograd(shape, groups):
     ours = group_norm_backward(dy, cache)
     xt, gt, bt = (t(a).requires_grad_() for a in (x, gamma, beta))
     F.group_norm(xt, groups, gt, bt, eps=1e-3).backward(t(dy))
-    for a, b in zip(ours, (xt.grad, gt.grad, bt.grad)):
+    for a, b in zip(ours, (xt.grad, gt.grad, bt.grad), strict=True):
         assert rel_err(a, b.numpy()) <= RTOL64
 
 
@@ -297,7 +297,7 @@ def test_changing_y_in_place_leaves_the_backward_pass_unchanged(affine):
     expected = [a.copy() for a in group_norm_backward(dy, cache)]
     y *= 5.0
     y += 1.0
-    for a, b in zip(group_norm_backward(dy, cache), expected):
+    for a, b in zip(group_norm_backward(dy, cache), expected, strict=True):
         np.testing.assert_array_equal(a, b)
 
 

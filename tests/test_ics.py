@@ -127,7 +127,7 @@ def test_bn_affine_parameters_step_with_the_preceding_block():
     grads = torch.autograd.grad(loss_fn(replica(x), y), params)
     with torch.no_grad():
         for p, g in zip(
-            params[:6], grads[:6]
+            params[:6], grads[:6], strict=True
         ):  # W1, gamma1, beta1, W2, gamma2, beta2
             p.sub_(lr * g)
     w3, b3 = replica[6].weight, replica[6].bias
@@ -157,7 +157,10 @@ def test_model_state_is_restored():
     rng = torch.get_rng_state()
     gradient_ics(net, nn.CrossEntropyLoss(), x, y, lr=0.1)
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
-    assert all(torch.equal(g, p.grad) for g, p in zip(grads, net.parameters()))
+    assert all(
+        torch.equal(g, p.grad)
+        for g, p in zip(grads, net.parameters(), strict=True)
+    )
     assert net.training and torch.equal(rng, torch.get_rng_state())
 
 

@@ -38,7 +38,7 @@ class Quadratic(nn.Module):
         )
         self.parts = nn.ParameterList(
             nn.Parameter(torch.tensor(p.reshape(s), dtype=dtype))
-            for p, s in zip(pieces, shapes)
+            for p, s in zip(pieces, shapes, strict=True)
         )
 
     def forward(self, _inputs):
@@ -363,7 +363,7 @@ def reference(net, loss_fn, x, y, eta, direction=None, rng_state=None):
     d = g if direction is None else direction
     ref = copy.deepcopy(net)
     with torch.no_grad():
-        for p, step in zip(trainable(ref), d):
+        for p, step in zip(trainable(ref), d, strict=True):
             p -= eta * step
     if rng_state is not None:
         torch.set_rng_state(rng_state)
@@ -372,7 +372,7 @@ def reference(net, loss_fn, x, y, eta, direction=None, rng_state=None):
     change = math.sqrt(
         sum(
             float(((p.grad - gi) ** 2).sum())
-            for p, gi in zip(trainable(ref), g)
+            for p, gi in zip(trainable(ref), g, strict=True)
         )
     )
     return loss.item(), change
@@ -430,7 +430,7 @@ def test_probe_keeps_the_parameter_objects_and_their_grad():
     for p in params:
         p.grad = torch.full_like(p, 7.0)
     probe(net, nn.functional.cross_entropy, x, y, [1.0])
-    assert all(a is b for a, b in zip(params, net.parameters()))
+    assert all(a is b for a, b in zip(params, net.parameters(), strict=True))
     assert all(torch.equal(p.grad, torch.full_like(p, 7.0)) for p in params)
 
 
@@ -584,7 +584,8 @@ def test_probe_leaves_the_noise_generators_as_found(norm):
     before = generator_states(net)
     probe(net, nn.functional.cross_entropy, x, y, [0.1, 1.0])
     assert all(
-        torch.equal(a, b) for a, b in zip(generator_states(net), before)
+        torch.equal(a, b)
+        for a, b in zip(generator_states(net), before, strict=True)
     )
 
 
@@ -603,7 +604,8 @@ def test_noise_generators_are_restored_when_the_loss_raises():
     with pytest.raises(RuntimeError, match="boom"):
         probe(net, failing, x, y, [0.5, 1.0])
     assert all(
-        torch.equal(a, b) for a, b in zip(generator_states(net), before)
+        torch.equal(a, b)
+        for a, b in zip(generator_states(net), before, strict=True)
     )
 
 
@@ -613,7 +615,8 @@ def test_flat_gradient_leaves_the_noise_generators_as_found():
     before = generator_states(net)
     flat_gradient(net, nn.functional.cross_entropy, x, y)
     assert all(
-        torch.equal(a, b) for a, b in zip(generator_states(net), before)
+        torch.equal(a, b)
+        for a, b in zip(generator_states(net), before, strict=True)
     )
 
 

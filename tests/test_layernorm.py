@@ -255,7 +255,7 @@ def test_forward_and_backward_do_not_modify_their_arguments():
     copies = [a.copy() for a in (x, gamma, beta, dy)]
     _, cache = layer_norm_forward(x, 4, gamma, beta)
     layer_norm_backward(dy, cache)
-    for a, b in zip((x, gamma, beta, dy), copies):
+    for a, b in zip((x, gamma, beta, dy), copies, strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.shares_memory(cache.x_hat, x)
 
@@ -272,7 +272,7 @@ def test_changing_y_in_place_leaves_the_backward_pass_unchanged(affine):
     expected = [a.copy() for a in layer_norm_backward(dy, cache)]
     y *= 5.0
     y += 1.0
-    for a, b in zip(layer_norm_backward(dy, cache), expected):
+    for a, b in zip(layer_norm_backward(dy, cache), expected, strict=True):
         np.testing.assert_array_equal(a, b)
 
 

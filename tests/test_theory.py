@@ -854,5 +854,5 @@ def test_calls_do_not_modify_their_inputs():
         reproduce_activations(x, weight),
         initialization_gain(w0, w_star),
     )
-    for a, b in zip(arrays, before):
+    for a, b in zip(arrays, before, strict=True):
         np.testing.assert_array_equal(a, b)

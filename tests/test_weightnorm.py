@@ -461,7 +461,7 @@ def test_the_cache_does_not_alias_the_parameters():
     expected = weight_norm_backward(dw, cache)
     v[:] = 5.0
     g[:] = -1.0
-    for a, b in zip(weight_norm_backward(dw, cache), expected):
+    for a, b in zip(weight_norm_backward(dw, cache), expected, strict=True):
         np.testing.assert_array_equal(a, b)
 
 

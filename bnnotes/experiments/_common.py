@@ -353,7 +353,7 @@ def train_vgg(
 
 def steps_to(record: dict, key: str, threshold: float) -> int | None:
     """The first evaluation step at which ``record[key]`` reaches ``threshold`` (None if never)."""
-    for step, value in zip(record["steps"], record[key]):
+    for step, value in zip(record["steps"], record[key], strict=True):
         if value is not None and value >= threshold:
             return step
     return None
@@ -443,7 +443,8 @@ def distribution_figure(results: dict, variants, lang: str) -> str:
     cols = 2
     rows = math.ceil(len(variants) / cols)
     fig, axes = subplots(rows, cols, 9.0, 2.6 * rows, sharex=True)
-    for ax, variant in zip(axes, variants):
+    # strict=False: with an odd number of variants the last panel stays empty.
+    for ax, variant in zip(axes, variants, strict=False):
         record = results["runs"][variant][0]["percentiles"]
         steps = record["steps"]
         p = np.array(

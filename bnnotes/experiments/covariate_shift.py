@@ -294,7 +294,7 @@ def _train_and_record(
         )
         grads = torch.autograd.grad(loss, parameters)
         with torch.no_grad():  # plain SGD, W <- W - lr * grad (torch.optim would import torch._dynamo: seconds)
-            for parameter, grad in zip(parameters, grads):
+            for parameter, grad in zip(parameters, grads, strict=True):
                 parameter -= lr * grad
         losses[step] = loss.item()
         record()
@@ -525,7 +525,7 @@ def _draw(data: dict, lang: str) -> dict[str, str]:
         ax.set_title(text("drift_title", lang), fontsize=9)
         ax.legend(fontsize=8, ncol=2, loc="upper center")
         drift = to_svg(fig, lang)
-    return dict(zip(FIGURE_NAMES, (domains, drift)))
+    return dict(zip(FIGURE_NAMES, (domains, drift), strict=True))
 
 
 def write_figures(directory: Path | None = None, seed: int = 0) -> list[Path]:

@@ -199,7 +199,7 @@ def summarize(record: dict) -> dict:
     cos = _array(record["cosine"])[:, 1:]
     relative = (_array(record["l2"]) / _array(record["grad_norm"]))[:, 1:]
     per_time_cos = np.nanmean(cos, axis=1)
-    loss = dict(zip(record["loss_steps"], record["loss"]))
+    loss = dict(zip(record["loss_steps"], record["loss"], strict=True))
     probes = {
         key: np.asarray(
             [np.nan if v is None else v for v in record[key]], dtype=float

@@ -235,7 +235,7 @@ def _window_medians(
 ) -> float | None:
     values = [
         v
-        for s, v in zip(record["step"], record[key])
+        for s, v in zip(record["step"], record[key], strict=True)
         if low <= s <= high and v is not None
     ]
     return float(np.median(values)) if values else None
@@ -248,9 +248,11 @@ def _equal_loss_ratios(
     losses differ by less than the factor ``tolerance``."""
     ratios = []
     for s_p, loss_p, value_p in zip(
-        plain["step"], plain["batch_loss"], plain[key]
+        plain["step"], plain["batch_loss"], plain[key], strict=True
     ):
-        for s_b, loss_b, value_b in zip(bn["step"], bn["batch_loss"], bn[key]):
+        for s_b, loss_b, value_b in zip(
+            bn["step"], bn["batch_loss"], bn[key], strict=True
+        ):
             if (
                 s_p
                 and s_b
@@ -297,9 +299,13 @@ def summarize(runs: dict, steps: int, equal_loss_factor: float = 1.25) -> dict:
             for key in keys:
                 a, b = plain[key][0], bn[key][0]
                 entry["at_start"][key] = None if a is None or not b else a / b
+                # strict=False: a network that diverged stops recording early; the pairs
+                # are the probes both networks have.
                 pairs = [
                     (p, q)
-                    for s, p, q in zip(plain["step"], plain[key], bn[key])
+                    for s, p, q in zip(
+                        plain["step"], plain[key], bn[key], strict=False
+                    )
                     if s > 0 and p is not None and q is not None
                 ]
                 entry["bn_smaller_fraction"][key] = (
@@ -602,8 +608,9 @@ def figures(results: dict, lang: str) -> dict[str, str]:
 def _training(results: dict, lang: str) -> str:
     fig, (left, right) = subplots(1, 2, 8.0, 3.4)
     styles = ("-", "--", ":", "-.")
+    # strict=False: one line style per learning rate, the unused styles are dropped.
     for lr_key, style in zip(
-        (str(lr) for lr in results["settings"]["lrs"]), styles
+        (str(lr) for lr in results["settings"]["lrs"]), styles, strict=False
     ):
         for k, seed_key in enumerate(sorted(results["runs"][lr_key], key=int)):
             for norm in NORMS:
