@@ -167,7 +167,8 @@ def median_times(
 
 
 def _summary(ts: list[float]) -> tuple[float, float, float]:
-    """(median, interquartile range / median, minimum): the time, how noisy it was, the fastest call."""
+    """(median, interquartile range / median, minimum): the time, how noisy
+    it was, the fastest call."""
     q1, q2, q3 = statistics.quantiles(ts, n=4)
     return q2, (q3 - q1) / q2, min(ts)
 

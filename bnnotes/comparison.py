@@ -60,7 +60,8 @@ __all__ = [
 ]
 
 METHODS = ("BN", "LN", "IN", "GN", "WN", "WS")
-"""Row labels: batch, layer, instance, group normalization, weight normalization, weight standardization."""
+"""Row labels: batch, layer, instance, group normalization, weight
+normalization, weight standardization."""
 
 PROPERTIES = (
     "statistics over",
@@ -71,7 +72,8 @@ PROPERTIES = (
     "invariant to scaling one example",
     "absorbs a per-channel bias",
 )
-"""Column labels. All but the first are yes/no properties measured by [`comparison_table`][bnnotes.comparison.comparison_table]."""
+"""Column labels. All but the first are yes/no properties measured by
+[`comparison_table`][bnnotes.comparison.comparison_table]."""
 
 _EPS = 1e-30  # far below every variance in play: the standardizations are exact to rounding
 
@@ -99,7 +101,8 @@ EXPECTED = {
         False,
     ),
 }
-"""The table the derivations in [`comparison_table`][bnnotes.comparison.comparison_table]'s Notes predict."""
+"""The table the derivations in
+[`comparison_table`][bnnotes.comparison.comparison_table]'s Notes predict."""
 
 
 @dataclass(frozen=True)

@@ -263,7 +263,8 @@ _CIFAR10_PICKLE_GLOBALS = {
 
 
 class _ArrayOnlyUnpickler(pickle.Unpickler):
-    """An unpickler that rebuilds dicts, lists, bytes and NumPy arrays, and refuses any other class."""
+    """An unpickler that rebuilds dicts, lists, bytes and NumPy arrays,
+    and refuses any other class."""
 
     def find_class(self, module: str, name: str):
         if (module, name) not in _CIFAR10_PICKLE_GLOBALS:
@@ -325,7 +326,8 @@ def _read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_cifar10(data_dir: str | Path) -> Dataset:
-    r"""Load CIFAR-10 from its python batches (``data_batch_1`` ... ``data_batch_5``, ``test_batch``).
+    r"""Load CIFAR-10 from its python batches (``data_batch_1`` ...
+    ``data_batch_5``, ``test_batch``).
 
     Parameters
     ----------

@@ -110,7 +110,8 @@ def shard_moments(x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
 
 
 def _merge(counts, means, m2s, total):
-    """The K-way merge on NumPy arrays or torch tensors alike: counts (K, 1), means and m2s (K, C)."""
+    """The K-way merge on NumPy arrays or torch tensors alike: counts
+    (K, 1), means and m2s (K, C)."""
     mean = (counts * means).sum(0) / total
     m2 = m2s.sum(0) + (counts * (means - mean) ** 2).sum(0)
     return mean, m2
@@ -530,7 +531,8 @@ class SyncBatchNorm(torch.nn.Module):
 def convert_sync_batchnorm(
     module: torch.nn.Module, process_group: Any = None
 ) -> torch.nn.Module:
-    r"""Replace every ``torch.nn.BatchNorm1d/2d/3d`` (and ``torch.nn.SyncBatchNorm``) in a model by a [`SyncBatchNorm`][bnnotes.distributed.SyncBatchNorm].
+    r"""Replace every ``torch.nn.BatchNorm1d/2d/3d`` (and ``torch.nn.SyncBatchNorm``) in a model by
+    a [`SyncBatchNorm`][bnnotes.distributed.SyncBatchNorm].
 
     Parameters
     ----------
@@ -762,7 +764,8 @@ def ghost_batch_norm_backward(
 def sync_bn_shard_step(
     rank, world_size, x, dy, sizes, weight=None, bias=None, eps=DEFAULT_EPS
 ) -> dict:
-    r"""One training step of [`SyncBatchNorm`][bnnotes.distributed.SyncBatchNorm] on this rank's shard of a batch.
+    r"""One training step of [`SyncBatchNorm`][bnnotes.distributed.SyncBatchNorm] on
+    this rank's shard of a batch.
 
     Meant to run under [`spawn_ranks`][bnnotes.processes.spawn_ranks]: rank $k$ takes
     examples ``sum(sizes[:k]) : sum(sizes[:k + 1])`` of ``x`` and ``dy``.

@@ -193,7 +193,8 @@ def gradient_ics(
     lr: float,
     layers: Sequence[nn.Module] | None = None,
 ) -> ICSResult:
-    r"""Gradient-based internal covariate shift of each layer (Santurkar et al., 2018, Definition 2.1).
+    r"""Gradient-based internal covariate shift of each layer (Santurkar et
+    al., 2018, Definition 2.1).
 
     Parameters
     ----------

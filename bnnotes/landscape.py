@@ -12,9 +12,11 @@ Three summaries follow, the quantities of Santurkar et al. (2018, §3.2, Fig. 4)
 
 $$\text{variation of loss} = \max_k \mathcal L(w - \eta_k d) - \min_k \mathcal L(w - \eta_k d),$$
 
-$$\text{gradient predictiveness} = \max_k \big\lVert \nabla\mathcal L(w - \eta_k d) - g \big\rVert_2,$$
+$$\text{gradient predictiveness} = \max_k
+\big\lVert \nabla\mathcal L(w - \eta_k d) - g \big\rVert_2,$$
 
-$$\beta_{\text{eff}} = \max_k \frac{\lVert \nabla\mathcal L(w - \eta_k d) - g \rVert_2}{\eta_k \lVert d \rVert_2}.$$
+$$\beta_{\text{eff}} = \max_k
+\frac{\lVert \nabla\mathcal L(w - \eta_k d) - g \rVert_2}{\eta_k \lVert d \rVert_2}.$$
 
 The first is the range of the loss values met at the probed points. It is not divided by a
 distance, so it is no Lipschitz constant, only a measure of how much the loss changes over
@@ -443,12 +445,12 @@ def probe(
     and summarizes them as $\max_k \ell_k - \min_k \ell_k$ (variation of loss),
     $\max_k c_k$ (gradient predictiveness, the upper edge of the band the paper plots) and
     $\max_k c_k / r_k$ (effective $\beta$-smoothness), after Santurkar et al. (2018, §3.2).
-    For a quadratic $\mathcal L(w) = \frac12 (w - w^*)^\top H (w - w^*)$ and $d = g$ these are exact:
-    $\ell_k = \mathcal L(w) - \eta_k \lVert g \rVert^2 + \frac12 \eta_k^2\, g^\top H g$,
-    $c_k = \eta_k \lVert H g \rVert$ and $c_k / r_k = \lVert H g \rVert / \lVert g \rVert$
-    for every $k$. When $H$ is positive semidefinite ($H \succeq 0$) this is a number
-    between the smallest and the largest eigenvalue of $H$; for an indefinite $H$ it lies
-    between the smallest and the largest absolute value of an eigenvalue.
+    For a quadratic $\mathcal L(w) = \frac12 (w - w^*)^\top H (w - w^*)$ and $d = g$ these are
+    exact: $\ell_k = \mathcal L(w) - \eta_k \lVert g \rVert^2 + \frac12 \eta_k^2\, g^\top H g$,
+    $c_k = \eta_k \lVert H g \rVert$ and $c_k / r_k = \lVert H g \rVert / \lVert g \rVert$ for every
+    $k$. When $H$ is positive semidefinite ($H \succeq 0$) this is a number between the smallest and
+    the largest eigenvalue of $H$; for an indefinite $H$ it lies between the smallest and the
+    largest absolute value of an eigenvalue.
 
     Norms over several parameter tensors are taken of their concatenation, accumulated in
     float64. Every evaluation (at $w$ and at each probed point) starts from the same state

@@ -94,7 +94,8 @@ def _check_ws_args(eps, correction) -> tuple[float, int]:
 
 
 class WeightStandardization(nn.Module):
-    r"""Weight standardization as a parametrization: $W \mapsto (W - \mu)/(\sigma + \epsilon)$ per output channel.
+    r"""Weight standardization as a parametrization:
+    $W \mapsto (W - \mu)/(\sigma + \epsilon)$ per output channel.
 
     Register it on any layer whose weight has the output channels on axis 0, with
     ``torch.nn.utils.parametrize.register_parametrization(layer, "weight", WeightStandardization())``.
@@ -127,7 +128,7 @@ class WeightStandardization(nn.Module):
     ...     atol=1e-12,
     ... )
     True
-    """
+    """  # noqa: E501 (an inline code span cannot be wrapped: inline code keeps line breaks)
 
     def __init__(
         self, eps: float = DEFAULT_WS_EPS, correction: int = DEFAULT_CORRECTION
@@ -192,7 +193,8 @@ class WSConv2d(nn.Conv2d):
         ------
         TypeError, ValueError
             If ``x`` is not a finite floating tensor with ``in_channels`` channels, or the
-            weight fails the checks of [`WeightStandardization`][bnnotes.torch_layers.WeightStandardization].
+            weight fails the checks of
+            [`WeightStandardization`][bnnotes.torch_layers.WeightStandardization].
         """
         check.finite_tensor(x)
         channel_axis = x.ndim - 3
@@ -205,7 +207,8 @@ class WSConv2d(nn.Conv2d):
 
 
 class MeanOnlyBatchNorm(nn.Module):
-    r"""Mean-only batch normalization: $y = x - \mu[x] + \beta$ per channel (Salimans & Kingma, 2016).
+    r"""Mean-only batch normalization: $y = x - \mu[x] + \beta$ per channel
+    (Salimans & Kingma, 2016).
 
     Parameters
     ----------
@@ -425,7 +428,8 @@ def _more_than_one_value_per_channel(x: torch.Tensor) -> None:
 
 
 class SanturkarNoise(nn.Module):
-    r"""The noise of Santurkar et al.'s (2018, §2.1) noisy BatchNorm, on its own: $a \leftarrow s\,a + m$ in training.
+    r"""The noise of Santurkar et al.'s (2018, §2.1) noisy BatchNorm, on its own:
+    $a \leftarrow s\,a + m$ in training.
 
     Parameters
     ----------
@@ -665,7 +669,8 @@ class NoisyBatchNorm(nn.modules.batchnorm._BatchNorm):
 
 
 class LpNorm(nn.Module):
-    r"""ℓp normalization of activations (Santurkar et al., 2018, §3.3): subtract the batch mean, divide by the average ℓp norm.
+    r"""ℓp normalization of activations (Santurkar et al., 2018, §3.3): subtract the batch mean,
+    divide by the average ℓp norm.
 
     Parameters
     ----------

@@ -15,7 +15,8 @@ __all__ = ["batch_covariance", "whiten"]
 
 
 def batch_covariance(x: np.ndarray) -> np.ndarray:
-    r"""The (biased) covariance $\frac1m\sum_i (x_i - \mu)(x_i - \mu)^\top$ of a batch of shape ``(m, d)``.
+    r"""The (biased) covariance $\frac1m\sum_i (x_i - \mu)(x_i - \mu)^\top$ of a
+    batch of shape ``(m, d)``.
 
     Computed from centered values (two passes), as BN computes its variance.
 

@@ -46,7 +46,8 @@ def test_output_keeps_input_dtype():
 
 
 def test_identity_is_recoverable_with_gamma_sigma_beta_mu():
-    """gamma = sqrt(var + eps), beta = mean reproduce the input exactly (the paper's identity argument)."""
+    """gamma = sqrt(var + eps), beta = mean reproduce the input exactly (the
+    paper's identity argument)."""
     x = np.random.default_rng(3).normal(4.0, 2.0, size=(10, 5))
     mean, var = x.mean(axis=0), x.var(axis=0)
     y, _ = batch_norm_forward(x, np.sqrt(var + 1e-5), mean)

@@ -1,4 +1,5 @@
-"""BN across devices: merged moments, SyncBatchNorm on gloo processes against full-batch BN, ghost BN.
+"""BN across devices: merged moments, SyncBatchNorm on gloo processes
+against full-batch BN, ghost BN.
 
 The process tests start 2 and 3 processes on the loopback interface (gloo backend, file
 store). Each world size runs one worker that does every step; the tests below then check
@@ -58,7 +59,8 @@ def _full_batch_bn(x, dy, weight, bias):
 
 @pytest.mark.parametrize("sizes", [[5, 1, 12], [2, 0, 7, 3], [20]], ids=str)
 def test_merged_moments_equal_statistics_of_the_concatenation(sizes):
-    """merge_moments of uneven shards (an empty one too) gives the count, mean and M2 of the whole batch."""
+    """merge_moments of uneven shards (an empty one too) gives the count, mean
+    and M2 of the whole batch."""
     x = np.random.default_rng(0).normal(3.0, 2.0, size=(sum(sizes), 4, 3))
     n, mean, m2 = merge_moments(
         *zip(*(shard_moments(s) for s in _split(x, sizes)), strict=True)
@@ -80,7 +82,8 @@ def test_merged_moments_equal_statistics_of_the_concatenation(sizes):
 def test_merge_error_grows_like_u_times_offset_over_spread(
     sizes, offset, scale, seed
 ):
-    """The merged variance is within a few u*(1 + |offset|/sigma) of np.var, for any split and offset."""
+    """The merged variance is within a few u*(1 + |offset|/sigma) of np.var,
+    for any split and offset."""
     x = np.random.default_rng(seed).normal(offset, scale, size=(sum(sizes), 2))
     n, _, m2 = merge_moments(
         *zip(*(shard_moments(s) for s in _split(x, sizes)), strict=True)
@@ -105,7 +108,8 @@ def test_textbook_formula_fails_where_the_merge_does_not():
 
 
 def test_merging_is_associative():
-    """Merging shards two at a time, in a tree, gives the same statistics as merging them all at once."""
+    """Merging shards two at a time, in a tree, gives the same statistics as
+    merging them all at once."""
     x = np.random.default_rng(2).normal(50.0, 3.0, size=(17, 3))
     a, b, c, d = (shard_moments(s) for s in _split(x, [4, 6, 2, 5]))
     ab = merge_moments(*zip(a, b, strict=True))
@@ -158,7 +162,8 @@ def test_merge_moments_rejects_invalid_input(counts, means, m2s, error, match):
 
 @pytest.mark.parametrize("momentum", [0.1, None])
 def test_without_a_process_group_sync_bn_is_torch_batchnorm(momentum):
-    """With no process group, outputs, gradients and running statistics equal torch.nn.BatchNorm2d's."""
+    """With no process group, outputs, gradients and running statistics
+    equal torch.nn.BatchNorm2d's."""
     rng = np.random.default_rng(3)
     ours = SyncBatchNorm(3, momentum=momentum, dtype=torch.float64)
     ref = torch.nn.BatchNorm2d(3, momentum=momentum, dtype=torch.float64)
@@ -245,7 +250,8 @@ def test_sync_bn_keeps_the_input_dtype():
     ids=["numpy", "int", "1-d", "channels", "nan", "one-value"],
 )
 def test_invalid_input_raises_and_changes_nothing(x, error, match):
-    """A rejected input raises a clear error and leaves the running statistics and counter as they were."""
+    """A rejected input raises a clear error and leaves the running statistics
+    and counter as they were."""
     layer = SyncBatchNorm(3, dtype=torch.float64)
     layer(torch.randn(5, 3, dtype=torch.float64) + 2)
     before = {k: v.clone() for k, v in layer.state_dict().items()}
@@ -265,13 +271,15 @@ def test_invalid_input_raises_and_changes_nothing(x, error, match):
     ],
 )
 def test_invalid_constructor_arguments_raise(kwargs, match):
-    """A non-positive num_features or eps, or a momentum outside [0, 1], is rejected at construction."""
+    """A non-positive num_features or eps, or a momentum outside [0, 1], is
+    rejected at construction."""
     with pytest.raises(ValueError, match=match):
         SyncBatchNorm(**{"num_features": 3, **kwargs})
 
 
 def test_state_dict_is_interchangeable_with_torch_batchnorm():
-    """SyncBatchNorm loads a torch.nn.BatchNorm2d state dict (same keys and shapes) and vice versa."""
+    """SyncBatchNorm loads a torch.nn.BatchNorm2d state dict (same keys
+    and shapes) and vice versa."""
     ref = torch.nn.BatchNorm2d(4, dtype=torch.float64)
     ref(torch.randn(3, 4, 2, 2, dtype=torch.float64))
     ours = SyncBatchNorm(4, dtype=torch.float64)
@@ -283,7 +291,8 @@ def test_state_dict_is_interchangeable_with_torch_batchnorm():
 
 
 def test_convert_replaces_every_batchnorm_where_torch_does():
-    """convert_sync_batchnorm swaps the BN layers that torch's converter swaps, sharing their tensors."""
+    """convert_sync_batchnorm swaps the BN layers that torch's converter
+    swaps, sharing their tensors."""
 
     def net():
         return torch.nn.Sequential(
@@ -343,7 +352,8 @@ def test_ghost_bn_with_one_virtual_batch_is_plain_bn(virtual_batch_size):
 
 
 def test_ghost_bn_gradient_matches_autograd_through_per_chunk_bn():
-    """ghost_batch_norm_backward equals torch autograd through F.batch_norm applied to each chunk."""
+    """ghost_batch_norm_backward equals torch autograd through
+    F.batch_norm applied to each chunk."""
     rng = np.random.default_rng(6)
     x, dy = rng.normal(size=(10, 3, 2)), rng.normal(size=(10, 3, 2))
     gamma, beta = rng.normal(size=3), rng.normal(size=3)
@@ -378,13 +388,15 @@ def test_ghost_bn_gradient_matches_autograd_through_per_chunk_bn():
 def test_ghost_bn_rejects_virtual_batches_without_statistics(
     shape, v, error, match
 ):
-    """A virtual batch with one value per channel, or a non-integer or non-positive size, is an error."""
+    """A virtual batch with one value per channel, or a non-integer or
+    non-positive size, is an error."""
     with pytest.raises(error, match=match):
         ghost_batch_norm(np.zeros(shape), None, None, v)
 
 
 def test_ghost_bn_accepts_a_last_example_with_spatial_values():
-    """A last virtual batch of one example is fine when that example has several values per channel."""
+    """A last virtual batch of one example is fine when that example has
+    several values per channel."""
     _, caches = ghost_batch_norm(
         np.random.default_rng(7).normal(size=(5, 2, 3)), None, None, 2
     )
@@ -512,7 +524,8 @@ def ranks(request):
 
 
 def test_sync_bn_outputs_equal_full_batch_bn(ranks):
-    """Concatenated over ranks, synchronized BN's outputs equal torch BN on the whole batch (uneven shards)."""
+    """Concatenated over ranks, synchronized BN's outputs equal torch BN on the
+    whole batch (uneven shards)."""
     _, data, results = ranks
     for i, case in enumerate(data["cases"]):
         y_ref, _, _, _ = _full_batch_bn(
@@ -537,7 +550,8 @@ def test_sync_bn_input_gradients_equal_full_batch_bn(ranks):
 
 
 def test_parameter_gradients_add_up_to_full_batch_gradients(ranks):
-    """The ranks' weight and bias gradients sum to the full-batch gradients (DDP's all-reduce averages them)."""
+    """The ranks' weight and bias gradients sum to the full-batch gradients (DDP's
+    all-reduce averages them)."""
     _, data, results = ranks
     for i, case in enumerate(data["cases"]):
         _, _, dw_ref, db_ref = _full_batch_bn(
@@ -554,7 +568,8 @@ def test_parameter_gradients_add_up_to_full_batch_gradients(ranks):
 
 
 def test_every_rank_holds_bitwise_identical_statistics(ranks):
-    """All ranks merge the same gathered rows in the same order, so their running statistics are identical."""
+    """All ranks merge the same gathered rows in the same order, so their running
+    statistics are identical."""
     _, _, results = ranks
     for r in results[1:]:
         for m in (0.1, None):
@@ -567,7 +582,8 @@ def test_every_rank_holds_bitwise_identical_statistics(ranks):
 
 
 def test_unsynchronized_bn_is_global_bn_then_a_per_rank_affine_map(ranks):
-    """Per-rank BN equals gamma*(a_k x_hat + b_k) + beta, with a_k = s/s_k and b_k = (mu - mu_k)/s_k."""
+    """Per-rank BN equals gamma*(a_k x_hat + b_k) + beta, with a_k = s/s_k
+    and b_k = (mu - mu_k)/s_k."""
     _, data, results = ranks
     compared = 0
     for i, case in enumerate(data["cases"]):
@@ -621,7 +637,8 @@ def test_unsynchronized_gradient_is_the_shard_own_bn_gradient(ranks):
 
 
 def test_a_rank_with_no_examples_takes_part(ranks):
-    """A rank with an empty shard joins both collectives, returns an empty output and zero parameter gradients."""
+    """A rank with an empty shard joins both collectives, returns an empty output and
+    zero parameter gradients."""
     _, data, results = ranks
     empty = [
         (i, k)
@@ -640,7 +657,8 @@ def test_a_rank_with_no_examples_takes_part(ranks):
 def test_running_statistics_follow_bn_on_the_concatenated_batches(
     ranks, momentum
 ):
-    """Running mean, unbiased variance (global count) and num_batches_tracked equal torch BN fed whole batches."""
+    """Running mean, unbiased variance (global count) and num_batches_tracked equal
+    torch BN fed whole batches."""
     _, data, results = ranks
     ref = torch.nn.BatchNorm1d(3, momentum=momentum, dtype=torch.float64)
     for x in data["steps"]:
@@ -654,7 +672,8 @@ def test_running_statistics_follow_bn_on_the_concatenated_batches(
 
 @pytest.mark.parametrize("momentum", [0.1, None])
 def test_eval_uses_running_statistics_without_communicating(ranks, momentum):
-    """In eval mode rank 0 alone normalizes one example with the running statistics, as torch BN would."""
+    """In eval mode rank 0 alone normalizes one example with the running
+    statistics, as torch BN would."""
     _, data, results = ranks
     ref = torch.nn.BatchNorm1d(3, momentum=momentum, dtype=torch.float64)
     for x in data["steps"]:
@@ -664,7 +683,8 @@ def test_eval_uses_running_statistics_without_communicating(ranks, momentum):
 
 
 def test_eval_without_running_statistics_uses_the_rank_own_batch(ranks):
-    """With track_running_stats=False, eval mode normalizes with the rank's own batch statistics (no sync)."""
+    """With track_running_stats=False, eval mode normalizes with the rank's own
+    batch statistics (no sync)."""
     _, data, results = ranks
     ref = torch.nn.BatchNorm1d(
         3, track_running_stats=False, dtype=torch.float64
@@ -684,7 +704,8 @@ def _torch_sync_bn_on_cpu_worker(rank, world_size):
 
 
 def test_torch_sync_batchnorm_refuses_a_cpu_input_even_in_a_one_rank_group():
-    """torch checks the device before the world size: in training mode with any process group, a CPU input raises, one rank included."""
+    """torch checks the device before the world size: in training mode with any process group, a CPU
+    input raises, one rank included."""
     [message] = spawn_ranks(_torch_sync_bn_on_cpu_worker, 1, timeout=20)
     assert message is not None
     assert message.startswith(
@@ -705,7 +726,8 @@ def _crash_worker(rank, world_size):
 
 
 def _stall_worker(rank, world_size, seconds):
-    """Rank 1 never reaches the collective: it waits longer than the process group's timeout, then returns."""
+    """Rank 1 never reaches the collective: it waits longer than the process
+    group's timeout, then returns."""
     if rank == 1:
         time.sleep(seconds)
         return None
@@ -717,7 +739,8 @@ def _stall_worker(rank, world_size, seconds):
 
 
 def test_a_rank_that_raises_fails_every_rank_with_a_clear_error():
-    """When one rank raises before the collective, the run ends promptly with its error and the peer's, naming both ranks."""
+    """When one rank raises before the collective, the run ends promptly with its error and the
+    peer's, naming both ranks."""
     start = time.monotonic()
     with pytest.raises(RankFailure) as info:
         spawn_ranks(_crash_worker, 2, timeout=20)
@@ -733,7 +756,8 @@ def test_a_rank_that_raises_fails_every_rank_with_a_clear_error():
 
 
 def test_a_rank_that_never_arrives_makes_the_peer_time_out():
-    """A peer stuck outside the collective makes the waiting rank raise after the group's timeout, not hang."""
+    """A peer stuck outside the collective makes the waiting rank raise after the
+    group's timeout, not hang."""
     timeout = 3.0
     start = time.monotonic()
     with pytest.raises(RankFailure) as info:

@@ -82,7 +82,8 @@ def test_one_term_per_concept(lang):
 
 
 def test_glossary_records_the_two_hard_choices():
-    """批量归一化 is the zh term for batch normalization (批量规范化 rejected); ko 규제 is regularization."""
+    """批量归一化 is the zh term for batch normalization (批量规范化 rejected); ko 규제 is
+    regularization."""
     by_en = {entry["en"]: entry for entry in TERMS}
     assert by_en["batch normalization"]["zh"] == "批量归一化"
     assert "批量规范化" in by_en["batch normalization"]["reject"]["zh"]
@@ -126,7 +127,8 @@ def test_glossary_page_exists_and_has_the_marker(lang):
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_hook_renders_every_term(lang):
-    """The hook's table has a header in the page's language and one row per entry, with all three terms."""
+    """The hook's table has a header in the page's language and one row per
+    entry, with all three terms."""
     hook = _hook()
     table = hook.table(hook.load(ROOT / "glossary.yml"), lang)
     rows = table.splitlines()

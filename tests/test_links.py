@@ -97,7 +97,8 @@ def test_no_broken_links_or_anchors(site_server, prefix):
 
 
 def test_link_check_reports_a_missing_page_and_anchor(tmp_path):
-    """The check is not vacuous: a broken link and a broken anchor in a tiny site are both reported."""
+    """The check is not vacuous: a broken link and a broken anchor in a
+    tiny site are both reported."""
     from tools.sitehttp import SiteServer
 
     (tmp_path / "a").mkdir()

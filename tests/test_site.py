@@ -179,7 +179,8 @@ def test_api_page_rendered(site, lang):
 
 
 def test_api_page_zh_uses_chinese_section_titles(site):
-    """/zh/api/batchnorm/ uses mkdocstrings' Chinese section titles, not the previous build's locale."""
+    """/zh/api/batchnorm/ uses mkdocstrings' Chinese section titles, not
+    the previous build's locale."""
     page = _html(site, "zh/api/batchnorm/")
     assert "参数" in page and "Parameters:" not in page
 

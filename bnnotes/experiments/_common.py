@@ -140,7 +140,8 @@ def pre_activation_module(model: nn.Sequential, layer: int) -> nn.Module:
 
 
 class ActivationRecorder:
-    """A forward hook that keeps per-channel means and standard deviations of one module's output in training mode."""
+    """A forward hook that keeps per-channel means and standard deviations of one
+    module's output in training mode."""
 
     def __init__(
         self,
@@ -181,7 +182,8 @@ class ActivationRecorder:
             ])
 
     def drift(self) -> dict:
-        """Median over channels of the step-to-step drift of the channel mean (in standard deviations) and log std."""
+        """Median over channels of the step-to-step drift of the channel mean (in
+        standard deviations) and log std."""
         means, stds = (
             np.array(self.means),
             np.maximum(np.array(self.stds), 1e-12),
@@ -200,7 +202,8 @@ class ActivationRecorder:
 
 
 def round_values(values, digits: int = 6) -> list:
-    """``values`` rounded to ``digits`` significant digits for the JSON results; nan and inf become None."""
+    """``values`` rounded to ``digits`` significant digits for the JSON
+    results; nan and inf become None."""
     return [
         None if v is None or not math.isfinite(v) else float(f"{v:.{digits}g}")
         for v in values
@@ -219,7 +222,8 @@ def train_vgg(
     progress: Progress | None = None,
     done: int = 0,
 ) -> dict:
-    """Train one VGG-style network with plain SGD; return its curves, activation statistics and drift.
+    """Train one VGG-style network with plain SGD; return its curves,
+    activation statistics and drift.
 
     ``landscape`` (optional) is ``{"every": k, "multipliers": [...]}``: every ``k`` steps the
     loss landscape is probed along the gradient on the current batch with step sizes

@@ -96,7 +96,8 @@ PAPER = {
 def make_data(
     samples: int, dim: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Inputs ``x`` (samples, dim) ~ N(0, I), a matrix ``A`` (dim, dim) ~ N(0, 1) and targets ``x A^T``, float64."""
+    """Inputs ``x`` (samples, dim) ~ N(0, I), a matrix ``A`` (dim, dim) ~ N(0, 1) and
+    targets ``x A^T``, float64."""
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(samples, dim, generator=generator, dtype=torch.float64)
     a = torch.randn(dim, dim, generator=generator, dtype=torch.float64)
@@ -195,7 +196,8 @@ def _array(rows) -> np.ndarray:
 
 
 def summarize(record: dict) -> dict:
-    """Over the run: mean, min and max of the cosine and relative l2 (layers 2..k), medians of the probes."""
+    """Over the run: mean, min and max of the cosine and relative l2 (layers
+    2..k), medians of the probes."""
     cos = _array(record["cosine"])[:, 1:]
     relative = (_array(record["l2"]) / _array(record["grad_norm"]))[:, 1:]
     per_time_cos = np.nanmean(cos, axis=1)

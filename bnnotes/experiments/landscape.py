@@ -1,4 +1,5 @@
-r"""Santurkar et al. (2018, §3.2, Fig. 4) in small: the landscape along the gradient, with and without BN.
+r"""Santurkar et al. (2018, §3.2, Fig. 4) in small: the landscape along the
+gradient, with and without BN.
 
 A VGG-style network ([`bnnotes.models.vgg`][bnnotes.models.vgg]: three stages of two 3x3
 convolutions, then two fully connected layers) is trained twice, without normalization
@@ -568,8 +569,8 @@ def _line_figure(
 
 
 def figures(results: dict, lang: str) -> dict[str, str]:
-    """Fig. 4 in small (loss band, gradient-change band, beta), the random direction, training curves,
-    and beta against the loss at the probe; every word in ``lang``."""
+    """Fig. 4 in small (loss band, gradient-change band, beta), the random direction, training
+    curves, and beta against the loss at the probe; every word in ``lang``."""
     with language(lang):
         out = {
             "landscape-loss.svg": _band_figure(
