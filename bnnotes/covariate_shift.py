@@ -117,7 +117,7 @@ def _kind(kind) -> str:
     return kind
 
 
-# --------------------------------------------------------------------------- part 1: covariate shift
+# -------------------------------------------------------------------------- part 1: covariate shift
 
 
 def boundary(x1: np.ndarray) -> np.ndarray:
@@ -550,7 +550,7 @@ def covariate_shift_report(
     )
 
 
-# --------------------------------------------------------------------------- part 2: each layer as a learner
+# ------------------------------------------------------------------ part 2: each layer as a learner
 
 
 class TwoLayerNet(nn.Module):
@@ -771,7 +771,7 @@ def hidden_moments(h: np.ndarray) -> HiddenMoments:
     )
 
 
-# --------------------------------------------------------------------------- part 3: the noise side effect
+# -------------------------------------------------------------------- part 3: the noise side effect
 
 
 def prediction_spread(

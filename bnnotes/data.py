@@ -302,7 +302,8 @@ def _read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     }
     if "data" not in batch or "labels" not in batch:
         raise ValueError(
-            f"{path}: a CIFAR-10 batch needs the keys 'data' and 'labels', has {sorted(map(str, batch))}"
+            f"{path}: a CIFAR-10 batch needs the keys 'data' and 'labels', has "
+            f"{sorted(map(str, batch))}"
         )
     data = np.asarray(batch["data"])
     labels = np.asarray(batch["labels"])
@@ -312,7 +313,8 @@ def _read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         or data.dtype != np.uint8
     ):
         raise ValueError(
-            f"{path}: data must be uint8 of shape (n, {_CIFAR10_FEATURES}), got {data.dtype} {data.shape}"
+            f"{path}: data must be uint8 of shape (n, {_CIFAR10_FEATURES}), got {data.dtype} "
+            f"{data.shape}"
         )
     if labels.ndim != 1 or len(labels) != len(data):
         raise ValueError(

@@ -195,14 +195,16 @@ def index_sets_svg(
         if method == "group":
             title = _TEXT("groups", lang, name=title, g=num_groups)
         parts.append(
-            f'<text x="{x0 + panel_w / 2:.1f}" y="14" font-size="10" text-anchor="middle">{title}</text>'
+            f'<text x="{x0 + panel_w / 2:.1f}" y="14" font-size="10" '
+            f'text-anchor="middle">{title}</text>'
         )
         parts.append(
             f'<text x="{x0 + panel_w / 2:.1f}" y="27" font-size="8" text-anchor="middle" '
             f'fill="{_LINE}">{_TEXT("channels", lang)}</text>'
         )
         parts.append(
-            f'<text x="{x0 - 4:.1f}" y="{title_h + panel_h / 2:.1f}" font-size="8" text-anchor="middle" '
+            f'<text x="{x0 - 4:.1f}" y="{title_h + panel_h / 2:.1f}" font-size="8" '
+            'text-anchor="middle" '
             f'fill="{_LINE}" transform="rotate(-90 {x0 - 4:.1f} {title_h + panel_h / 2:.1f})">'
             f"{_TEXT('examples', lang)}</text>"
         )

@@ -296,7 +296,8 @@ class _SyncBatchNormFunction(torch.autograd.Function):
         ctx.bias_dtype = None if bias is None else bias.dtype
         mean, var = mean.to(x.dtype), var.to(x.dtype)
         ctx.mark_non_differentiable(mean, var)
-        # a copy when y is still x_hat: the caller may change y in place, the backward pass reads x_hat
+        # a copy when y is still x_hat: the caller may change y in place, the backward pass
+        # reads x_hat
         return y.to(x.dtype, copy=y is x_hat), mean, var, total
 
     @staticmethod
@@ -325,7 +326,8 @@ class _SyncBatchNormFunction(torch.autograd.Function):
                 if weight is None
                 else weight.to(torch.float64)
             )
-            # dx = gamma * inv_std / M * (M * dy - sum(dy) - x_hat * sum(dy * x_hat)), sums over all ranks
+            # dx = gamma * inv_std / M * (M * dy - sum(dy) - x_hat * sum(dy * x_hat)),
+            # sums over all ranks
             scale = (gamma * inv_std / total).view(bshape)
             dx = scale * (
                 total * dyd

@@ -759,7 +759,7 @@ def natural_gradient(
     return step.reshape(grad.shape)
 
 
-# --------------------------------------------------------------------------- curvature along a direction
+# ---------------------------------------------------------------------- curvature along a direction
 
 
 def quadratic_form(matrix: np.ndarray, direction: np.ndarray) -> float:
@@ -907,7 +907,7 @@ def smoothness_ratio(
     return float(np.linalg.norm(diff.reshape(-1))) / dist
 
 
-# --------------------------------------------------------------------------- a weight-normalized unit
+# ------------------------------------------------------------------------- a weight-normalized unit
 
 
 def _check_weight_normalized(weight, x, gain) -> tuple[np.ndarray, ...]:

@@ -770,7 +770,8 @@ def normalization_mask(
         num_groups = check.num_groups(num_groups, shape[1])
     elif num_groups is not None:
         raise ValueError(
-            f"num_groups applies to method 'group' only, got num_groups={num_groups!r} with {method!r}"
+            f"num_groups applies to method 'group' only, got num_groups={num_groups!r} with "
+            f"{method!r}"
         )
 
     n_idx = np.arange(shape[0]).reshape((-1,) + (1,) * (len(shape) - 1))

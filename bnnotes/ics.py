@@ -117,7 +117,8 @@ def _check_layers(model: nn.Module, layers) -> list[nn.Module]:
         seen.add(id(layer))
         if not any(p.requires_grad for p in layer.parameters()):
             raise ValueError(
-                f"layers[{index}] ({type(layer).__name__}) has no parameter that requires a gradient"
+                f"layers[{index}] ({type(layer).__name__}) has no parameter that requires a "
+                "gradient"
             )
     return layers
 

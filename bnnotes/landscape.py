@@ -194,7 +194,8 @@ def _direction(direction, params: list[nn.Parameter]) -> list[torch.Tensor]:
     elif isinstance(direction, Sequence) and not isinstance(direction, str):
         if len(direction) != len(params):
             raise ValueError(
-                f"direction must have one tensor per trainable parameter ({len(params)}), got {len(direction)}"
+                f"direction must have one tensor per trainable parameter ({len(params)}), got "
+                f"{len(direction)}"
             )
         parts = []
         for i, (part, p) in enumerate(zip(direction, params, strict=True)):
@@ -208,7 +209,8 @@ def _direction(direction, params: list[nn.Parameter]) -> list[torch.Tensor]:
                 )
             if part.shape != p.shape:
                 raise ValueError(
-                    f"direction[{i}] must have its parameter's shape {tuple(p.shape)}, got {tuple(part.shape)}"
+                    f"direction[{i}] must have its parameter's shape {tuple(p.shape)}, got "
+                    f"{tuple(part.shape)}"
                 )
             parts.append(part.detach())
     else:
@@ -517,7 +519,8 @@ def probe(
             bool(torch.isfinite(gr).all()) for gr in g
         ):
             raise ValueError(
-                f"the loss or its gradient at the current parameters is not finite (loss {loss0.item()})"
+                "the loss or its gradient at the current parameters is not finite "
+                f"(loss {loss0.item()})"
             )
         d = g if given is None else given
         g_norm = _norm(g)

@@ -183,7 +183,8 @@ def layer_norm_forward(
     k = len(shape)
     if x.ndim < k or x.shape[x.ndim - k :] != shape:
         raise ValueError(
-            f"the last {k} axes of the input must equal normalized_shape {shape}, got input shape {x.shape}"
+            f"the last {k} axes of the input must equal normalized_shape {shape}, got input shape "
+            f"{x.shape}"
         )
     gamma = check.optional_vector(gamma, shape, "gamma")
     beta = check.optional_vector(beta, shape, "beta")

@@ -174,7 +174,8 @@ def vgg(
     shrink = 2 ** (len(widths) - 1)
     if image_size % shrink:
         raise ValueError(
-            f"image_size must be divisible by 2**(stages - 1) = {shrink} for {len(widths)} stages, got {image_size}"
+            f"image_size must be divisible by 2**(stages - 1) = {shrink} for {len(widths)} stages, "
+            f"got {image_size}"
         )
     if isinstance(generator, int) and not isinstance(generator, bool):
         generator = torch.Generator().manual_seed(generator)

@@ -302,7 +302,8 @@ def linear_bn(
         raise ValueError(f"x must have shape (m, d), got {x.shape}")
     if weight.ndim != 2 or weight.shape[1] != x.shape[1]:
         raise ValueError(
-            f"weight must have shape (n, {x.shape[1]}) to match x of shape {x.shape}, got {weight.shape}"
+            f"weight must have shape (n, {x.shape[1]}) to match x of shape {x.shape}, got "
+            f"{weight.shape}"
         )
     n = weight.shape[0]
     gamma = _per_unit(gamma, n, "gamma")
@@ -312,7 +313,7 @@ def linear_bn(
     return LinearBN(y=y, stats=stats, z=gamma * stats.y_hat + beta)
 
 
-# --------------------------------------------------------------------------- Fact C.2 and Theorem 4.1
+# ------------------------------------------------------------------------- Fact C.2 and Theorem 4.1
 
 
 def bn_jacobian(y: np.ndarray) -> np.ndarray:
@@ -1010,8 +1011,8 @@ def unit_derivatives(
     hess = np.asarray(loss.hessian(z), dtype=np.float64)
     if grad.shape != (m, n) or hess.shape != (m * n, m * n):
         raise ValueError(
-            f"the loss must return a gradient of shape {(m, n)} and a Hessian of shape {(m * n, m * n)}, "
-            f"got {grad.shape} and {hess.shape}"
+            f"the loss must return a gradient of shape {(m, n)} and a Hessian of shape "
+            f"{(m * n, m * n)}, got {grad.shape} and {hess.shape}"
         )
     return grad[:, unit].copy(), hess.reshape(m, n, m, n)[
         :, unit, :, unit
@@ -1197,7 +1198,8 @@ def initialization_gain(
         row_norm_sq = np.einsum("ij,ij->i", w_star, w_star)
         if np.any(row_norm_sq == 0):
             raise ValueError(
-                f"row {int(np.flatnonzero(row_norm_sq == 0)[0])} of w_star is zero: BN is undefined there"
+                f"row {int(np.flatnonzero(row_norm_sq == 0)[0])} of w_star is zero: BN is "
+                "undefined there"
             )
         row_inner = np.einsum("ij,ij->i", w_star, w0)
         if np.any(row_inner <= 0):
@@ -1211,8 +1213,8 @@ def initialization_gain(
     else:
         if inner <= 0:
             raise ValueError(
-                f"Lemma 4.5 needs <w0, w_star> > 0, got {inner:.6g}: the nearest point k w_star with k > 0 "
-                "is not attained (the distance decreases towards ||w0||^2 as k -> 0)"
+                f"Lemma 4.5 needs <w0, w_star> > 0, got {inner:.6g}: the nearest point k w_star "
+                "with k > 0 is not attained (the distance decreases towards ||w0||^2 as k -> 0)"
             )
         k = inner / norm_sq
         nearest = k * w_star

@@ -416,7 +416,8 @@ def _as_generator(generator) -> torch.Generator | None:
         return generator
     if isinstance(generator, bool) or not isinstance(generator, int):
         raise TypeError(
-            f"generator must be a torch.Generator, an int seed or None, got {type(generator).__name__}"
+            "generator must be a torch.Generator, an int seed or None, got "
+            f"{type(generator).__name__}"
         )
     return torch.Generator().manual_seed(generator)
 
@@ -822,4 +823,7 @@ class LpNorm(nn.Module):
         return y
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, p={self.p}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+        return (
+            f"{self.num_features}, p={self.p}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}"
+        )

@@ -88,7 +88,8 @@ def _check_correction(correction, fan_in: int) -> int:
         )
     if fan_in - correction < 1:
         raise ValueError(
-            f"correction ({correction}) must be smaller than the number of weights per output channel ({fan_in})"
+            f"correction ({correction}) must be smaller than the number of weights per output "
+            f"channel ({fan_in})"
         )
     return int(correction)
 

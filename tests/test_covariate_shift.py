@@ -68,7 +68,7 @@ def _same_state(net: torch.nn.Module, state: tuple[dict, bool]) -> bool:
     )
 
 
-# --------------------------------------------------------------------------- the domains and the rule
+# ------------------------------------------------------------------------- the domains and the rule
 
 
 @settings(max_examples=30, deadline=None)
@@ -246,7 +246,7 @@ def test_moments_are_accurate_with_a_large_offset():
     assert rel_err(moments.variance, hidden_moments(base).variance) < 1e-6
 
 
-# --------------------------------------------------------------------------- what BN pins and what it does not
+# ---------------------------------------------------------------- what BN pins and what it does not
 
 
 @settings(max_examples=25, deadline=None)

@@ -157,7 +157,7 @@ def test_merge_moments_rejects_invalid_input(counts, means, m2s, error, match):
         merge_moments(counts, np.asarray(means), np.asarray(m2s))
 
 
-# --------------------------------------------------------------------------- SyncBatchNorm in one process
+# --------------------------------------------------------------------- SyncBatchNorm in one process
 
 
 @pytest.mark.parametrize("momentum", [0.1, None])

@@ -49,7 +49,8 @@ def _check(origin: str, url: str) -> tuple[dict, str]:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
         pytest.fail(
-            f"linkinator {url} gave no report (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+            f"linkinator {url} gave no report (exit {proc.returncode}):\n"
+            f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
         )
     return report, f"exit {proc.returncode}"
 

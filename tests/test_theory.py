@@ -82,7 +82,7 @@ def unit_instances(draw, min_m=2):
     return y, g, h, gamma
 
 
-# --------------------------------------------------------------------------- Fact C.2 and the backward pass
+# ------------------------------------------------------------------- Fact C.2 and the backward pass
 
 
 @pytest.mark.parametrize("m", [2, 3, 8, 33])
@@ -404,8 +404,11 @@ def test_first_form_of_theorem_4_2_is_an_equality_without_its_assumptions(
 ):
     """d^T Hhat d = gamma^2/sigma^2 d^T H d - gamma/(m sigma^2) <g, y_hat> ||d||^2
     for indefinite H, any signs."""
-    # Tolerance: 1e-10 of (||Hhat|| + gamma^2/sigma^2 ||H|| + |gamma <g, y_hat>| / (m sigma^2)) ||d|| (|gamma|/sigma) ||g||,
-    # the size of each term when d is not small, and of the rounding in d when it is (d = 0 exactly for m = 2).
+    # Tolerance: 1e-10 of
+    # (||Hhat|| + gamma^2/sigma^2 ||H|| + |gamma <g, y_hat>| / (m sigma^2)) ||d||
+    # (|gamma|/sigma) ||g||,
+    # the size of each term when d is not small, and of the rounding in d when it is
+    # (d = 0 exactly for m = 2).
     y, g, h, gamma = instance
     terms = hessian_quadratic_form(g, h, y, gamma)
     curvature = (

@@ -296,7 +296,8 @@ def _train_and_record(
             net(X[idx]), Y[idx]
         )
         grads = torch.autograd.grad(loss, parameters)
-        with torch.no_grad():  # plain SGD, W <- W - lr * grad (torch.optim would import torch._dynamo: seconds)
+        # plain SGD, W <- W - lr * grad (torch.optim would import torch._dynamo: seconds)
+        with torch.no_grad():
             for parameter, grad in zip(parameters, grads, strict=True):
                 parameter -= lr * grad
         losses[step] = loss.item()

@@ -83,13 +83,14 @@ MARKS = {"none": MARKED["baseline"], "batch": MARKED["batchnorm"]}
 
 #: What Santurkar et al. (2018) report for the DLN.
 PAPER = {
-    "setup": "25-layer DLN, loss ||W_1...W_25 x - A x||^2, A random 10x10 Gaussian, synthetic Gaussian data, "
-    "full-batch gradient descent, 10,000 steps, learning rate 1e-6 (Santurkar et al., 2018, §2)",
+    "setup": "25-layer DLN, loss ||W_1...W_25 x - A x||^2, A random 10x10 Gaussian, synthetic "
+    "Gaussian data, full-batch gradient descent, 10,000 steps, learning rate 1e-6 "
+    "(Santurkar et al., 2018, §2)",
     "lr": 1e-6,
     "steps": 10_000,
     "probe_multiples": [0.01, 30],
-    "ics": "the standard DLN has almost no ICS for the whole run, while with BN G and G' look nearly "
-    "uncorrelated (Santurkar et al., 2018, Fig. 3)",
+    "ics": "the standard DLN has almost no ICS for the whole run, while with BN G and G' look "
+    "nearly uncorrelated (Santurkar et al., 2018, Fig. 3)",
 }
 
 
@@ -261,7 +262,8 @@ def run(config: RunConfig) -> dict:
                 done += settings["steps"]
     return {
         "settings": settings,
-        "data": f"synthetic: {settings['samples']} samples x ~ N(0, I_{settings['dim']}), targets A x",
+        "data": f"synthetic: {settings['samples']} samples x ~ N(0, I_{settings['dim']}), "
+        "targets A x",
         "paper": PAPER,
         "runs": runs,
         "summary": {
@@ -483,7 +485,8 @@ def _figures(results: dict, lang: str) -> dict[str, str]:
 
 EXPERIMENT = Experiment(
     name="deep_linear",
-    summary="Santurkar et al. Figs. 3-4 (DLN) in small: ICS and landscape of a 25-layer linear net, with and without BN",
+    summary="Santurkar et al. Figs. 3-4 (DLN) in small: ICS and landscape of a 25-layer linear "
+    "net, with and without BN",
     run=run,
     figures=figures,
     accepts_data_dir=False,

@@ -87,7 +87,8 @@ STYLE = {"none": NORM_STYLE["baseline"], "batch": NORM_STYLE["batchnorm"]}
 
 #: What Santurkar et al. (2018) report for their VGG on CIFAR-10.
 PAPER = {
-    "setup": "VGG on CIFAR-10, plain SGD, batch 128, learning rate 0.1, 15,000 steps (Santurkar et al., 2018, §2)",
+    "setup": "VGG on CIFAR-10, plain SGD, batch 128, learning rate 0.1, 15,000 steps "
+    "(Santurkar et al., 2018, §2)",
     "test_accuracy": {"none": 0.80, "batch": 0.83},
     "ics": "BN networks show similar or even worse ICS (larger l2 difference, smaller cosine) "
     "despite better loss and accuracy (Santurkar et al., 2018, §2.2, Fig. 3)",

@@ -74,7 +74,8 @@ MARKS = {"none": MARKED["baseline"], "batch": MARKED["batchnorm"]}
 
 #: What Santurkar et al. (2018) report for VGG on CIFAR-10.
 PAPER = {
-    "source": "Santurkar et al. (2018), Section 3.2 and Figure 4; setup of Section 2 per secondary sources",
+    "source": "Santurkar et al. (2018), Section 3.2 and Figure 4; setup of Section 2 per secondary "
+    "sources",
     "data": "CIFAR-10, no augmentation",
     "optimizer": "plain SGD, batch 128, learning rate 0.1, 15,000 steps, Glorot initialization",
     "step_multiples_of_lr": [0.5, 4.0],
@@ -682,7 +683,8 @@ def _beta_vs_loss(results: dict, lang: str) -> str:
 
 EXPERIMENT = Experiment(
     name="landscape",
-    summary="Santurkar et al. Fig. 4 in small: loss variation, gradient predictiveness and beta with and without BN",
+    summary="Santurkar et al. Fig. 4 in small: loss variation, gradient predictiveness and beta "
+    "with and without BN",
     run=run,
     figures=figures,
     accepts_data_dir=True,

@@ -96,8 +96,8 @@ VARIANTS = ("none", "batch", "l1", "l2", "linf")
 
 #: What Santurkar et al. (2018, §3.3) report, for comparison.
 PAPER = {
-    "dln_setup": "25 layers, loss ||W_1...W_25 x - A x||^2 with A a random 10x10 Gaussian matrix, full-batch "
-    "gradient descent, 10,000 steps, learning rate 1e-6 (one secondary source)",
+    "dln_setup": "25 layers, loss ||W_1...W_25 x - A x||^2 with A a random 10x10 Gaussian matrix, "
+    "full-batch gradient descent, 10,000 steps, learning rate 1e-6 (one secondary source)",
     "claims": [
         "all lp variants offer comparable performance to BatchNorm",
         "for deep linear networks, l1 normalization performs even better than BatchNorm",
@@ -426,7 +426,8 @@ def figures(results: dict, lang: str) -> dict[str, str]:
 
 EXPERIMENT = Experiment(
     name="lp_norm",
-    summary="Santurkar et al. §3.3 in small: l1, l2, linf normalization vs BN on a VGG-style net and a 25-layer DLN",
+    summary="Santurkar et al. §3.3 in small: l1, l2, linf normalization vs BN on a VGG-style net "
+    "and a 25-layer DLN",
     run=run,
     figures=figures,
 )

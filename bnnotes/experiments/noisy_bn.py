@@ -68,11 +68,13 @@ VARIANTS = ("none", "batch", "noisy_batch", "noise")
 
 #: What Santurkar et al. (2018, §2.1) report, for comparison.
 PAPER = {
-    "setup": "VGG on CIFAR-10, plain SGD, batch 128, learning rate 0.1, 15,000 steps (one secondary source)",
+    "setup": "VGG on CIFAR-10, plain SGD, batch 128, learning rate 0.1, 15,000 steps "
+    "(one secondary source)",
     "noise": "mu ~ U(-0.5, 0.5), sigma ~ U(1, 1.25) per layer and step; m ~ U(mu - 0.1, mu + 0.1), "
     "s ~ N(sigma, 0.1) per activation (one secondary source, not checked against the appendix)",
     "claims": [
-        "noisy BatchNorm trains almost as well as BatchNorm, and both better than the standard network",
+        "noisy BatchNorm trains almost as well as BatchNorm, and both better than the standard "
+        "network",
         "the noisy BatchNorm network has less stable distributions than even the standard network",
         "the same noise injected into the standard network stops it from training",
     ],

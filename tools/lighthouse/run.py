@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(
-        "| page | path | performance | accessibility | best practices | SEO | FCP | LCP | TBT | CLS |"
+        "| page | path | performance | accessibility | best practices | SEO | FCP | LCP | TBT "
+        "| CLS |"
     )
     print("| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: |")
     for label, path, scores, m in rows:
@@ -205,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print()
     print(
-        "Targets: performance >= 90, accessibility >= 95, best practices 100, SEO >= 95; (!) = below."
+        "Targets: performance >= 90, accessibility >= 95, best practices 100, SEO >= 95; "
+        "(!) = below."
     )
     print(
         "Audits that lost points: " + ("; ".join(notes) if notes else "none")
