@@ -69,7 +69,10 @@ TARGET_REBUILD_S = (
     1.5  # `make serve`: a one-line edit until the served page shows it
 )
 TARGET_EXPERIMENTS_S = 300.0  # every --quick experiment together
-INCONCLUSIVE = "**inconclusive** (the median ratio and the ratio of minima disagree: the machine was busy)"
+INCONCLUSIVE = (
+    "**inconclusive** (the median ratio and the ratio of minima disagree: the machine "
+    "was busy)"
+)
 
 SHAPES = [(256, 1024), (32, 64, 32, 32)]
 DTYPES = [np.float32, np.float64]
@@ -167,7 +170,8 @@ def median_times(
 
 
 def _summary(ts: list[float]) -> tuple[float, float, float]:
-    """(median, interquartile range / median, minimum): the time, how noisy it was, the fastest call."""
+    """(median, interquartile range / median, minimum): the time, how noisy
+    it was, the fastest call."""
     q1, q2, q3 = statistics.quantiles(ts, n=4)
     return q2, (q3 - q1) / q2, min(ts)
 
@@ -346,7 +350,8 @@ def bench_kernels(threads: int) -> tuple[list[KernelResult], list[str]]:
                 x, dy, rng = _inputs(shape, dtype)
                 try:
                     kernel = make(x, dy, rng, torch)
-                except Exception as exc:  # noqa: BLE001  (an optional module whose API the bench does not know)
+                except Exception as exc:
+                    # An optional module whose API the bench does not know.
                     first_line = (str(exc).splitlines() or [""])[0][:160]
                     kernel = f"{type(exc).__name__}: {first_line}; adapt benchmarks/bench.py"
                 if kernel == "absent":
@@ -667,7 +672,8 @@ def bench_serve(
                             for j in range(repeats):
                                 token = f"bench-edit-{uuid.uuid4().hex[:12]}"
                                 log(
-                                    f"site: one-line edit of docs/{page} {j + 1}/{repeats} (load {load()})"
+                                    f"site: one-line edit of docs/{page} {j + 1}/{repeats} "
+                                    f"(load {load()})"
                                 )
                                 t_write = time.perf_counter()
                                 path.write_text(
@@ -707,7 +713,7 @@ def experiment_names() -> list[str] | None:
 def bench_experiments(names: list[str]) -> list[tuple[str, float, str]]:
     base = [sys.executable, "-m", "bnnotes.experiments"]
     help_text = subprocess.run(
-        base + ["--help"],
+        [*base, "--help"],
         check=False,
         cwd=ROOT,
         capture_output=True,
@@ -719,7 +725,7 @@ def bench_experiments(names: list[str]) -> list[tuple[str, float, str]]:
         log(f"experiments: {name} --quick (load {load()})")
         t0 = time.perf_counter()
         proc = subprocess.run(
-            base + [name, "--quick", *extra],
+            [*base, name, "--quick", *extra],
             check=False,
             cwd=ROOT,
             capture_output=True,
@@ -762,8 +768,8 @@ def kernel_table(
 ) -> tuple[list[str], list[tuple[str, bool | None]]]:
     lines = [
         (
-            "| kernel | dtype | shape | pass | bnnotes ms | torch ms | ratio | ratio of minima | spread "
-            "| ratio, torch on 1 thread | peak extra memory (× x) | target |"
+            "| kernel | dtype | shape | pass | bnnotes ms | torch ms | ratio | ratio of minima "
+            "| spread | ratio, torch on 1 thread | peak extra memory (× x) | target |"
         ),
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
@@ -772,7 +778,8 @@ def kernel_table(
         shape = "×".join(map(str, r.shape))
         if r.skipped:
             lines.append(
-                f"| {r.name} | {r.dtype} | {shape} | — | — | — | — | — | — | — | — | skipped: {r.skipped} |"
+                f"| {r.name} | {r.dtype} | {shape} | — | — | — | — | — | — | — | — "
+                f"| skipped: {r.skipped} |"
             )
             continue
         for p in PASSES:
@@ -786,10 +793,12 @@ def kernel_table(
             if r.name == "batch norm" and p == "fwd+bwd":
                 memory_ok = r.memory[p] <= TARGET_BN_MEMORY + MEMORY_SLACK
                 checks = [
-                    f"≤ {TARGET_BN_MEMORY} arrays of x's size: {'met' if memory_ok else '**missed**'}"
+                    f"≤ {TARGET_BN_MEMORY} arrays of x's size: "
+                    f"{'met' if memory_ok else '**missed**'}"
                 ]
                 targets.append((
-                    f"BN fwd+bwd {r.dtype} {shape}: at most {TARGET_BN_MEMORY} arrays the size of x",
+                    f"BN fwd+bwd {r.dtype} {shape}: at most {TARGET_BN_MEMORY} arrays "
+                    "the size of x",
                     memory_ok,
                 ))
                 if r.dtype == "float32":
@@ -810,8 +819,9 @@ def kernel_table(
                     ))
                 target = "; ".join(checks)
             lines.append(
-                f"| {r.name} | {r.dtype} | {shape} | {p} | {fmt_ms(r.ours[p])} | {fmt_ms(r.torch[p])} | "
-                f"{ratio:.2f}× | {r.min_ratio[p]:.2f}× | {r.spread[p]:.0%} | {one_thread} | {r.memory[p]:.2f} | {target} |"
+                f"| {r.name} | {r.dtype} | {shape} | {p} | {fmt_ms(r.ours[p])} "
+                f"| {fmt_ms(r.torch[p])} | {ratio:.2f}× | {r.min_ratio[p]:.2f}× "
+                f"| {r.spread[p]:.0%} | {one_thread} | {r.memory[p]:.2f} | {target} |"
             )
     return lines, targets
 
@@ -858,22 +868,24 @@ def main(argv: list[str] | None = None) -> int:
             f"NumPy {np.__version__}, torch {torch.__version__}."
         ),
         (
-            f"Threads: NumPy's BLAS uses {threads} ({thread_source}), and torch.set_num_threads({threads}); "
-            "NumPy's elementwise ufuncs run on one thread."
+            f"Threads: NumPy's BLAS uses {threads} ({thread_source}), and "
+            f"torch.set_num_threads({threads}); NumPy's elementwise ufuncs run on one thread."
         ),
         (
-            f"Load average (1/5/15 min) at the start: {load_start}. Other processes on the machine make every "
-            "timing noisier; ratios are of medians taken in alternating blocks, so both sides see the same load."
+            f"Load average (1/5/15 min) at the start: {load_start}. Other processes on the machine "
+            "make every timing noisier; ratios are of medians taken in alternating blocks, so "
+            "both sides see the same load."
         ),
         "",
     ]
     if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
         out += [
             (
-                f"**Warning: the machine was busy at the start (load {load_start} on {os.cpu_count()} CPUs); "
-                "run `make bench` again on an idle machine before trusting these numbers. A busy machine "
-                "slows torch more than bnnotes (torch's threads wait for each other at every parallel "
-                "region; NumPy's elementwise passes use one thread), so busy-machine ratios flatter bnnotes.**"
+                f"**Warning: the machine was busy at the start (load {load_start} on "
+                f"{os.cpu_count()} CPUs); run `make bench` again on an idle machine before "
+                "trusting these numbers. A busy machine slows torch more than bnnotes (torch's "
+                "threads wait for each other at every parallel region; NumPy's elementwise passes "
+                "use one thread), so busy-machine ratios flatter bnnotes.**"
             ),
             "",
         ]
@@ -886,12 +898,13 @@ def main(argv: list[str] | None = None) -> int:
             "Median milliseconds per call; ratio = bnnotes / torch (below 1: bnnotes is faster); "
             "ratio of minima = fastest bnnotes call / fastest torch call, less sensitive to other "
             "processes than the medians (the targets use the medians); "
-            "spread = interquartile range / median of the noisier side; the one-thread ratio (fwd+bwd only, "
-            "context, no target) is against torch.set_num_threads(1). "
-            "Forward includes what the backward pass needs (bnnotes' cache, torch's autograd graph); "
-            "fwd+bwd keeps y alive during the backward pass, as in training. Peak extra memory counts "
-            "every array a call allocates, outputs included (forward: y and x_hat, backward: dx; "
-            f"the memory target allows {MEMORY_SLACK:g} × x on top of the arrays for per-channel vectors)."
+            "spread = interquartile range / median of the noisier side; the one-thread ratio "
+            "(fwd+bwd only, context, no target) is against torch.set_num_threads(1). "
+            "Forward includes what the backward pass needs (bnnotes' cache, torch's autograd "
+            "graph); fwd+bwd keeps y alive during the backward pass, as in training. Peak extra "
+            "memory counts every array a call allocates, outputs included (forward: y and x_hat, "
+            f"backward: dx; the memory target allows {MEMORY_SLACK:g} × x on top of the arrays "
+            "for per-channel vectors)."
         )
         out += [
             "## Kernels: bnnotes (NumPy) against torch (CPU)",
@@ -916,7 +929,8 @@ def main(argv: list[str] | None = None) -> int:
         except RuntimeError as exc:
             log(str(exc))
             out.append(
-                f"| `mkdocs build --strict`, every language | — | — | **failed**: {_first_error(exc)} |"
+                "| `mkdocs build --strict`, every language | — | — "
+                f"| **failed**: {_first_error(exc)} |"
             )
             targets.append((
                 f"full strict build ≤ {TARGET_BUILD_S:g} s (the build failed)",
@@ -930,7 +944,8 @@ def main(argv: list[str] | None = None) -> int:
             ))
             out += [
                 (
-                    f"| `mkdocs build --strict`, every language (median of {len(builds['cached'])}) "
+                    "| `mkdocs build --strict`, every language "
+                    f"(median of {len(builds['cached'])}) "
                     f"| {build:.2f} | {', '.join(f'{t:.2f}' for t in builds['cached'])} "
                     f"| ≤ {TARGET_BUILD_S:g} s: {verdict(build, TARGET_BUILD_S)} |"
                 ),
@@ -948,7 +963,8 @@ def main(argv: list[str] | None = None) -> int:
         except (RuntimeError, TimeoutError) as exc:
             log(str(exc))
             out.append(
-                f"| `make serve`: start, and rebuild after a one-line edit | — | — | **failed**: {_first_error(exc)} |"
+                "| `make serve`: start, and rebuild after a one-line edit | — | — "
+                f"| **failed**: {_first_error(exc)} |"
             )
             targets.append((
                 f"rebuild after a one-line edit ≤ {TARGET_REBUILD_S:g} s (serve failed)",
@@ -973,7 +989,8 @@ def main(argv: list[str] | None = None) -> int:
                 ))
                 out.append(
                     f"| `make serve`: one-line edit of docs/{page} until the served page shows it "
-                    f"(median of {len(times)}) | {rebuild:.2f} | {', '.join(f'{t:.2f}' for t in times)} "
+                    f"(median of {len(times)}) | {rebuild:.2f} "
+                    f"| {', '.join(f'{t:.2f}' for t in times)} "
                     f"| ≤ {TARGET_REBUILD_S:g} s: {verdict(rebuild, TARGET_REBUILD_S)} |"
                 )
             targets.append((
@@ -1012,7 +1029,8 @@ def main(argv: list[str] | None = None) -> int:
                 for name, wall, status in rows
             ]
             out += [
-                f"| **total** | {total:.1f} | ≤ {TARGET_EXPERIMENTS_S:g} s: {verdict(total, TARGET_EXPERIMENTS_S)} |",
+                f"| **total** | {total:.1f} | ≤ {TARGET_EXPERIMENTS_S:g} s: "
+                f"{verdict(total, TARGET_EXPERIMENTS_S)} |",
                 "",
             ]
 

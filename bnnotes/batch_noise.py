@@ -53,7 +53,8 @@ def batch_noise(
 
 
 def predicted_batch_noise(x: float, batch_size: int) -> float:
-    r"""Large-batch prediction $\sqrt{(1 + z^2/2)/m}$ of [`batch_noise`][bnnotes.batch_noise.batch_noise].
+    r"""Large-batch prediction $\sqrt{(1 + z^2/2)/m}$ of
+    [`batch_noise`][bnnotes.batch_noise.batch_noise].
 
     The term 1 comes from the batch mean (variance $\sigma^2/m$), the term $z^2/2$ from the
     batch standard deviation (variance about $\sigma^2/(2m)$, scaled by $z$).

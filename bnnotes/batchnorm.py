@@ -4,10 +4,10 @@ The functions here follow the paper's notation. For an input of shape ``(N, C)``
 ``(N, C, *spatial)`` every channel ``c`` is normalized with statistics taken over all
 axes but axis 1, that is over $m = N \cdot \prod \text{spatial}$ values.
 
-The layer [`BatchNorm`][bnnotes.batchnorm.BatchNorm] adds PyTorch's conventions on top: the momentum of the
-running averages weights the *new* value, the running variance is the unbiased
-estimate, ``momentum=None`` gives a cumulative average, and evaluation mode uses the
-running statistics unless they are not tracked.
+The layer [`BatchNorm`][bnnotes.batchnorm.BatchNorm] adds PyTorch's conventions on top: the
+momentum of the running averages weights the *new* value, the running variance is the unbiased
+estimate, ``momentum=None`` gives a cumulative average, and evaluation mode uses the running
+statistics unless they are not tracked.
 
 References
 ----------
@@ -17,8 +17,9 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -42,7 +43,8 @@ __all__ = [
 ]
 
 DEFAULT_EPS = 1e-5
-r"""The default $\epsilon$ of every function and of the layer in this module; it equals PyTorch's."""
+r"""The default $\epsilon$ of every function and of the layer in this
+module; it equals PyTorch's."""
 
 
 # --------------------------------------------------------------------------- Algorithm 1
@@ -55,7 +57,8 @@ class BatchNormCache:
     Attributes
     ----------
     x_hat : numpy.ndarray
-        The normalized input $\hat x_i = (x_i - \mu_\mathcal{B}) / \sqrt{\sigma^2_\mathcal{B} + \epsilon}$.
+        The normalized input
+        $\hat x_i = (x_i - \mu_\mathcal{B}) / \sqrt{\sigma^2_\mathcal{B} + \epsilon}$.
     mean : numpy.ndarray
         $\mu_\mathcal{B}$, one value per channel.
     var : numpy.ndarray
@@ -213,8 +216,8 @@ def batch_norm_backward(
     dx : numpy.ndarray
         $\partial\ell/\partial x$, same shape as ``dy``.
     dgamma : numpy.ndarray
-        $\partial\ell/\partial\gamma = \sum_i \frac{\partial\ell}{\partial y_i}\hat x_i$, shape ``(C,)``
-        (the gradient with respect to the scale even when the forward pass used none).
+        $\partial\ell/\partial\gamma = \sum_i \frac{\partial\ell}{\partial y_i}\hat x_i$, shape
+        ``(C,)`` (the gradient with respect to the scale even when the forward pass used none).
     dbeta : numpy.ndarray
         $\partial\ell/\partial\beta = \sum_i \frac{\partial\ell}{\partial y_i}$, shape ``(C,)``.
 
@@ -235,8 +238,10 @@ def batch_norm_backward(
     \frac{\partial\ell}{\partial\sigma^2_\mathcal{B}} = \sum_i \frac{\partial\ell}{\partial\hat x_i}
     (x_i - \mu_\mathcal{B}) \cdot \frac{-1}{2} s^{-3},$$
 
-    $$\frac{\partial\ell}{\partial\mu_\mathcal{B}} = \sum_i \frac{\partial\ell}{\partial\hat x_i}\cdot\frac{-1}{s}
-    + \frac{\partial\ell}{\partial\sigma^2_\mathcal{B}}\cdot\frac{\sum_i -2(x_i - \mu_\mathcal{B})}{m},$$
+    $$\frac{\partial\ell}{\partial\mu_\mathcal{B}} = \sum_i
+    \frac{\partial\ell}{\partial\hat x_i}\cdot\frac{-1}{s}
+    + \frac{\partial\ell}{\partial\sigma^2_\mathcal{B}}
+    \cdot\frac{\sum_i -2(x_i - \mu_\mathcal{B})}{m},$$
 
     $$\frac{\partial\ell}{\partial x_i} = \frac{\partial\ell}{\partial\hat x_i}\cdot\frac1s
     + \frac{\partial\ell}{\partial\sigma^2_\mathcal{B}}\cdot\frac{2(x_i - \mu_\mathcal{B})}{m}
@@ -246,7 +251,8 @@ def batch_norm_backward(
     collapses to the compact form
 
     $$\frac{\partial\ell}{\partial x_i} = \frac{\gamma}{m s}\Big(m\frac{\partial\ell}{\partial y_i}
-    - \sum_j \frac{\partial\ell}{\partial y_j} - \hat x_i \sum_j \frac{\partial\ell}{\partial y_j}\hat x_j\Big),$$
+    - \sum_j \frac{\partial\ell}{\partial y_j} - \hat x_i \sum_j
+    \frac{\partial\ell}{\partial y_j}\hat x_j\Big),$$
 
     which is exact for any $\epsilon$.
 
@@ -344,12 +350,14 @@ def batch_norm_inference(
     -------
     numpy.ndarray
         $y = \frac{\gamma}{\sqrt{\mathrm{Var}[x] + \epsilon}}\, x
-        + \Big(\beta - \frac{\gamma E[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}}\Big)$, same shape and dtype as ``x``.
+        + \Big(\beta - \frac{\gamma E[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}}\Big)$,
+        same shape and dtype as ``x``.
 
     Raises
     ------
     TypeError, ValueError
-        On the same kinds of bad input as [`batch_norm_forward`][bnnotes.batchnorm.batch_norm_forward], and on a negative variance.
+        On the same kinds of bad input as
+        [`batch_norm_forward`][bnnotes.batchnorm.batch_norm_forward], and on a negative variance.
 
     Notes
     -----
@@ -618,7 +626,8 @@ class BatchNorm(NormLayer):
     then updates, with $\alpha$ = ``momentum``,
 
     $$\hat\mu \leftarrow (1 - \alpha)\,\hat\mu + \alpha\,\mu_\mathcal{B}, \qquad
-    \hat\sigma^2 \leftarrow (1 - \alpha)\,\hat\sigma^2 + \alpha\,\tfrac{m}{m-1}\sigma^2_\mathcal{B},$$
+    \hat\sigma^2 \leftarrow (1 - \alpha)\,\hat\sigma^2 +
+    \alpha\,\tfrac{m}{m-1}\sigma^2_\mathcal{B},$$
 
     with $\alpha = 1/t$ at the $t$-th batch when ``momentum`` is None. Frameworks that
     weight the old value (Keras, Flax, MindSpore) use $1 - \alpha$ as their "momentum".
@@ -729,11 +738,13 @@ class BatchNorm(NormLayer):
         ).astype(self.dtype)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        r"""Gradient with respect to the input of the last [`forward`][bnnotes.batchnorm.BatchNorm.forward] call.
+        r"""Gradient with respect to the input of the last
+        [`forward`][bnnotes.batchnorm.BatchNorm.forward] call.
 
         Sets `weight_grad` and `bias_grad` (when ``affine``) and returns
         $\partial\ell/\partial x$. In evaluation mode with running statistics the layer is
-        a fixed affine map, so $\partial\ell/\partial x = \gamma\,\partial\ell/\partial y / \sqrt{\hat\sigma^2+\epsilon}$.
+        a fixed affine map, so
+        $\partial\ell/\partial x = \gamma\,\partial\ell/\partial y / \sqrt{\hat\sigma^2+\epsilon}$.
 
         Raises
         ------

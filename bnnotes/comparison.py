@@ -60,7 +60,8 @@ __all__ = [
 ]
 
 METHODS = ("BN", "LN", "IN", "GN", "WN", "WS")
-"""Row labels: batch, layer, instance, group normalization, weight normalization, weight standardization."""
+"""Row labels: batch, layer, instance, group normalization, weight
+normalization, weight standardization."""
 
 PROPERTIES = (
     "statistics over",
@@ -71,7 +72,8 @@ PROPERTIES = (
     "invariant to scaling one example",
     "absorbs a per-channel bias",
 )
-"""Column labels. All but the first are yes/no properties measured by [`comparison_table`][bnnotes.comparison.comparison_table]."""
+"""Column labels. All but the first are yes/no properties measured by
+[`comparison_table`][bnnotes.comparison.comparison_table]."""
 
 _EPS = 1e-30  # far below every variance in play: the standardizations are exact to rounding
 
@@ -99,7 +101,8 @@ EXPECTED = {
         False,
     ),
 }
-"""The table the derivations in [`comparison_table`][bnnotes.comparison.comparison_table]'s Notes predict."""
+"""The table the derivations in
+[`comparison_table`][bnnotes.comparison.comparison_table]'s Notes predict."""
 
 
 @dataclass(frozen=True)
@@ -332,7 +335,7 @@ def comparison_table(
         )
     shape = tuple(
         check.positive_int(size, f"shape[{axis}] ({name})")
-        for axis, (size, name) in enumerate(zip(shape, "NKHW"))
+        for axis, (size, name) in enumerate(zip(shape, "NKHW", strict=True))
     )
     if shape[0] < 2 or shape[2] * shape[3] < 2:
         raise ValueError(
@@ -350,7 +353,7 @@ def comparison_table(
     weight = rng.normal(size=(channels, shape[1]))
     x = rng.normal(size=shape)
     others = x.copy()
-    others[1:] = rng.normal(size=(shape[0] - 1,) + shape[1:])
+    others[1:] = rng.normal(size=(shape[0] - 1, *shape[1:]))
     delta, one_channel, one_example = (
         rng.uniform(2.0, 5.0),
         int(rng.integers(channels)),
@@ -407,13 +410,11 @@ def comparison_table(
 
         # A bias after the convolution: append a constant input channel whose weights are the bias.
         with_bias = np.concatenate([weight, bias[:, :, 0]], axis=1)
-        x_one = np.concatenate([x, np.ones((shape[0], 1) + shape[2:])], axis=1)
-        if method in ("WN", "WS"):
-            biased = (
-                base + bias
-            )  # the bias is added after the normalized weights
-        else:
-            biased = run(with_bias, x_one)
+        x_one = np.concatenate([x, np.ones((shape[0], 1, *shape[2:]))], axis=1)
+        # WN and WS: the bias is added after the normalized weights.
+        biased = (
+            base + bias if method in ("WN", "WS") else run(with_bias, x_one)
+        )
         change = _change(base, biased)
         row["absorbs a per-channel bias"] = Measurement(change <= tol, change)
         table[method] = row

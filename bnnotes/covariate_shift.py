@@ -17,7 +17,8 @@ data are; at the target the parabola bends the other way.
 The second part follows Ioffe & Szegedy's (2015, §2) view of a layer as a learner whose
 inputs are the outputs of the layers below. In a two-layer network
 
-$$h = W_1 x + b_1 \quad\text{or}\quad h = \mathrm{BN}_{\gamma,\beta}(W_1 x), \qquad \hat y = w_2^\top \mathrm{ReLU}(h) + b_2 ,$$
+$$h = W_1 x + b_1 \quad\text{or}\quad h = \mathrm{BN}_{\gamma,\beta}(W_1 x),
+\qquad \hat y = w_2^\top \mathrm{ReLU}(h) + b_2 ,$$
 
 the part above $h$ is trained on inputs $h$ whose distribution changes every time $W_1$ is
 updated. [`layer_input_drift`][bnnotes.experiments.covariate_shift.layer_input_drift]
@@ -116,7 +117,7 @@ def _kind(kind) -> str:
     return kind
 
 
-# --------------------------------------------------------------------------- part 1: covariate shift
+# -------------------------------------------------------------------------- part 1: covariate shift
 
 
 def boundary(x1: np.ndarray) -> np.ndarray:
@@ -193,8 +194,9 @@ def sample_domain(
     n : int
         Number of examples, at least 1.
     x1_mean : float
-        $\mu$ in $x_1 \sim \mathcal N(\mu, s^2)$; [`SOURCE_MEAN`][bnnotes.covariate_shift.SOURCE_MEAN]
-        is $-2$ and [`TARGET_MEAN`][bnnotes.covariate_shift.TARGET_MEAN] is $+2$.
+        $\mu$ in $x_1 \sim \mathcal N(\mu, s^2)$;
+        [`SOURCE_MEAN`][bnnotes.covariate_shift.SOURCE_MEAN] is $-2$ and
+        [`TARGET_MEAN`][bnnotes.covariate_shift.TARGET_MEAN] is $+2$.
     seed : int, optional
         Seed ($\ge 0$) of a ``numpy.random.default_rng`` generator; the global NumPy state
         is not used.
@@ -377,7 +379,8 @@ def fit_logistic(
     -----
     With $\phi_i = \phi(x_i)$ and $p_i = \sigma(w^\top \phi_i)$ the objective is
 
-    $$J(w) = \frac1n \sum_{i=1}^n \big(\log(1 + e^{w^\top \phi_i}) - y_i\, w^\top \phi_i\big) + \frac\lambda2 \lVert w \rVert^2,$$
+    $$J(w) = \frac1n \sum_{i=1}^n \big(\log(1 + e^{w^\top \phi_i}) - y_i\, w^\top \phi_i\big) +
+    \frac\lambda2 \lVert w \rVert^2,$$
 
     $$\nabla J = \frac1n \Phi^\top (p - y) + \lambda w, \qquad
     \nabla^2 J = \frac1n \Phi^\top \mathrm{diag}\big(p_i (1 - p_i)\big) \Phi + \lambda I \succ 0 .$$
@@ -547,11 +550,12 @@ def covariate_shift_report(
     )
 
 
-# --------------------------------------------------------------------------- part 2: each layer as a learner
+# ------------------------------------------------------------------ part 2: each layer as a learner
 
 
 class TwoLayerNet(nn.Module):
-    r"""$x \mapsto w_2^\top \mathrm{ReLU}(h) + b_2$ with $h = W_1 x + b_1$ or $h = \mathrm{BN}_{\gamma,\beta}(W_1 x)$.
+    r"""$x \mapsto w_2^\top \mathrm{ReLU}(h) + b_2$ with $h = W_1 x + b_1$ or
+    $h = \mathrm{BN}_{\gamma,\beta}(W_1 x)$.
 
     Parameters
     ----------
@@ -767,7 +771,7 @@ def hidden_moments(h: np.ndarray) -> HiddenMoments:
     )
 
 
-# --------------------------------------------------------------------------- part 3: the noise side effect
+# -------------------------------------------------------------------- part 3: the noise side effect
 
 
 def prediction_spread(

@@ -263,7 +263,8 @@ _CIFAR10_PICKLE_GLOBALS = {
 
 
 class _ArrayOnlyUnpickler(pickle.Unpickler):
-    """An unpickler that rebuilds dicts, lists, bytes and NumPy arrays, and refuses any other class."""
+    """An unpickler that rebuilds dicts, lists, bytes and NumPy arrays,
+    and refuses any other class."""
 
     def find_class(self, module: str, name: str):
         if (module, name) not in _CIFAR10_PICKLE_GLOBALS:
@@ -294,14 +295,15 @@ def _read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(batch, dict):
         raise ValueError(
             f"{path}: expected a dict, got {type(batch).__name__}"
-        )  # noqa: TRY004 (a malformed file)
+        )  # a malformed file, hence ValueError rather than TypeError
     batch = {
         k.decode("latin1") if isinstance(k, bytes) else k: v
         for k, v in batch.items()
     }
     if "data" not in batch or "labels" not in batch:
         raise ValueError(
-            f"{path}: a CIFAR-10 batch needs the keys 'data' and 'labels', has {sorted(map(str, batch))}"
+            f"{path}: a CIFAR-10 batch needs the keys 'data' and 'labels', has "
+            f"{sorted(map(str, batch))}"
         )
     data = np.asarray(batch["data"])
     labels = np.asarray(batch["labels"])
@@ -311,7 +313,8 @@ def _read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         or data.dtype != np.uint8
     ):
         raise ValueError(
-            f"{path}: data must be uint8 of shape (n, {_CIFAR10_FEATURES}), got {data.dtype} {data.shape}"
+            f"{path}: data must be uint8 of shape (n, {_CIFAR10_FEATURES}), got {data.dtype} "
+            f"{data.shape}"
         )
     if labels.ndim != 1 or len(labels) != len(data):
         raise ValueError(
@@ -325,7 +328,8 @@ def _read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_cifar10(data_dir: str | Path) -> Dataset:
-    r"""Load CIFAR-10 from its python batches (``data_batch_1`` ... ``data_batch_5``, ``test_batch``).
+    r"""Load CIFAR-10 from its python batches (``data_batch_1`` ...
+    ``data_batch_5``, ``test_batch``).
 
     Parameters
     ----------

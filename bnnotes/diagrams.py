@@ -175,7 +175,7 @@ def index_sets_svg(
         )
         for m in METHODS
     }
-    index = tuple(int(i) % s for i, s in zip(index, shape))
+    index = tuple(int(i) % s for i, s in zip(index, shape, strict=True))
     n_size, c_size, h_size, w_size = shape
     cell, gap, margin, title_h, label_w = 9.0, 3.0, 10.0, 34.0, 14.0
     panel_w = c_size * (w_size * cell + gap) - gap
@@ -195,14 +195,16 @@ def index_sets_svg(
         if method == "group":
             title = _TEXT("groups", lang, name=title, g=num_groups)
         parts.append(
-            f'<text x="{x0 + panel_w / 2:.1f}" y="14" font-size="10" text-anchor="middle">{title}</text>'
+            f'<text x="{x0 + panel_w / 2:.1f}" y="14" font-size="10" '
+            f'text-anchor="middle">{title}</text>'
         )
         parts.append(
             f'<text x="{x0 + panel_w / 2:.1f}" y="27" font-size="8" text-anchor="middle" '
             f'fill="{_LINE}">{_TEXT("channels", lang)}</text>'
         )
         parts.append(
-            f'<text x="{x0 - 4:.1f}" y="{title_h + panel_h / 2:.1f}" font-size="8" text-anchor="middle" '
+            f'<text x="{x0 - 4:.1f}" y="{title_h + panel_h / 2:.1f}" font-size="8" '
+            'text-anchor="middle" '
             f'fill="{_LINE}" transform="rotate(-90 {x0 - 4:.1f} {title_h + panel_h / 2:.1f})">'
             f"{_TEXT('examples', lang)}</text>"
         )

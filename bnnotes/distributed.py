@@ -110,7 +110,8 @@ def shard_moments(x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
 
 
 def _merge(counts, means, m2s, total):
-    """The K-way merge on NumPy arrays or torch tensors alike: counts (K, 1), means and m2s (K, C)."""
+    """The K-way merge on NumPy arrays or torch tensors alike: counts
+    (K, 1), means and m2s (K, C)."""
     mean = (counts * means).sum(0) / total
     m2 = m2s.sum(0) + (counts * (means - mean) ** 2).sum(0)
     return mean, m2
@@ -212,7 +213,7 @@ def merge_moments(counts, means, m2s) -> tuple[int, np.ndarray, np.ndarray]:
 
 
 def _spatial_axes(ndim: int) -> list[int]:
-    return [0] + list(range(2, ndim))
+    return [0, *range(2, ndim)]
 
 
 def _collective(what: str, op: Callable, *args, group) -> None:
@@ -295,7 +296,8 @@ class _SyncBatchNormFunction(torch.autograd.Function):
         ctx.bias_dtype = None if bias is None else bias.dtype
         mean, var = mean.to(x.dtype), var.to(x.dtype)
         ctx.mark_non_differentiable(mean, var)
-        # a copy when y is still x_hat: the caller may change y in place, the backward pass reads x_hat
+        # a copy when y is still x_hat: the caller may change y in place, the backward pass
+        # reads x_hat
         return y.to(x.dtype, copy=y is x_hat), mean, var, total
 
     @staticmethod
@@ -324,7 +326,8 @@ class _SyncBatchNormFunction(torch.autograd.Function):
                 if weight is None
                 else weight.to(torch.float64)
             )
-            # dx = gamma * inv_std / M * (M * dy - sum(dy) - x_hat * sum(dy * x_hat)), sums over all ranks
+            # dx = gamma * inv_std / M * (M * dy - sum(dy) - x_hat * sum(dy * x_hat)),
+            # sums over all ranks
             scale = (gamma * inv_std / total).view(bshape)
             dx = scale * (
                 total * dyd
@@ -530,7 +533,8 @@ class SyncBatchNorm(torch.nn.Module):
 def convert_sync_batchnorm(
     module: torch.nn.Module, process_group: Any = None
 ) -> torch.nn.Module:
-    r"""Replace every ``torch.nn.BatchNorm1d/2d/3d`` (and ``torch.nn.SyncBatchNorm``) in a model by a [`SyncBatchNorm`][bnnotes.distributed.SyncBatchNorm].
+    r"""Replace every ``torch.nn.BatchNorm1d/2d/3d`` (and ``torch.nn.SyncBatchNorm``) in a model by
+    a [`SyncBatchNorm`][bnnotes.distributed.SyncBatchNorm].
 
     Parameters
     ----------
@@ -676,7 +680,7 @@ def ghost_batch_norm(
     x = check.channels_input(x)
     eps = check.eps_value(eps)
     chunks = _virtual_batches(x.shape[0], virtual_batch_size)
-    spatial = kernels.values_per_channel((1,) + x.shape[1:])
+    spatial = kernels.values_per_channel((1, *x.shape[1:]))
     for index, chunk in enumerate(chunks):
         size = chunk.stop - chunk.start
         if size * spatial < 2:
@@ -745,9 +749,10 @@ def ghost_batch_norm_backward(
         raise TypeError(
             "caches must be the non-empty list of BatchNormCache returned by ghost_batch_norm"
         )
-    expected = (sum(c.x_hat.shape[0] for c in caches),) + caches[
-        0
-    ].x_hat.shape[1:]
+    expected = (
+        sum(c.x_hat.shape[0] for c in caches),
+        *caches[0].x_hat.shape[1:],
+    )
     dy = check.same_shape(dy, expected)
     dxs, dgamma, dbeta, start = [], 0.0, 0.0, 0
     for cache in caches:
@@ -761,7 +766,8 @@ def ghost_batch_norm_backward(
 def sync_bn_shard_step(
     rank, world_size, x, dy, sizes, weight=None, bias=None, eps=DEFAULT_EPS
 ) -> dict:
-    r"""One training step of [`SyncBatchNorm`][bnnotes.distributed.SyncBatchNorm] on this rank's shard of a batch.
+    r"""One training step of [`SyncBatchNorm`][bnnotes.distributed.SyncBatchNorm] on
+    this rank's shard of a batch.
 
     Meant to run under [`spawn_ranks`][bnnotes.processes.spawn_ranks]: rank $k$ takes
     examples ``sum(sizes[:k]) : sum(sizes[:k + 1])`` of ``x`` and ``dy``.

@@ -1,4 +1,5 @@
-r"""Curvature toolkit: Lipschitz constants, smoothness, the Hessian, the Fisher information and the natural gradient.
+r"""Curvature toolkit: Lipschitz constants, smoothness, the Hessian, the Fisher information
+and the natural gradient.
 
 Definitions, for a function $f$ of the parameters $\theta$:
 
@@ -17,25 +18,28 @@ For a model $p_\theta(y \mid x)$ with score $s = \nabla_\theta \log p_\theta(y \
 **Fisher information** is the covariance of the score with labels drawn from the model,
 
 $$F(\theta) = \mathbb E_x\,\mathbb E_{y \sim p_\theta(\cdot\mid x)}\big[s\,s^\top\big]
-= \mathbb E_x\,\mathbb E_{y \sim p_\theta(\cdot\mid x)}\big[-\nabla^2_\theta \log p_\theta(y \mid x)\big],$$
+= \mathbb E_x\,\mathbb E_{y \sim p_\theta(\cdot\mid x)}
+\big[-\nabla^2_\theta \log p_\theta(y \mid x)\big],$$
 
 the expected Hessian of the negative log-likelihood under the model's own labels. The
 **empirical Fisher** averages $s\,s^\top$ over the observed labels instead; it is a different
 matrix. $F$ is also the Hessian of $\theta' \mapsto D_{\mathrm{KL}}(p_\theta \,\Vert\, p_{\theta'})$
-at $\theta' = \theta$, so $D_{\mathrm{KL}}(p_\theta \,\Vert\, p_{\theta+\delta}) \approx \frac12 \delta^\top F \delta$,
-and the **natural gradient** $F^{-1}\nabla_\theta L$ is the steepest-descent direction when
-steps are measured by that divergence.
+at $\theta' = \theta$, so
+$D_{\mathrm{KL}}(p_\theta \,\Vert\, p_{\theta+\delta}) \approx \frac12 \delta^\top F \delta$, and
+the **natural gradient** $F^{-1}\nabla_\theta L$ is the steepest-descent direction when steps are
+measured by that divergence.
 
 The small model for numeric demonstrations is softmax regression, $p(y \mid x) =
 \mathrm{softmax}(Wx)_y$ with $W$ of shape ``(K, d)``, flattened row by row into $\theta$ of
 length $P = Kd$; everything about it has a closed form here. Its NLL Hessian does not depend
 on the labels, so there the Fisher and the Hessian agree for any labels. For a model whose
-Hessian does depend on them, [`per_label_scores_and_hessians`][bnnotes.fisher.per_label_scores_and_hessians]
-computes scores and Hessians of any PyTorch log-likelihood with ``torch.func``, and
-[`tanh_network_log_probs`][bnnotes.fisher.tanh_network_log_probs] is a one-hidden-layer network to use it on.
-[`weight_normalized_kl_curvature`][bnnotes.fisher.weight_normalized_kl_curvature] is the curvature of
-the KL divergence along one unit's weights when the units are weight-normalized: doubling the
-weights leaves the output unchanged and quarters it (Ba et al., Sec. 5.2, Eq. 13).
+Hessian does depend on them,
+[`per_label_scores_and_hessians`][bnnotes.fisher.per_label_scores_and_hessians] computes scores and
+Hessians of any PyTorch log-likelihood with ``torch.func``, and
+[`tanh_network_log_probs`][bnnotes.fisher.tanh_network_log_probs] is a one-hidden-layer network to
+use it on. [`weight_normalized_kl_curvature`][bnnotes.fisher.weight_normalized_kl_curvature] is the
+curvature of the KL divergence along one unit's weights when the units are weight-normalized:
+doubling the weights leaves the output unchanged and quarters it (Ba et al., Sec. 5.2, Eq. 13).
 
 References
 ----------
@@ -266,7 +270,8 @@ def softmax_regression_grad(
 def softmax_regression_hessian(
     weight: np.ndarray, x: np.ndarray
 ) -> np.ndarray:
-    r"""Hessian of the mean NLL with respect to $\theta = \mathrm{vec}(W)$ (row by row), shape ``(Kd, Kd)``.
+    r"""Hessian of the mean NLL with respect to $\theta = \mathrm{vec}(W)$ (row by
+    row), shape ``(Kd, Kd)``.
 
     Parameters
     ----------
@@ -357,7 +362,8 @@ def softmax_regression_scores(weight: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def softmax_regression_lipschitz_bound(x: np.ndarray) -> float:
-    r"""A Lipschitz constant of the mean NLL of softmax regression: $\sqrt2\,\frac1n\sum_i\lVert x_i\rVert$.
+    r"""A Lipschitz constant of the mean NLL of softmax regression:
+    $\sqrt2\,\frac1n\sum_i\lVert x_i\rVert$.
 
     Parameters
     ----------
@@ -403,7 +409,8 @@ def softmax_regression_lipschitz_bound(x: np.ndarray) -> float:
 
 
 def softmax_regression_smoothness_bound(x: np.ndarray) -> float:
-    r"""A smoothness constant of the mean NLL of softmax regression: $\beta = \frac12\lambda_{\max}\big(\frac1n X^\top X\big)$.
+    r"""A smoothness constant of the mean NLL of softmax regression:
+    $\beta = \frac12\lambda_{\max}\big(\frac1n X^\top X\big)$.
 
     Parameters
     ----------
@@ -472,7 +479,8 @@ def _check_scores(scores, probs) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fisher_from_scores(scores: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    r"""The Fisher information $F = \frac1n\sum_i \sum_c p_{ic}\, s_{ic} s_{ic}^\top$: the score's second moment under the model's labels.
+    r"""The Fisher information $F = \frac1n\sum_i \sum_c p_{ic}\, s_{ic} s_{ic}^\top$: the score's
+    second moment under the model's labels.
 
     Parameters
     ----------
@@ -582,7 +590,8 @@ def empirical_fisher(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def expected_hessian(hessians: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    r"""$\frac1n\sum_i\sum_c p_{ic}\, H_{ic}$: the NLL Hessian averaged over labels drawn from the model.
+    r"""$\frac1n\sum_i\sum_c p_{ic}\, H_{ic}$: the NLL Hessian averaged over
+    labels drawn from the model.
 
     Parameters
     ----------
@@ -742,14 +751,15 @@ def natural_gradient(
     damping = check.nonnegative(damping, "damping", allow_zero=True)
     f = fisher.astype(np.float64) + damping * np.eye(fisher.shape[0])
     g = grad.reshape(-1).astype(np.float64)
-    if damping > 0:
-        step = np.linalg.solve(f, g)
-    else:
-        step = np.linalg.lstsq(f, g, rcond=None)[0]
+    step = (
+        np.linalg.solve(f, g)
+        if damping > 0
+        else np.linalg.lstsq(f, g, rcond=None)[0]
+    )
     return step.reshape(grad.shape)
 
 
-# --------------------------------------------------------------------------- curvature along a direction
+# ---------------------------------------------------------------------- curvature along a direction
 
 
 def quadratic_form(matrix: np.ndarray, direction: np.ndarray) -> float:
@@ -798,7 +808,8 @@ def second_difference(
     direction: np.ndarray,
     h: float = 1e-4,
 ) -> float:
-    r"""$\big(f(\theta + h d) - 2 f(\theta) + f(\theta - h d)\big)/h^2$, the curvature of $f$ along $d$ from three values.
+    r"""$\big(f(\theta + h d) - 2 f(\theta) + f(\theta - h d)\big)/h^2$, the curvature of $f$
+    along $d$ from three values.
 
     Parameters
     ----------
@@ -807,7 +818,8 @@ def second_difference(
     theta, direction : numpy.ndarray
         The point and the direction $d$, same shape.
     h : float, optional
-        Step $h > 0$; the error is $O(h^2)$ plus rounding of order $\varepsilon_{\text{mach}} |f| / h^2$.
+        Step $h > 0$; the error is $O(h^2)$ plus rounding of order
+        $\varepsilon_{\text{mach}} |f| / h^2$.
 
     Returns
     -------
@@ -872,7 +884,8 @@ def lipschitz_ratio(
 def smoothness_ratio(
     grad: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray
 ) -> float:
-    r"""$\lVert\nabla f(a) - \nabla f(b)\rVert / \lVert a - b\rVert$: every smoothness constant $\beta$ of $f$ is at least this.
+    r"""$\lVert\nabla f(a) - \nabla f(b)\rVert / \lVert a - b\rVert$: every smoothness constant
+    $\beta$ of $f$ is at least this.
 
     Raises
     ------
@@ -894,7 +907,7 @@ def smoothness_ratio(
     return float(np.linalg.norm(diff.reshape(-1))) / dist
 
 
-# --------------------------------------------------------------------------- a weight-normalized unit
+# ------------------------------------------------------------------------- a weight-normalized unit
 
 
 def _check_weight_normalized(weight, x, gain) -> tuple[np.ndarray, ...]:
@@ -997,15 +1010,17 @@ def weight_normalized_kl_curvature(
     Returns
     -------
     float
-        $\frac1n\sum_i p_{ik}(1 - p_{ik})\,\frac{g_k^2}{\lVert\mathbf w_k\rVert^2}\,(\chi_k^\top x_i)^2 \ge 0$,
-        where $\chi_k = d - (\hat{\mathbf w}_k^\top d)\,\hat{\mathbf w}_k$ is $d$ without its
-        component along $\hat{\mathbf w}_k = \mathbf w_k / \lVert\mathbf w_k\rVert$.
+        $\frac1n\sum_i p_{ik}(1 - p_{ik})\,\frac{g_k^2}{\lVert\mathbf w_k\rVert^2}
+        \,(\chi_k^\top x_i)^2 \ge 0$, where
+        $\chi_k = d - (\hat{\mathbf w}_k^\top d)\,\hat{\mathbf w}_k$ is $d$ without its component
+        along $\hat{\mathbf w}_k = \mathbf w_k / \lVert\mathbf w_k\rVert$.
 
     Raises
     ------
     TypeError, ValueError
-        On the same bad input as [`weight_normalized_probs`][bnnotes.fisher.weight_normalized_probs],
-        a ``unit`` that is not an integer in $[0, K)$, or a ``direction`` of the wrong shape.
+        On the same bad input as
+        [`weight_normalized_probs`][bnnotes.fisher.weight_normalized_probs], a ``unit`` that is not
+        an integer in $[0, K)$, or a ``direction`` of the wrong shape.
 
     Notes
     -----
@@ -1071,7 +1086,8 @@ def weight_normalized_kl_curvature(
 
 
 def tanh_network_num_params(d: int, hidden: int, num_classes: int) -> int:
-    r"""Number of parameters of [`tanh_network_log_probs`][bnnotes.fisher.tanh_network_log_probs]: $h(d+1) + K(h+1)$.
+    r"""Number of parameters of
+    [`tanh_network_log_probs`][bnnotes.fisher.tanh_network_log_probs]: $h(d+1) + K(h+1)$.
 
     Raises
     ------
@@ -1093,7 +1109,8 @@ def tanh_network_num_params(d: int, hidden: int, num_classes: int) -> int:
 
 
 def tanh_network_log_probs(theta, x, hidden: int, num_classes: int):
-    r"""Log-probabilities $\log\mathrm{softmax}\big(W_2 \tanh(W_1 x + b_1) + b_2\big)$ of a one-hidden-layer network, in PyTorch.
+    r"""Log-probabilities $\log\mathrm{softmax}\big(W_2 \tanh(W_1 x + b_1) + b_2\big)$ of a
+    one-hidden-layer network, in PyTorch.
 
     Parameters
     ----------
@@ -1113,8 +1130,9 @@ def tanh_network_log_probs(theta, x, hidden: int, num_classes: int):
     Raises
     ------
     ValueError
-        If ``theta`` does not have [`tanh_network_num_params`][bnnotes.fisher.tanh_network_num_params] entries
-        or ``x`` is not two-dimensional.
+        If ``theta`` does not have
+        [`tanh_network_num_params`][bnnotes.fisher.tanh_network_num_params] entries or
+        ``x`` is not two-dimensional.
 
     Notes
     -----
@@ -1160,7 +1178,8 @@ def tanh_network_log_probs(theta, x, hidden: int, num_classes: int):
 def per_label_scores_and_hessians(
     log_probs: Callable, theta: np.ndarray, x: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""Scores and NLL Hessians of a PyTorch model for every example and every label, with ``torch.func``.
+    r"""Scores and NLL Hessians of a PyTorch model for every example and every
+    label, with ``torch.func``.
 
     Parameters
     ----------

@@ -25,7 +25,7 @@ References
 - Y. Wu and K. He, "Group Normalization", ECCV 2018, arXiv:1803.08494.
 - D. Ulyanov, A. Vedaldi and V. Lempitsky, "Instance Normalization: The Missing
   Ingredient for Fast Stylization", arXiv:1607.08022, 2016.
-"""
+"""  # noqa: E501 (a Markdown table row cannot be wrapped)
 
 from __future__ import annotations
 
@@ -71,7 +71,8 @@ def _check_input(x) -> np.ndarray:
 
 @dataclass(frozen=True)
 class GroupNormCache:
-    r"""What [`group_norm_forward`][bnnotes.groupnorm.group_norm_forward] keeps for the backward pass.
+    r"""What [`group_norm_forward`][bnnotes.groupnorm.group_norm_forward]
+    keeps for the backward pass.
 
     Attributes
     ----------
@@ -244,7 +245,8 @@ def group_norm_backward(
     Notes
     -----
     Within each group of $m$ values, with $\delta = \gamma_c\,\partial\ell/\partial y$,
-    $\partial\ell/\partial x_i = \big(\delta_i - \bar\delta - \hat x_i\,\overline{\delta\hat x}\big)/\sqrt{\sigma^2+\epsilon}$,
+    $\partial\ell/\partial x_i
+    = \big(\delta_i - \bar\delta - \hat x_i\,\overline{\delta\hat x}\big)/\sqrt{\sigma^2+\epsilon}$,
     the same formula as for batch and layer normalization over a different set $S_i$.
 
     Examples
@@ -265,7 +267,7 @@ def group_norm_backward(
     )
     dy = check.same_shape(dy, cache.x_hat.shape)
     n = dy.shape[0]
-    axes = (0,) + tuple(range(2, dy.ndim))
+    axes = (0, *range(2, dy.ndim))
     dgamma = (dy * cache.x_hat).sum(axis=axes)
     dbeta = dy.sum(axis=axes)
     dx_hat = (
@@ -341,7 +343,8 @@ def instance_norm_forward(
 def instance_norm_backward(
     dy: np.ndarray, cache: GroupNormCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""Gradients of instance normalization: [`group_norm_backward`][bnnotes.groupnorm.group_norm_backward] with $G = C$.
+    r"""Gradients of instance normalization:
+    [`group_norm_backward`][bnnotes.groupnorm.group_norm_backward] with $G = C$.
 
     Returns
     -------
@@ -758,16 +761,17 @@ def normalization_mask(
         raise ValueError(
             f"index must have {len(shape)} entries for shape {shape}, got {index}"
         )
-    if any(not -s <= i < s for i, s in zip(index, shape)):
+    if any(not -s <= i < s for i, s in zip(index, shape, strict=True)):
         raise ValueError(f"index {index} is out of range for shape {shape}")
-    index = tuple(int(i) % s for i, s in zip(index, shape))
+    index = tuple(int(i) % s for i, s in zip(index, shape, strict=True))
     if method == "group":
         if num_groups is None:
             raise ValueError("method 'group' needs num_groups")
         num_groups = check.num_groups(num_groups, shape[1])
     elif num_groups is not None:
         raise ValueError(
-            f"num_groups applies to method 'group' only, got num_groups={num_groups!r} with {method!r}"
+            f"num_groups applies to method 'group' only, got num_groups={num_groups!r} with "
+            f"{method!r}"
         )
 
     n_idx = np.arange(shape[0]).reshape((-1,) + (1,) * (len(shape) - 1))
@@ -792,7 +796,8 @@ def normalization_set(
     index: tuple[int, ...],
     num_groups: int | None = None,
 ) -> frozenset[tuple[int, ...]]:
-    r"""The set $S_i$ as a set of index tuples; see [`normalization_mask`][bnnotes.groupnorm.normalization_mask].
+    r"""The set $S_i$ as a set of index tuples; see
+    [`normalization_mask`][bnnotes.groupnorm.normalization_mask].
 
     Returns
     -------

@@ -117,7 +117,8 @@ def _check_layers(model: nn.Module, layers) -> list[nn.Module]:
         seen.add(id(layer))
         if not any(p.requires_grad for p in layer.parameters()):
             raise ValueError(
-                f"layers[{index}] ({type(layer).__name__}) has no parameter that requires a gradient"
+                f"layers[{index}] ({type(layer).__name__}) has no parameter that requires a "
+                "gradient"
             )
     return layers
 
@@ -193,7 +194,8 @@ def gradient_ics(
     lr: float,
     layers: Sequence[nn.Module] | None = None,
 ) -> ICSResult:
-    r"""Gradient-based internal covariate shift of each layer (Santurkar et al., 2018, Definition 2.1).
+    r"""Gradient-based internal covariate shift of each layer (Santurkar et
+    al., 2018, Definition 2.1).
 
     Parameters
     ----------
@@ -321,7 +323,7 @@ def gradient_ics(
             loss0, full = replay.gradients(
                 params, _parameter_names(params, layer_params, labels)
             )
-            step = {id(p): lr * g for p, g in zip(params, full)}
+            step = {id(p): lr * g for p, g in zip(params, full, strict=True)}
             for i in range(n):
                 g = _as_float64([
                     full[index_of[id(p)]] for p in layer_params[i]
@@ -367,9 +369,13 @@ class _SavedTensors:
 
     def restore(self) -> None:
         with torch.no_grad():
-            for p, value in zip(self.model.parameters(), self.params):
+            for p, value in zip(
+                self.model.parameters(), self.params, strict=True
+            ):
                 p.copy_(value)
-            for b, value in zip(self.model.buffers(), self.buffers):
+            for b, value in zip(
+                self.model.buffers(), self.buffers, strict=True
+            ):
                 b.copy_(value)
 
 
@@ -388,7 +394,7 @@ class _Replay:
     ) -> tuple[float, list[torch.Tensor]]:
         """(loss, gradients with respect to ``wrt``); ``names`` label the parameters in errors."""
         torch.set_rng_state(self.cpu_state)
-        for d, state in zip(self.devices, self.cuda_states):
+        for d, state in zip(self.devices, self.cuda_states, strict=True):
             torch.cuda.set_rng_state(state, d)
         self.generators.reset()
         with torch.enable_grad():
@@ -398,7 +404,7 @@ class _Replay:
             grads = torch.autograd.grad(loss, wrt, allow_unused=True)
         return float(loss.detach().double().item()), [
             _checked_gradient(g, p, name)
-            for g, p, name in zip(grads, wrt, names)
+            for g, p, name in zip(grads, wrt, names, strict=True)
         ]
 
 
@@ -432,7 +438,9 @@ def _checked_gradient(g, p: torch.Tensor, name: str) -> torch.Tensor:
 def _parameter_names(params, layer_params, labels) -> list[str]:
     """For each parameter, the label of the measured layer it belongs to, or ""."""
     owner = {
-        id(p): label for own, label in zip(layer_params, labels) for p in own
+        id(p): label
+        for own, label in zip(layer_params, labels, strict=True)
+        for p in own
     }
     return [owner.get(id(p), "") for p in params]
 

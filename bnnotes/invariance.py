@@ -1,4 +1,5 @@
-r"""Table 1 of the layer normalization paper, computed: which re-scalings and re-centerings leave BN, WN and LN unchanged.
+r"""Table 1 of the layer normalization paper, computed: which re-scalings and re-centerings
+leave BN, WN and LN unchanged.
 
 A layer with weights $W$ (one incoming weight vector $\mathbf w_i$ per row) computes the
 summed inputs $a = W\mathbf x$ for each training case of a batch, and the three methods
@@ -28,7 +29,7 @@ $\epsilon$ to $\epsilon/\delta^2$, so they hold only approximately.
 References
 ----------
 - J. L. Ba, J. R. Kiros and G. E. Hinton, "Layer Normalization", arXiv:1607.06450, 2016, Table 1.
-"""
+"""  # noqa: E501 (a Markdown table row cannot be wrapped)
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ _PAPER_ROWS = {
     "layer norm": (True, True, False, True, False, True),
 }
 PAPER_TABLE = {
-    method: dict(zip(TRANSFORMATIONS, row))
+    method: dict(zip(TRANSFORMATIONS, row, strict=True))
     for method, row in _PAPER_ROWS.items()
 }
 """Table 1 as printed: ``PAPER_TABLE[method][transformation]`` is True for "Invariant"."""
@@ -102,7 +103,8 @@ class InvarianceCheck:
 def normalized_output(
     method: str, weight: np.ndarray, x: np.ndarray, eps: float = 0.0
 ) -> np.ndarray:
-    r"""The normalized summed inputs $\hat a$ of a layer $W$ on a batch $\mathbf x$, without gain or bias.
+    r"""The normalized summed inputs $\hat a$ of a layer $W$ on a batch
+    $\mathbf x$, without gain or bias.
 
     Parameters
     ----------
@@ -215,8 +217,9 @@ def invariance_table(
     Returns
     -------
     dict
-        ``table[method][transformation]`` is an [`InvarianceCheck`][bnnotes.invariance.InvarianceCheck],
-        for ``method`` in [`METHODS`][bnnotes.invariance.METHODS] and ``transformation`` in
+        ``table[method][transformation]`` is an
+        [`InvarianceCheck`][bnnotes.invariance.InvarianceCheck], for ``method`` in
+        [`METHODS`][bnnotes.invariance.METHODS] and ``transformation`` in
         [`TRANSFORMATIONS`][bnnotes.invariance.TRANSFORMATIONS], in that order.
 
     Raises

@@ -12,9 +12,11 @@ Three summaries follow, the quantities of Santurkar et al. (2018, §3.2, Fig. 4)
 
 $$\text{variation of loss} = \max_k \mathcal L(w - \eta_k d) - \min_k \mathcal L(w - \eta_k d),$$
 
-$$\text{gradient predictiveness} = \max_k \big\lVert \nabla\mathcal L(w - \eta_k d) - g \big\rVert_2,$$
+$$\text{gradient predictiveness} = \max_k
+\big\lVert \nabla\mathcal L(w - \eta_k d) - g \big\rVert_2,$$
 
-$$\beta_{\text{eff}} = \max_k \frac{\lVert \nabla\mathcal L(w - \eta_k d) - g \rVert_2}{\eta_k \lVert d \rVert_2}.$$
+$$\beta_{\text{eff}} = \max_k
+\frac{\lVert \nabla\mathcal L(w - \eta_k d) - g \rVert_2}{\eta_k \lVert d \rVert_2}.$$
 
 The first is the range of the loss values met at the probed points. It is not divided by a
 distance, so it is no Lipschitz constant, only a measure of how much the loss changes over
@@ -185,14 +187,18 @@ def _direction(direction, params: list[nn.Parameter]) -> list[torch.Tensor]:
                 f"parameters), got shape {tuple(direction.shape)}"
             )
         pieces = torch.split(direction.detach(), sizes)
-        parts = [piece.reshape(p.shape) for piece, p in zip(pieces, params)]
+        parts = [
+            piece.reshape(p.shape)
+            for piece, p in zip(pieces, params, strict=True)
+        ]
     elif isinstance(direction, Sequence) and not isinstance(direction, str):
         if len(direction) != len(params):
             raise ValueError(
-                f"direction must have one tensor per trainable parameter ({len(params)}), got {len(direction)}"
+                f"direction must have one tensor per trainable parameter ({len(params)}), got "
+                f"{len(direction)}"
             )
         parts = []
-        for i, (part, p) in enumerate(zip(direction, params)):
+        for i, (part, p) in enumerate(zip(direction, params, strict=True)):
             if not isinstance(part, torch.Tensor):
                 raise TypeError(
                     f"direction[{i}] must be a torch.Tensor, got {type(part).__name__}"
@@ -203,7 +209,8 @@ def _direction(direction, params: list[nn.Parameter]) -> list[torch.Tensor]:
                 )
             if part.shape != p.shape:
                 raise ValueError(
-                    f"direction[{i}] must have its parameter's shape {tuple(p.shape)}, got {tuple(part.shape)}"
+                    f"direction[{i}] must have its parameter's shape {tuple(p.shape)}, got "
+                    f"{tuple(part.shape)}"
                 )
             parts.append(part.detach())
     else:
@@ -213,7 +220,7 @@ def _direction(direction, params: list[nn.Parameter]) -> list[torch.Tensor]:
         )
     parts = [
         part.to(device=p.device, dtype=p.dtype)
-        for part, p in zip(parts, params)
+        for part, p in zip(parts, params, strict=True)
     ]
     if not all(bool(torch.isfinite(part).all()) for part in parts):
         raise ValueError("direction contains non-finite values (nan or inf)")
@@ -232,7 +239,8 @@ def _difference_norm(
 ) -> float:
     return math.sqrt(
         sum(
-            float(((x.double() - y.double()) ** 2).sum()) for x, y in zip(a, b)
+            float(((x.double() - y.double()) ** 2).sum())
+            for x, y in zip(a, b, strict=True)
         )
     )
 
@@ -270,7 +278,7 @@ class _Snapshot:
     def reset_rng(self) -> None:
         """Give the next evaluation the random draws the first one had (dropout, noise)."""
         torch.set_rng_state(self.cpu_rng)
-        for device, state in zip(self.devices, self.cuda_rng):
+        for device, state in zip(self.devices, self.cuda_rng, strict=True):
             torch.cuda.set_rng_state(state, device)
         self.generators.reset()
 
@@ -311,7 +319,7 @@ def _loss_and_gradient(
         )
     grads = [
         torch.zeros_like(p) if gr is None else gr.detach()
-        for gr, p in zip(grads, params)
+        for gr, p in zip(grads, params, strict=True)
     ]
     return loss.detach().reshape(()), grads
 
@@ -439,12 +447,12 @@ def probe(
     and summarizes them as $\max_k \ell_k - \min_k \ell_k$ (variation of loss),
     $\max_k c_k$ (gradient predictiveness, the upper edge of the band the paper plots) and
     $\max_k c_k / r_k$ (effective $\beta$-smoothness), after Santurkar et al. (2018, §3.2).
-    For a quadratic $\mathcal L(w) = \frac12 (w - w^*)^\top H (w - w^*)$ and $d = g$ these are exact:
-    $\ell_k = \mathcal L(w) - \eta_k \lVert g \rVert^2 + \frac12 \eta_k^2\, g^\top H g$,
-    $c_k = \eta_k \lVert H g \rVert$ and $c_k / r_k = \lVert H g \rVert / \lVert g \rVert$
-    for every $k$. When $H$ is positive semidefinite ($H \succeq 0$) this is a number
-    between the smallest and the largest eigenvalue of $H$; for an indefinite $H$ it lies
-    between the smallest and the largest absolute value of an eigenvalue.
+    For a quadratic $\mathcal L(w) = \frac12 (w - w^*)^\top H (w - w^*)$ and $d = g$ these are
+    exact: $\ell_k = \mathcal L(w) - \eta_k \lVert g \rVert^2 + \frac12 \eta_k^2\, g^\top H g$,
+    $c_k = \eta_k \lVert H g \rVert$ and $c_k / r_k = \lVert H g \rVert / \lVert g \rVert$ for every
+    $k$. When $H$ is positive semidefinite ($H \succeq 0$) this is a number between the smallest and
+    the largest eigenvalue of $H$; for an indefinite $H$ it lies between the smallest and the
+    largest absolute value of an eigenvalue.
 
     Norms over several parameter tensors are taken of their concatenation, accumulated in
     float64. Every evaluation (at $w$ and at each probed point) starts from the same state
@@ -511,7 +519,8 @@ def probe(
             bool(torch.isfinite(gr).all()) for gr in g
         ):
             raise ValueError(
-                f"the loss or its gradient at the current parameters is not finite (loss {loss0.item()})"
+                "the loss or its gradient at the current parameters is not finite "
+                f"(loss {loss0.item()})"
             )
         d = g if given is None else given
         g_norm = _norm(g)
@@ -528,7 +537,7 @@ def probe(
         for eta in etas:
             snapshot.restore()  # buffers, flags and random draws as they were at w
             with torch.no_grad():
-                for p, start, step in zip(params, starts, d):
+                for p, start, step in zip(params, starts, d, strict=True):
                     p.copy_(start - float(eta) * step)
             loss_k, g_k = _loss_and_gradient(
                 model, loss_fn, inputs, targets, params

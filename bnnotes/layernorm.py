@@ -64,14 +64,16 @@ def _check_normalized_shape(normalized_shape) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class LayerNormCache:
-    r"""What [`layer_norm_forward`][bnnotes.layernorm.layer_norm_forward] keeps for the backward pass.
+    r"""What [`layer_norm_forward`][bnnotes.layernorm.layer_norm_forward]
+    keeps for the backward pass.
 
     Attributes
     ----------
     x_hat : numpy.ndarray
         The normalized input $\hat a = (a - \mu)/\sqrt{\sigma^2 + \epsilon}$, shape of the input.
     mean : numpy.ndarray
-        $\mu$, one value per example: shape ``x.shape[:-k]`` for a ``normalized_shape`` of length ``k``.
+        $\mu$, one value per example: shape ``x.shape[:-k]`` for a
+        ``normalized_shape`` of length ``k``.
     var : numpy.ndarray
         $\sigma^2$, the biased (1/H) variance, same shape as ``mean``.
     inv_std : numpy.ndarray
@@ -146,7 +148,8 @@ def layer_norm_forward(
     -----
     Rescaling an example by $\alpha \ne 0$ gives
 
-    $$\mathrm{LN}_\epsilon(\alpha a) = \operatorname{sign}(\alpha)\,\mathrm{LN}_{\epsilon/\alpha^2}(a),$$
+    $$\mathrm{LN}_\epsilon(\alpha a) =
+    \operatorname{sign}(\alpha)\,\mathrm{LN}_{\epsilon/\alpha^2}(a),$$
 
     because the mean scales by $\alpha$ and the variance by $\alpha^2$. So LN is invariant
     to rescaling an example only for $\alpha > 0$, and only up to the change of $\epsilon$:
@@ -180,7 +183,8 @@ def layer_norm_forward(
     k = len(shape)
     if x.ndim < k or x.shape[x.ndim - k :] != shape:
         raise ValueError(
-            f"the last {k} axes of the input must equal normalized_shape {shape}, got input shape {x.shape}"
+            f"the last {k} axes of the input must equal normalized_shape {shape}, got input shape "
+            f"{x.shape}"
         )
     gamma = check.optional_vector(gamma, shape, "gamma")
     beta = check.optional_vector(beta, shape, "beta")
@@ -228,8 +232,9 @@ def layer_norm_backward(
     dx : numpy.ndarray
         $\partial\ell/\partial a$, same shape as ``dy``.
     dgamma : numpy.ndarray
-        $\partial\ell/\partial g = \sum_{\text{examples}} \frac{\partial\ell}{\partial y}\odot\hat a$,
-        shape ``normalized_shape`` (also when the forward pass used no gain).
+        $\partial\ell/\partial g
+        = \sum_{\text{examples}} \frac{\partial\ell}{\partial y}\odot\hat a$, shape
+        ``normalized_shape`` (also when the forward pass used no gain).
     dbeta : numpy.ndarray
         $\partial\ell/\partial b = \sum_{\text{examples}} \frac{\partial\ell}{\partial y}$,
         shape ``normalized_shape``.

@@ -95,7 +95,8 @@ def vgg(
     hidden: int = 128,
     generator: torch.Generator | int | None = None,
 ) -> nn.Sequential:
-    r"""A VGG-style convolutional network with a chosen normalization after every weight layer but the last.
+    r"""A VGG-style convolutional network with a chosen normalization after every
+    weight layer but the last.
 
     Parameters
     ----------
@@ -138,8 +139,8 @@ def vgg(
     -----
     With $S$ stages the last feature map has side $s = \text{image\_size}/2^{S-1}$, so the
     first fully connected layer has $\text{widths}[-1]\cdot s^2$ inputs. Weights use Glorot
-    uniform initialization, $U(-a, a)$ with $a = \sqrt{6/(\text{fan}_\text{in} + \text{fan}_\text{out})}$;
-    biases start at zero.
+    uniform initialization, $U(-a, a)$ with
+    $a = \sqrt{6/(\text{fan}_\text{in} + \text{fan}_\text{out})}$; biases start at zero.
 
     References
     ----------
@@ -173,7 +174,8 @@ def vgg(
     shrink = 2 ** (len(widths) - 1)
     if image_size % shrink:
         raise ValueError(
-            f"image_size must be divisible by 2**(stages - 1) = {shrink} for {len(widths)} stages, got {image_size}"
+            f"image_size must be divisible by 2**(stages - 1) = {shrink} for {len(widths)} stages, "
+            f"got {image_size}"
         )
     if isinstance(generator, int) and not isinstance(generator, bool):
         generator = torch.Generator().manual_seed(generator)
@@ -209,7 +211,8 @@ def vgg(
 def deep_linear(
     dim: int = 10, depth: int = 25, norm: str = "none"
 ) -> nn.Sequential:
-    r"""A deep linear network: ``depth`` layers ``Linear(dim, dim, bias=False)``, each followed by the norm.
+    r"""A deep linear network: ``depth`` layers ``Linear(dim, dim, bias=False)``,
+    each followed by the norm.
 
     Parameters
     ----------
@@ -336,7 +339,8 @@ def image_shape(num_features: int) -> tuple[int, int, int]:
 def images(
     dataset, device: str | torch.device = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    r"""A [`Dataset`][bnnotes.data.Dataset] of flattened images as tensors ``(x_train, y_train, x_test, y_test)``.
+    r"""A [`Dataset`][bnnotes.data.Dataset] of flattened images as tensors
+    ``(x_train, y_train, x_test, y_test)``.
 
     Parameters
     ----------

@@ -93,7 +93,8 @@ def _rank_entry(
         finally:
             dist.destroy_process_group()
         results.put((rank, "ok", pickle.dumps(value)))
-    except BaseException as err:  # noqa: BLE001 - report everything, KeyboardInterrupt included
+    except BaseException as err:
+        # Report everything, KeyboardInterrupt included.
         results.put((
             rank,
             "error",

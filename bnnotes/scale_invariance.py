@@ -4,8 +4,10 @@ For a linear layer $W$ followed by BN without affine parameters, evaluated on a 
 $u$ of shape ``(m, d_in)``,
 
 $$\mathrm{BN}((aW)u) = \mathrm{BN}(Wu), \qquad
-\frac{\partial\,\mathrm{BN}((aW)u)}{\partial u} = \frac{\partial\,\mathrm{BN}(Wu)}{\partial u}, \qquad
-\frac{\partial\,\mathrm{BN}((aW)u)}{\partial (aW)} = \frac1a\,\frac{\partial\,\mathrm{BN}(Wu)}{\partial W}$$
+\frac{\partial\,\mathrm{BN}((aW)u)}{\partial u} =
+\frac{\partial\,\mathrm{BN}(Wu)}{\partial u}, \qquad
+\frac{\partial\,\mathrm{BN}((aW)u)}{\partial (aW)} =
+\frac1a\,\frac{\partial\,\mathrm{BN}(Wu)}{\partial W}$$
 
 for every $a > 0$, exactly when $\epsilon = 0$. With $\epsilon > 0$ the identity becomes
 $\mathrm{BN}_\epsilon((aW)u) = \mathrm{BN}_{\epsilon/a^2}(Wu)$. The functions here evaluate

@@ -164,7 +164,8 @@ class BatchStatistics:
 
 
 def standardize(y: np.ndarray) -> BatchStatistics:
-    r"""$\hat y = (y - \mu)/\sigma$ per unit over the batch, with $\epsilon = 0$ and the $1/m$ standard deviation.
+    r"""$\hat y = (y - \mu)/\sigma$ per unit over the batch, with $\epsilon = 0$ and the
+    $1/m$ standard deviation.
 
     Parameters
     ----------
@@ -258,7 +259,8 @@ class LinearBN:
 def linear_bn(
     x: np.ndarray, weight: np.ndarray, gamma=1.0, beta=0.0
 ) -> LinearBN:
-    r"""The activations of $x \mapsto \gamma\,\mathrm{BN}(Wx) + \beta$ on a batch (training mode, $\epsilon = 0$).
+    r"""The activations of $x \mapsto \gamma\,\mathrm{BN}(Wx) + \beta$ on a batch
+    (training mode, $\epsilon = 0$).
 
     Parameters
     ----------
@@ -300,7 +302,8 @@ def linear_bn(
         raise ValueError(f"x must have shape (m, d), got {x.shape}")
     if weight.ndim != 2 or weight.shape[1] != x.shape[1]:
         raise ValueError(
-            f"weight must have shape (n, {x.shape[1]}) to match x of shape {x.shape}, got {weight.shape}"
+            f"weight must have shape (n, {x.shape[1]}) to match x of shape {x.shape}, got "
+            f"{weight.shape}"
         )
     n = weight.shape[0]
     gamma = _per_unit(gamma, n, "gamma")
@@ -310,11 +313,12 @@ def linear_bn(
     return LinearBN(y=y, stats=stats, z=gamma * stats.y_hat + beta)
 
 
-# --------------------------------------------------------------------------- Fact C.2 and Theorem 4.1
+# ------------------------------------------------------------------------- Fact C.2 and Theorem 4.1
 
 
 def bn_jacobian(y: np.ndarray) -> np.ndarray:
-    r"""The Jacobian of $\hat y$ with respect to $y$ for one unit (Fact C.2 of Santurkar et al., 2018).
+    r"""The Jacobian of $\hat y$ with respect to $y$ for one unit (Fact C.2
+    of Santurkar et al., 2018).
 
     Parameters
     ----------
@@ -325,7 +329,8 @@ def bn_jacobian(y: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray
         The symmetric ``(m, m)`` matrix with entries
-        $\partial\hat y^{(b)}/\partial y^{(k)} = \frac1\sigma\big(\mathbb 1[b=k] - \frac1m - \frac1m\hat y^{(b)}\hat y^{(k)}\big)$.
+        $\partial\hat y^{(b)}/\partial y^{(k)}
+        = \frac1\sigma\big(\mathbb 1[b=k] - \frac1m - \frac1m\hat y^{(b)}\hat y^{(k)}\big)$.
 
     Raises
     ------
@@ -381,7 +386,8 @@ def _project(g: np.ndarray, y_hat: np.ndarray) -> np.ndarray:
 
 
 def bn_backward(grad_z: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
-    r"""$\nabla_{y}\hat{\mathcal L}$ from $\hat g = \nabla_z\mathcal L$ for one unit: the BN backward pass.
+    r"""$\nabla_{y}\hat{\mathcal L}$ from $\hat g = \nabla_z\mathcal L$ for one
+    unit: the BN backward pass.
 
     Parameters
     ----------
@@ -396,7 +402,8 @@ def bn_backward(grad_z: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        $\frac\gamma\sigma\big(\hat g - \frac1m\langle\mathbf 1,\hat g\rangle\mathbf 1 - \frac1m\langle\hat y,\hat g\rangle\hat y\big)$, shape ``(m,)``.
+        $\frac\gamma\sigma\big(\hat g - \frac1m\langle\mathbf 1,\hat g\rangle\mathbf 1
+        - \frac1m\langle\hat y,\hat g\rangle\hat y\big)$, shape ``(m,)``.
 
     Raises
     ------
@@ -491,7 +498,9 @@ def gradient_norm_bound(
 
     Theorem 4.1 of Santurkar et al. (2018) states
 
-    $$\lVert\nabla_{y_j}\hat{\mathcal L}\rVert^2 \le \frac{\gamma^2}{\sigma_j^2}\Big(\lVert\hat g_j\rVert^2 - \frac1m\langle\mathbf 1,\hat g_j\rangle^2 - c\,\langle\hat g_j,\hat y_j\rangle^2\Big),$$
+    $$\lVert\nabla_{y_j}\hat{\mathcal L}\rVert^2 \le
+    \frac{\gamma^2}{\sigma_j^2}\Big(\lVert\hat g_j\rVert^2
+    - \frac1m\langle\mathbf 1,\hat g_j\rangle^2 - c\,\langle\hat g_j,\hat y_j\rangle^2\Big),$$
 
     where secondary accounts print $c = 1/m$ or $c = 1/\sqrt m$.
 
@@ -521,8 +530,9 @@ def gradient_norm_bound(
     $\nabla_{y_j}\hat{\mathcal L} = \frac\gamma\sigma P\hat g_j$ and $P$ removes the components of
     $\hat g_j$ along the orthonormal vectors $\mathbf 1/\sqrt m$ and $\hat y_j/\sqrt m$, so by
     Pythagoras the statement with $c = 1/m$ is an **equality**. With $c = 1/\sqrt m$ the
-    right-hand side is smaller by $\frac{\gamma^2}{\sigma^2}(\frac1{\sqrt m} - \frac1m)\langle\hat g_j,\hat y_j\rangle^2$,
-    so for $m \ge 2$ it is false whenever $\gamma \ne 0$ and $\langle\hat g_j,\hat y_j\rangle \ne 0$.
+    right-hand side is smaller by
+    $\frac{\gamma^2}{\sigma^2}(\frac1{\sqrt m} - \frac1m)\langle\hat g_j,\hat y_j\rangle^2$, so for
+    $m \ge 2$ it is false whenever $\gamma \ne 0$ and $\langle\hat g_j,\hat y_j\rangle \ne 0$.
 
     Examples
     --------
@@ -564,7 +574,8 @@ def gradient_norm_bound(
 def bn_loss_hessian(
     grad_z: np.ndarray, hess_z: np.ndarray, y: np.ndarray, gamma: float
 ) -> np.ndarray:
-    r"""The Hessian of $\hat{\mathcal L}(y_j) = \mathcal L(\gamma\hat y_j + \beta)$ with respect to one unit's $y_j$.
+    r"""The Hessian of $\hat{\mathcal L}(y_j) = \mathcal L(\gamma\hat y_j + \beta)$ with
+    respect to one unit's $y_j$.
 
     Parameters
     ----------
@@ -592,13 +603,15 @@ def bn_loss_hessian(
     -----
     The second-order chain rule gives two terms,
 
-    $$\frac{\partial^2\hat{\mathcal L}}{\partial y_j\,\partial y_j} = \frac{\gamma^2}{\sigma^2}\,P H_{jj} P + \gamma S,
+    $$\frac{\partial^2\hat{\mathcal L}}{\partial y_j\,\partial y_j}
+    = \frac{\gamma^2}{\sigma^2}\,P H_{jj} P + \gamma S,
     \qquad S = \sum_b \hat g_j^{(b)}\,\frac{\partial^2\hat y^{(b)}}{\partial y_j\,\partial y_j} .$$
 
     Along a direction $v$ with centered part $v_c = v - \bar v\mathbf 1$, expanding
     $\hat y(y + tv) = (y_c + t v_c)/\sigma(t)$ to second order in $t$ gives
 
-    $$S = \frac{1}{m\sigma^2}\Big(-\hat y\,c^\top - c\,\hat y^\top + \langle\hat g_j,\hat y\rangle\big(\tfrac3m\hat y\hat y^\top - C\big)\Big),$$
+    $$S = \frac{1}{m\sigma^2}\Big(-\hat y\,c^\top - c\,\hat y^\top
+    + \langle\hat g_j,\hat y\rangle\big(\tfrac3m\hat y\hat y^\top - C\big)\Big),$$
 
     with $C = I - \frac1m\mathbf 1\mathbf 1^\top$ the centering matrix and $c = C\hat g_j$.
     The result is the Hessian of the BN network's loss as a function of the unit's
@@ -641,7 +654,8 @@ def bn_loss_hessian(
 
 @dataclass(frozen=True)
 class SmoothnessTerms:
-    r"""The quadratic form of Theorem 4.2 (Santurkar et al., 2018) and both printed right-hand sides.
+    r"""The quadratic form of Theorem 4.2 (Santurkar et al., 2018) and both
+    printed right-hand sides.
 
     Write $d = \nabla_{y_j}\hat{\mathcal L}$ for the BN network's gradient.
 
@@ -665,8 +679,10 @@ class SmoothnessTerms:
     rhs_first : float
         $\frac{\gamma^2}{\sigma^2} d^\top H_{jj} d - \text{shift}$ (first printed form).
     rhs_second : float
-        $\frac{\gamma^2}{\sigma^2}\big(\hat g_j^\top H_{jj}\hat g_j - \frac1{m\gamma}\langle\hat g_j,\hat y_j\rangle\lVert d\rVert^2\big)
-        = \frac{\gamma^2}{\sigma^2}\hat g_j^\top H_{jj}\hat g_j - \text{shift}$ (second printed form).
+        $\frac{\gamma^2}{\sigma^2}\big(\hat g_j^\top H_{jj}\hat g_j
+        - \frac1{m\gamma}\langle\hat g_j,\hat y_j\rangle\lVert d\rVert^2\big)
+        = \frac{\gamma^2}{\sigma^2}\hat g_j^\top H_{jj}\hat g_j - \text{shift}$
+        (second printed form).
     bn_gradient_norm_sq : float
         $\lVert d\rVert^2$.
     plain_gradient_norm_sq : float
@@ -703,7 +719,10 @@ def hessian_quadratic_form(
 
     The first printed form is
 
-    $$d^\top\frac{\partial^2\hat{\mathcal L}}{\partial y_j\,\partial y_j}d \le \frac{\gamma^2}{\sigma^2}\,d^\top H_{jj}\,d - \frac{\gamma}{m\sigma^2}\langle\hat g_j,\hat y_j\rangle\lVert d\rVert^2, \qquad d = \nabla_{y_j}\hat{\mathcal L},$$
+    $$d^\top\frac{\partial^2\hat{\mathcal L}}{\partial y_j\,\partial y_j}d
+    \le \frac{\gamma^2}{\sigma^2}\,d^\top H_{jj}\,d -
+    \frac{\gamma}{m\sigma^2}\langle\hat g_j,\hat y_j\rangle\lVert d\rVert^2,
+    \qquad d = \nabla_{y_j}\hat{\mathcal L},$$
 
     and the second, stated for an $H_{jj}$ that "preserves the relative norms" of
     $\hat g_j$ and $d$, replaces $d^\top H_{jj} d$ by $\hat g_j^\top H_{jj}\hat g_j$.
@@ -735,12 +754,15 @@ def hessian_quadratic_form(
     and, in the formula of [`bn_loss_hessian`][bnnotes.theory.bn_loss_hessian],
     $d^\top S d = -\frac{1}{m\sigma^2}\langle\hat g_j,\hat y_j\rangle\lVert d\rVert^2$. Hence
 
-    $$d^\top\frac{\partial^2\hat{\mathcal L}}{\partial y_j\,\partial y_j}d = \frac{\gamma^2}{\sigma^2}\,d^\top H_{jj}\,d - \frac{\gamma}{m\sigma^2}\langle\hat g_j,\hat y_j\rangle\lVert d\rVert^2$$
+    $$d^\top\frac{\partial^2\hat{\mathcal L}}{\partial y_j\,\partial y_j}d
+    = \frac{\gamma^2}{\sigma^2}\,d^\top H_{jj}\,d -
+    \frac{\gamma}{m\sigma^2}\langle\hat g_j,\hat y_j\rangle\lVert d\rVert^2$$
 
     exactly: the first form holds with equality, for any $H_{jj}$ and any sign of
     $\langle\hat g_j,\hat y_j\rangle$. The second form differs from it only in the curvature
-    term, so (for $\gamma \ne 0$) it holds exactly when $d^\top H_{jj} d \le \hat g_j^\top H_{jj}\hat g_j$.
-    If $H_{jj}$ has the same Rayleigh quotient $\rho \ge 0$ along $d$ and $\hat g_j$, that is
+    term, so (for $\gamma \ne 0$) it holds exactly when
+    $d^\top H_{jj} d \le \hat g_j^\top H_{jj}\hat g_j$. If $H_{jj}$ has the same Rayleigh quotient
+    $\rho \ge 0$ along $d$ and $\hat g_j$, that is
     $\rho\lVert d\rVert^2 \le \rho\lVert\hat g_j\rVert^2$, which can fail when $|\gamma| > \sigma$.
 
     Examples
@@ -989,8 +1011,8 @@ def unit_derivatives(
     hess = np.asarray(loss.hessian(z), dtype=np.float64)
     if grad.shape != (m, n) or hess.shape != (m * n, m * n):
         raise ValueError(
-            f"the loss must return a gradient of shape {(m, n)} and a Hessian of shape {(m * n, m * n)}, "
-            f"got {grad.shape} and {hess.shape}"
+            f"the loss must return a gradient of shape {(m, n)} and a Hessian of shape "
+            f"{(m * n, m * n)}, got {grad.shape} and {hess.shape}"
         )
     return grad[:, unit].copy(), hess.reshape(m, n, m, n)[
         :, unit, :, unit
@@ -1003,7 +1025,8 @@ def unit_derivatives(
 def reproduce_activations(
     x: np.ndarray, weight: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    r"""The $(\gamma, \beta)$ with which BN after $W$ reproduces the activations $y = Wx$ (Observation 4.3).
+    r"""The $(\gamma, \beta)$ with which BN after $W$ reproduces the activations
+    $y = Wx$ (Observation 4.3).
 
     Parameters
     ----------
@@ -1058,7 +1081,8 @@ def reproduce_activations(
 
 @dataclass(frozen=True)
 class InitializationGain:
-    r"""Distances from an initialization $W_0$ to an optimum $W^*$ and to its scaled copies (Lemma 4.5).
+    r"""Distances from an initialization $W_0$ to an optimum $W^*$ and to its
+    scaled copies (Lemma 4.5).
 
     Attributes
     ----------
@@ -1072,7 +1096,8 @@ class InitializationGain:
     bn_distance_sq : float
         $\lVert W_0 - \hat W^*\rVert^2$.
     bound : float
-        The lemma's right-hand side, $\lVert W_0 - W^*\rVert^2 - \frac{1}{\lVert W^*\rVert^2}\big(\lVert W^*\rVert^2 - \langle W^*, W_0\rangle\big)^2$.
+        The lemma's right-hand side, $\lVert W_0 - W^*\rVert^2
+        - \frac{1}{\lVert W^*\rVert^2}\big(\lVert W^*\rVert^2 - \langle W^*, W_0\rangle\big)^2$.
     gain : float
         $\lVert W_0 - W^*\rVert^2 - \lVert W_0 - \hat W^*\rVert^2$; equal to
         $\lVert W^*\rVert^2(1 - k)^2$ for a single ray.
@@ -1103,7 +1128,8 @@ def initialization_gain(
     point of the ray $\{kW^*: k > 0\}$ is optimal for the BN network. Lemma 4.5 of
     Santurkar et al. (2018), as transcribed, states for $\langle W_0, W^*\rangle > 0$
 
-    $$\lVert W_0 - \hat W^*\rVert^2 \le \lVert W_0 - W^*\rVert^2 - \frac{1}{\lVert W^*\rVert^2}\big(\lVert W^*\rVert^2 - \langle W^*, W_0\rangle\big)^2 .$$
+    $$\lVert W_0 - \hat W^*\rVert^2 \le \lVert W_0 - W^*\rVert^2 -
+    \frac{1}{\lVert W^*\rVert^2}\big(\lVert W^*\rVert^2 - \langle W^*, W_0\rangle\big)^2 .$$
 
     Parameters
     ----------
@@ -1137,7 +1163,8 @@ def initialization_gain(
     where it equals $\lVert W_0\rVert^2 - \langle W^*, W_0\rangle^2/\lVert W^*\rVert^2$.
     Expanding the right-hand side of the lemma gives the same expression, so the bound holds
     with equality at that point, and the gain is
-    $\frac{1}{\lVert W^*\rVert^2}(\lVert W^*\rVert^2 - \langle W^*, W_0\rangle)^2 = \lVert W^*\rVert^2(1 - k)^2$.
+    $\frac{1}{\lVert W^*\rVert^2}(\lVert W^*\rVert^2 - \langle W^*, W_0\rangle)^2
+    = \lVert W^*\rVert^2(1 - k)^2$.
     With ``per_row`` the row-wise minimum is at most the single-ray one, so
     ``bn_distance_sq <= bound``.
 
@@ -1171,7 +1198,8 @@ def initialization_gain(
         row_norm_sq = np.einsum("ij,ij->i", w_star, w_star)
         if np.any(row_norm_sq == 0):
             raise ValueError(
-                f"row {int(np.flatnonzero(row_norm_sq == 0)[0])} of w_star is zero: BN is undefined there"
+                f"row {int(np.flatnonzero(row_norm_sq == 0)[0])} of w_star is zero: BN is "
+                "undefined there"
             )
         row_inner = np.einsum("ij,ij->i", w_star, w0)
         if np.any(row_inner <= 0):
@@ -1185,8 +1213,8 @@ def initialization_gain(
     else:
         if inner <= 0:
             raise ValueError(
-                f"Lemma 4.5 needs <w0, w_star> > 0, got {inner:.6g}: the nearest point k w_star with k > 0 "
-                "is not attained (the distance decreases towards ||w0||^2 as k -> 0)"
+                f"Lemma 4.5 needs <w0, w_star> > 0, got {inner:.6g}: the nearest point k w_star "
+                "with k > 0 is not attained (the distance decreases towards ||w0||^2 as k -> 0)"
             )
         k = inner / norm_sq
         nearest = k * w_star

@@ -94,7 +94,8 @@ def _check_ws_args(eps, correction) -> tuple[float, int]:
 
 
 class WeightStandardization(nn.Module):
-    r"""Weight standardization as a parametrization: $W \mapsto (W - \mu)/(\sigma + \epsilon)$ per output channel.
+    r"""Weight standardization as a parametrization:
+    $W \mapsto (W - \mu)/(\sigma + \epsilon)$ per output channel.
 
     Register it on any layer whose weight has the output channels on axis 0, with
     ``torch.nn.utils.parametrize.register_parametrization(layer, "weight", WeightStandardization())``.
@@ -127,7 +128,7 @@ class WeightStandardization(nn.Module):
     ...     atol=1e-12,
     ... )
     True
-    """
+    """  # noqa: E501 (an inline code span cannot be wrapped: inline code keeps line breaks)
 
     def __init__(
         self, eps: float = DEFAULT_WS_EPS, correction: int = DEFAULT_CORRECTION
@@ -192,7 +193,8 @@ class WSConv2d(nn.Conv2d):
         ------
         TypeError, ValueError
             If ``x`` is not a finite floating tensor with ``in_channels`` channels, or the
-            weight fails the checks of [`WeightStandardization`][bnnotes.torch_layers.WeightStandardization].
+            weight fails the checks of
+            [`WeightStandardization`][bnnotes.torch_layers.WeightStandardization].
         """
         check.finite_tensor(x)
         channel_axis = x.ndim - 3
@@ -205,7 +207,8 @@ class WSConv2d(nn.Conv2d):
 
 
 class MeanOnlyBatchNorm(nn.Module):
-    r"""Mean-only batch normalization: $y = x - \mu[x] + \beta$ per channel (Salimans & Kingma, 2016).
+    r"""Mean-only batch normalization: $y = x - \mu[x] + \beta$ per channel
+    (Salimans & Kingma, 2016).
 
     Parameters
     ----------
@@ -258,7 +261,7 @@ class MeanOnlyBatchNorm(nn.Module):
         shape = (1, -1) + (1,) * (x.ndim - 2)
         if self.training:
             _more_than_one_value_per_channel(x)
-            axes = (0,) + tuple(range(2, x.ndim))
+            axes = (0, *range(2, x.ndim))
             mean = x.mean(dim=axes)
             with torch.no_grad():
                 self.running_mean.mul_(1 - self.momentum).add_(
@@ -342,7 +345,7 @@ def weight_norm_data_init_(layer: nn.Module, x: torch.Tensor) -> nn.Module:
     check.channels_tensor(x, inputs)
     t = layer(x) - bias.reshape((1, -1) + (1,) * (x.ndim - 2))
     check.finite_tensor(t, "the layer's output on x")
-    axes = (0,) + tuple(range(2, t.ndim))
+    axes = (0, *range(2, t.ndim))
     check.more_than_one_value(t.numel() // t.shape[1], "unit", t.shape)
     mean = t.mean(dim=axes)
     std = t.std(dim=axes, correction=0)
@@ -413,7 +416,8 @@ def _as_generator(generator) -> torch.Generator | None:
         return generator
     if isinstance(generator, bool) or not isinstance(generator, int):
         raise TypeError(
-            f"generator must be a torch.Generator, an int seed or None, got {type(generator).__name__}"
+            "generator must be a torch.Generator, an int seed or None, got "
+            f"{type(generator).__name__}"
         )
     return torch.Generator().manual_seed(generator)
 
@@ -425,7 +429,8 @@ def _more_than_one_value_per_channel(x: torch.Tensor) -> None:
 
 
 class SanturkarNoise(nn.Module):
-    r"""The noise of Santurkar et al.'s (2018, §2.1) noisy BatchNorm, on its own: $a \leftarrow s\,a + m$ in training.
+    r"""The noise of Santurkar et al.'s (2018, §2.1) noisy BatchNorm, on its own:
+    $a \leftarrow s\,a + m$ in training.
 
     Parameters
     ----------
@@ -665,7 +670,8 @@ class NoisyBatchNorm(nn.modules.batchnorm._BatchNorm):
 
 
 class LpNorm(nn.Module):
-    r"""ℓp normalization of activations (Santurkar et al., 2018, §3.3): subtract the batch mean, divide by the average ℓp norm.
+    r"""ℓp normalization of activations (Santurkar et al., 2018, §3.3): subtract the batch mean,
+    divide by the average ℓp norm.
 
     Parameters
     ----------
@@ -780,7 +786,7 @@ class LpNorm(nn.Module):
             Shape ``(C,)``: $(\frac1n \sum_k |a_k|^p)^{1/p}$ over the $n$ values of each
             channel, or $\max_k |a_k|$ for $p = \infty$.
         """
-        axes = (0,) + tuple(range(2, x.ndim))
+        axes = (0, *range(2, x.ndim))
         if self.p == math.inf:
             return x.abs().amax(dim=axes)
         n = x.numel() // x.shape[1]
@@ -793,7 +799,7 @@ class LpNorm(nn.Module):
         shape = (1, -1) + (1,) * (x.ndim - 2)
         if self.training:
             _more_than_one_value_per_channel(x)
-            axes = (0,) + tuple(range(2, x.ndim))
+            axes = (0, *range(2, x.ndim))
             mean = x.mean(dim=axes)
             norm = self.average_norm(x)
             with torch.no_grad():
@@ -817,4 +823,7 @@ class LpNorm(nn.Module):
         return y
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, p={self.p}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+        return (
+            f"{self.num_features}, p={self.p}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}"
+        )

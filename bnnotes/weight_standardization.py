@@ -21,9 +21,10 @@ The choice matters in three places. The standardized row has
 $\lVert \hat W_{i,\cdot} \rVert^2 = (I - k)$ (for $\epsilon = 0$), so with $k = 1$ each
 output is smaller by $\sqrt{(I-1)/I}$, which is 0.94 for a depthwise 3x3 kernel ($I = 9$);
 a following BN or GN cancels that factor, a layer without one does not. The radial term of
-the gradient-norm identity ([`gradient_norm_terms`][bnnotes.weight_standardization.gradient_norm_terms])
-has the coefficient $1/(I - k)$, which is $1/I$ only for $k = 0$. And a reproduction that
-mixes the two conventions is off by that factor without any error.
+the gradient-norm identity
+([`gradient_norm_terms`][bnnotes.weight_standardization.gradient_norm_terms]) has the coefficient
+$1/(I - k)$, which is $1/I$ only for $k = 0$. And a reproduction that mixes the two conventions is
+off by that factor without any error.
 
 What was checked, and against what: the standardization formula (with $1/I$ in $\sigma_i$)
 against secondary copies of the paper's formula and the authors' README snippets; the
@@ -87,14 +88,17 @@ def _check_correction(correction, fan_in: int) -> int:
         )
     if fan_in - correction < 1:
         raise ValueError(
-            f"correction ({correction}) must be smaller than the number of weights per output channel ({fan_in})"
+            f"correction ({correction}) must be smaller than the number of weights per output "
+            f"channel ({fan_in})"
         )
     return int(correction)
 
 
 @dataclass(frozen=True)
 class WSCache:
-    r"""What [`weight_standardization_forward`][bnnotes.weight_standardization.weight_standardization_forward] keeps.
+    r"""What
+    [`weight_standardization_forward`][bnnotes.weight_standardization.weight_standardization_forward]
+    keeps.
 
     Attributes
     ----------
@@ -153,7 +157,9 @@ def weight_standardization_forward(
     w_hat : numpy.ndarray
         $\hat W$, same shape and dtype as ``weight``.
     cache : WSCache
-        What [`weight_standardization_backward`][bnnotes.weight_standardization.weight_standardization_backward] needs.
+        What
+        [`weight_standardization_backward`][bnnotes.weight_standardization.weight_standardization_backward]
+        needs.
 
     Raises
     ------
@@ -239,7 +245,8 @@ def weight_standardization_backward(
     dw_hat : numpy.ndarray
         $\nabla_{\hat W}\mathcal L$, same shape as the weight.
     cache : WSCache
-        From [`weight_standardization_forward`][bnnotes.weight_standardization.weight_standardization_forward].
+        From
+        [`weight_standardization_forward`][bnnotes.weight_standardization.weight_standardization_forward].
 
     Returns
     -------
@@ -257,7 +264,8 @@ def weight_standardization_backward(
     Per output channel, with $G = \nabla_{\hat W}\mathcal L$, $s = \sigma + \epsilon$ and
     $\bar G$ the mean of $G$ over the row,
 
-    $$\nabla_W \mathcal L = \frac{G - \bar G}{s} - \frac{\langle G, \hat W\rangle}{(I - k)\,\sigma}\,\hat W .$$
+    $$\nabla_W \mathcal L = \frac{G - \bar G}{s} -
+    \frac{\langle G, \hat W\rangle}{(I - k)\,\sigma}\,\hat W .$$
 
     For $\epsilon = 0$ this is $\frac1\sigma P_{\mathbf 1} P_{\hat W} G$: the gradient loses its
     component along $\mathbf 1$ and along $\hat W$. A constant row ($\sigma = 0$, possible
@@ -347,7 +355,8 @@ def gradient_norm_terms(
     dw_hat: np.ndarray,
     correction: int = DEFAULT_CORRECTION,
 ) -> WSGradientNorm:
-    r"""Both sides of $\lVert\nabla_W\mathcal L\rVert^2 = \frac{1}{\sigma^2}\big(\lVert G\rVert^2 - \frac1I\langle\mathbf 1,G\rangle^2 - \frac{1}{I-k}\langle\hat W,G\rangle^2\big)$.
+    r"""Both sides of $\lVert\nabla_W\mathcal L\rVert^2 = \frac{1}{\sigma^2}\big(\lVert G\rVert^2
+    - \frac1I\langle\mathbf 1,G\rangle^2 - \frac{1}{I-k}\langle\hat W,G\rangle^2\big)$.
 
     Parameters
     ----------
@@ -356,7 +365,8 @@ def gradient_norm_terms(
     dw_hat : numpy.ndarray
         $G = \nabla_{\hat W}\mathcal L$, same shape.
     correction : int, optional
-        $k$, as in [`weight_standardization_forward`][bnnotes.weight_standardization.weight_standardization_forward].
+        $k$, as in
+        [`weight_standardization_forward`][bnnotes.weight_standardization.weight_standardization_forward].
 
     Returns
     -------

@@ -7,7 +7,8 @@ $$\mathbf w = \frac{g}{\lVert \mathbf v \rVert}\,\mathbf v, \qquad \lVert \mathb
 and trains $g$ and $\mathbf v$ instead of $\mathbf w$. Its gradients are
 
 $$\nabla_g L = \frac{\nabla_{\mathbf w} L \cdot \mathbf v}{\lVert \mathbf v \rVert}, \qquad
-\nabla_{\mathbf v} L = \frac{g}{\lVert \mathbf v \rVert}\, M_{\mathbf w}\, \nabla_{\mathbf w} L, \qquad
+\nabla_{\mathbf v} L = \frac{g}{\lVert \mathbf v \rVert}\, M_{\mathbf w}\,
+\nabla_{\mathbf w} L, \qquad
 M_{\mathbf w} = I - \frac{\mathbf w \mathbf w^\top}{\lVert \mathbf w \rVert^2},$$
 
 so the gradient with respect to $\mathbf v$ is the weight gradient scaled by
@@ -79,7 +80,8 @@ def _bshape(ndim: int, dim: int | None) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class WeightNormCache:
-    r"""What [`weight_norm_forward`][bnnotes.weightnorm.weight_norm_forward] keeps for the backward pass.
+    r"""What [`weight_norm_forward`][bnnotes.weightnorm.weight_norm_forward]
+    keeps for the backward pass.
 
     Attributes
     ----------
@@ -112,7 +114,8 @@ class WeightNormCache:
 def weight_norm_forward(
     v: np.ndarray, g: np.ndarray, dim: int | None = 0
 ) -> tuple[np.ndarray, WeightNormCache]:
-    r"""The weight $\mathbf w = g\,\mathbf v / \lVert \mathbf v \rVert$ for each slice of ``v`` along ``dim``.
+    r"""The weight $\mathbf w = g\,\mathbf v / \lVert \mathbf v \rVert$ for each
+    slice of ``v`` along ``dim``.
 
     Parameters
     ----------
@@ -195,7 +198,8 @@ def weight_norm_backward(
         $\nabla_{\mathbf v} L = \frac{g}{\lVert\mathbf v\rVert}\nabla_{\mathbf w} L
         - \frac{g\,\nabla_g L}{\lVert\mathbf v\rVert^2}\mathbf v$, same shape as ``v``.
     dg : numpy.ndarray
-        $\nabla_g L = \nabla_{\mathbf w} L \cdot \mathbf v / \lVert\mathbf v\rVert$, the shape of ``g``.
+        $\nabla_g L = \nabla_{\mathbf w} L \cdot \mathbf v / \lVert\mathbf v\rVert$,
+        the shape of ``g``.
 
     Raises
     ------
@@ -243,7 +247,8 @@ def weight_norm_backward(
 
 
 def projection_matrix(w: np.ndarray) -> np.ndarray:
-    r"""$M_{\mathbf w} = I - \mathbf w\mathbf w^\top / \lVert\mathbf w\rVert^2$, the projection onto the complement of $\mathbf w$.
+    r"""$M_{\mathbf w} = I - \mathbf w\mathbf w^\top / \lVert\mathbf w\rVert^2$, the projection onto
+    the complement of $\mathbf w$.
 
     Parameters
     ----------
@@ -284,7 +289,8 @@ def projection_matrix(w: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class NormGrowth:
-    r"""The length of $\mathbf v$ before and after one gradient step, and the prediction $\sqrt{1+c^2}\,\lVert\mathbf v\rVert$.
+    r"""The length of $\mathbf v$ before and after one gradient step, and the prediction
+    $\sqrt{1+c^2}\,\lVert\mathbf v\rVert$.
 
     Attributes
     ----------
@@ -317,7 +323,8 @@ class NormGrowth:
 
 
 def norm_growth(v: np.ndarray, grad_v: np.ndarray, lr: float) -> NormGrowth:
-    r"""How one step $\mathbf v' = \mathbf v - \eta\,\nabla_{\mathbf v}L$ changes $\lVert\mathbf v\rVert$.
+    r"""How one step $\mathbf v' = \mathbf v - \eta\,\nabla_{\mathbf v}L$
+    changes $\lVert\mathbf v\rVert$.
 
     Parameters
     ----------
@@ -342,9 +349,10 @@ def norm_growth(v: np.ndarray, grad_v: np.ndarray, lr: float) -> NormGrowth:
     -----
     If $\nabla_{\mathbf v}L \perp \mathbf v$, Pythagoras gives
     $\lVert\mathbf v'\rVert^2 = \lVert\mathbf v\rVert^2 + \eta^2\lVert\nabla_{\mathbf v}L\rVert^2$,
-    that is $\lVert\mathbf v'\rVert = \sqrt{1+c^2}\,\lVert\mathbf v\rVert \ge \lVert\mathbf v\rVert$.
-    Large or noisy steps lengthen $\mathbf v$, which shrinks the effective step
-    $g/\lVert\mathbf v\rVert$ of later updates; small steps leave the length almost unchanged.
+    that is
+    $\lVert\mathbf v'\rVert = \sqrt{1+c^2}\,\lVert\mathbf v\rVert \ge \lVert\mathbf v\rVert$. Large
+    or noisy steps lengthen $\mathbf v$, which shrinks the effective step $g/\lVert\mathbf v\rVert$
+    of later updates; small steps leave the length almost unchanged.
 
     Examples
     --------
@@ -418,8 +426,9 @@ def data_dependent_init(
     ----------
     t : numpy.ndarray
         Pre-activations of a weight-normalized layer on an initialization batch, computed
-        with the current gain ``g`` and **without** the bias: $t = g\,\mathbf v\cdot\mathbf x/\lVert\mathbf v\rVert$.
-        Shape ``(N, C)`` or ``(N, C, *spatial)``, units on axis 1.
+        with the current gain ``g`` and **without** the bias:
+        $t = g\,\mathbf v\cdot\mathbf x/\lVert\mathbf v\rVert$. Shape ``(N, C)`` or
+        ``(N, C, *spatial)``, units on axis 1.
     g : numpy.ndarray or None, optional
         The gain ``t`` was computed with, shape ``(C,)``; None means 1, the paper's setting
         (then $t = \mathbf v\cdot\mathbf x/\lVert\mathbf v\rVert$).
@@ -467,7 +476,7 @@ def data_dependent_init(
     t = _check_activations(t, "t")
     c = t.shape[1]
     g = np.ones(c) if g is None else check.optional_vector(g, (c,), "g")
-    axes = (0,) + tuple(range(2, t.ndim))
+    axes = (0, *range(2, t.ndim))
     mean, centered = kernels.centered(t, axes, (1, -1) + (1,) * (t.ndim - 2))
     std = np.sqrt(np.mean(centered.astype(np.float64) ** 2, axis=axes))
     if np.any(std == 0):
@@ -507,12 +516,14 @@ class MeanOnlyBatchNormCache:
 def mean_only_batch_norm_forward(
     t: np.ndarray, beta: np.ndarray | None = None
 ) -> tuple[np.ndarray, MeanOnlyBatchNormCache]:
-    r"""Mean-only batch normalization: $\tilde t = t - \mu[t] + \beta$, without dividing by a standard deviation.
+    r"""Mean-only batch normalization: $\tilde t = t - \mu[t] + \beta$, without
+    dividing by a standard deviation.
 
     Parameters
     ----------
     t : numpy.ndarray
-        Pre-activations of shape ``(N, C)`` or ``(N, C, *spatial)`` (more than one value per channel).
+        Pre-activations of shape ``(N, C)`` or ``(N, C, *spatial)`` (more
+        than one value per channel).
     beta : numpy.ndarray or None, optional
         Per-channel bias of shape ``(C,)``; None means 0.
 
@@ -554,7 +565,7 @@ def mean_only_batch_norm_forward(
     t = _check_activations(t, "input")
     c = t.shape[1]
     beta = check.optional_vector(beta, (c,), "beta")
-    axes = (0,) + tuple(range(2, t.ndim))
+    axes = (0, *range(2, t.ndim))
     bshape = (1, -1) + (1,) * (t.ndim - 2)
     mean, y = kernels.centered(t, axes, bshape)
     if beta is not None:
@@ -606,7 +617,7 @@ def mean_only_batch_norm_backward(
         cache, MeanOnlyBatchNormCache, "mean_only_batch_norm_forward"
     )
     dy = check.same_shape(dy, cache.shape)
-    axes = (0,) + tuple(range(2, dy.ndim))
+    axes = (0, *range(2, dy.ndim))
     dbeta = dy.sum(axis=axes)
     m = dy.size // dy.shape[1]
     dt = dy - (dbeta / m).astype(dy.dtype, copy=False).reshape(

@@ -15,7 +15,8 @@ __all__ = ["batch_covariance", "whiten"]
 
 
 def batch_covariance(x: np.ndarray) -> np.ndarray:
-    r"""The (biased) covariance $\frac1m\sum_i (x_i - \mu)(x_i - \mu)^\top$ of a batch of shape ``(m, d)``.
+    r"""The (biased) covariance $\frac1m\sum_i (x_i - \mu)(x_i - \mu)^\top$ of a
+    batch of shape ``(m, d)``.
 
     Computed from centered values (two passes), as BN computes its variance.
 
@@ -78,8 +79,9 @@ def whiten(x: np.ndarray, eps: float = 0.0) -> np.ndarray:
     if values.min() <= 1e-12 * max(values.max(), 1e-300):
         rank = int(np.sum(values > 1e-12 * values.max()))
         raise ValueError(
-            f"the batch covariance is singular (rank {rank} < {d} features, batch of {x.shape[0]}); "
-            "whitening needs eps > 0 or a batch larger than the number of features"
+            f"the batch covariance is singular (rank {rank} < {d} features, batch of "
+            f"{x.shape[0]}); whitening needs eps > 0 "
+            "or a batch larger than the number of features"
         )
     inv_sqrt = (vectors / np.sqrt(values)) @ vectors.T
     return (np.asarray(x, dtype=np.float64) - np.mean(x, axis=0)) @ inv_sqrt

@@ -215,7 +215,7 @@ def _render_all(items: list[tuple[str, bool]]) -> None:
         _renderer.close()
         _renderer = None
         raise
-    _cache.update(zip(todo, results))
+    _cache.update(zip(todo, results, strict=True))
     for key, result in zip(todo, results, strict=True):
         site_cache.katex_put(*key, result)
 

@@ -31,7 +31,8 @@ def t(x) -> torch.Tensor:
 
 
 def central_difference(f, arr: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    """The gradient of the scalar function ``f`` at ``arr`` by central differences, entry by entry."""
+    """The gradient of the scalar function ``f`` at ``arr`` by central
+    differences, entry by entry."""
     out = np.zeros_like(arr)
     for idx in np.ndindex(arr.shape):
         plus, minus = arr.copy(), arr.copy()
@@ -50,7 +51,8 @@ def state_snapshot(layer) -> dict:
 
 
 def assert_same_state(layer, snapshot: dict) -> None:
-    """Every attribute as in ``snapshot``: arrays bit-identical (dtype too), the cache the same object."""
+    """Every attribute as in ``snapshot``: arrays bit-identical (dtype too),
+    the cache the same object."""
     now = vars(layer)
     assert set(now) == set(snapshot)
     for key, (original, value) in snapshot.items():
@@ -78,11 +80,12 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def page_tables(lang: str, page: str) -> list[list[list[str]]]:
-    """The pipe tables in the prose of docs/LANG/PAGE (code blocks left out), as rows of stripped cells."""
+    """The pipe tables in the prose of docs/LANG/PAGE (code blocks left out),
+    as rows of stripped cells."""
     text = (DOCS / lang / page).read_text(encoding="utf-8")
     prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
     tables, current = [], []
-    for line in prose.splitlines() + [""]:
+    for line in [*prose.splitlines(), ""]:
         if line.startswith("|"):
             current.append([
                 cell.strip() for cell in line.strip()[1:-1].split("|")

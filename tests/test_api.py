@@ -103,7 +103,8 @@ def test_every_public_module_declares_all(name):
 
 @pytest.mark.parametrize("name", MODULES)
 def test_every_public_function_and_class_is_in_all(name):
-    """A public function or class defined in a module is listed in its __all__ (or renamed private)."""
+    """A public function or class defined in a module is listed in its
+    __all__ (or renamed private)."""
     module = importlib.import_module(name)
     missing = set(_own_public_objects(module)) - set(module.__all__)
     assert not missing, f"{name}: not in __all__: {sorted(missing)}"
@@ -111,7 +112,8 @@ def test_every_public_function_and_class_is_in_all(name):
 
 @pytest.mark.parametrize("name", MODULES)
 def test_every_name_in_all_has_a_docstring_with_an_example(name):
-    """Functions and classes in __all__ carry an Examples section with a doctest; constants an attribute docstring."""
+    """Functions and classes in __all__ carry an Examples section with a doctest;
+    constants an attribute docstring."""
     module = importlib.import_module(name)
     documented = _attribute_docstrings(module)
     problems = []
@@ -153,7 +155,8 @@ def _defined_elsewhere(module, public: str) -> bool:
 @pytest.mark.parametrize("lang", LANGUAGES)
 @pytest.mark.parametrize("name", MODULES)
 def test_every_public_module_is_rendered_on_an_api_page(name, lang):
-    """Each module's API (or, for a re-exporting package, each name's home module) has a ::: directive in docs/LANG/api/."""
+    """Each module's API (or, for a re-exporting package, each name's home module) has a :::
+    directive in docs/LANG/api/."""
     module = importlib.import_module(name)
     directives = _api_directives(lang)
     homes = {

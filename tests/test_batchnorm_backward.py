@@ -31,7 +31,7 @@ def test_backward_matches_torch_autograd(shape, form):
     _, cache = batch_norm_forward(x, gamma, beta, eps=1e-2)
     ours = batch_norm_backward(dy, cache, form=form)
     ref = _torch_grads(x, gamma, beta, dy, eps=1e-2)
-    for a, b in zip(ours, ref):
+    for a, b in zip(ours, ref, strict=True):
         assert rel_err(a, b) <= RTOL64
 
 
@@ -49,7 +49,8 @@ def test_paper_and_compact_forms_agree(eps):
 
 
 def test_backward_matches_central_finite_differences():
-    """Every entry of dx, dgamma, dbeta matches a central difference of <dy, y> (h = 1e-6, rel 1e-7)."""
+    """Every entry of dx, dgamma, dbeta matches a central difference of
+    <dy, y> (h = 1e-6, rel 1e-7)."""
     rng = np.random.default_rng(12)
     x, dy = rng.normal(size=(5, 2, 3)), rng.normal(size=(5, 2, 3))
     gamma, beta = rng.normal(size=2), rng.normal(size=2)
@@ -75,7 +76,8 @@ def test_mean_term_of_dmu_vanishes():
 
 
 def test_input_gradient_sums_to_zero_and_is_orthogonal_to_x_hat():
-    """Per channel, sum_i dx_i = 0 and sum_i dx_i * x_hat_i = 0: BN's output ignores shifts and scales of x."""
+    """Per channel, sum_i dx_i = 0 and sum_i dx_i * x_hat_i = 0: BN's output
+    ignores shifts and scales of x."""
     rng = np.random.default_rng(14)
     x, dy = rng.normal(size=(8, 3, 2)), rng.normal(size=(8, 3, 2))
     _, cache = batch_norm_forward(
@@ -92,7 +94,8 @@ def test_input_gradient_sums_to_zero_and_is_orthogonal_to_x_hat():
     ("gamma", "beta"), [(None, None), (None, 0.5), (2.0, None), (2.0, 0.5)]
 )
 def test_changing_y_in_place_leaves_the_backward_pass_unchanged(gamma, beta):
-    """y is a fresh array (also without gamma and beta): writing into it does not alter the cache or dx."""
+    """y is a fresh array (also without gamma and beta): writing into it does
+    not alter the cache or dx."""
     rng = np.random.default_rng(12)
     x, dy = rng.normal(size=(6, 3, 2)), rng.normal(size=(6, 3, 2))
     gamma = None if gamma is None else np.full(3, gamma)
@@ -101,5 +104,5 @@ def test_changing_y_in_place_leaves_the_backward_pass_unchanged(gamma, beta):
     expected = [a.copy() for a in batch_norm_backward(dy, cache)]
     y *= 5.0
     y += 1.0
-    for a, b in zip(batch_norm_backward(dy, cache), expected):
+    for a, b in zip(batch_norm_backward(dy, cache), expected, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -80,7 +80,8 @@ def test_wrong_gamma_shape_names_gamma():
 
 
 def test_wrong_weight_assigned_to_layer_fails_without_state_change():
-    """A layer whose weight was replaced by a wrong-length array fails before updating running stats."""
+    """A layer whose weight was replaced by a wrong-length array fails
+    before updating running stats."""
     layer = BatchNorm(3)
     layer.weight = np.ones(2)
     snap = state_snapshot(layer)

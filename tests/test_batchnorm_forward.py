@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 import torch.nn.functional as F
 from helpers import RTOL64, rel_err, t
 
@@ -33,7 +32,7 @@ def test_cache_statistics_are_biased_batch_statistics(shape):
     """The cache holds the per-channel mean and the biased (1/m) variance over all axes but 1."""
     x = np.random.default_rng(1).normal(size=shape)
     _, cache = batch_norm_forward(x, None, None)
-    axes = (0,) + tuple(range(2, len(shape)))
+    axes = (0, *range(2, len(shape)))
     assert cache.m == x.size // shape[1]
     np.testing.assert_allclose(cache.mean, x.mean(axis=axes), rtol=1e-13)
     np.testing.assert_allclose(cache.var, x.var(axis=axes, ddof=0), rtol=1e-12)
@@ -47,7 +46,8 @@ def test_output_keeps_input_dtype():
 
 
 def test_identity_is_recoverable_with_gamma_sigma_beta_mu():
-    """gamma = sqrt(var + eps), beta = mean reproduce the input exactly (the paper's identity argument)."""
+    """gamma = sqrt(var + eps), beta = mean reproduce the input exactly (the
+    paper's identity argument)."""
     x = np.random.default_rng(3).normal(4.0, 2.0, size=(10, 5))
     mean, var = x.mean(axis=0), x.var(axis=0)
     y, _ = batch_norm_forward(x, np.sqrt(var + 1e-5), mean)

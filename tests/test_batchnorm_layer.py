@@ -1,4 +1,5 @@
-"""The BatchNorm layer against torch.nn.BatchNorm1d/2d/3d in float64: outputs, running statistics, eval."""
+"""The BatchNorm layer against torch.nn.BatchNorm1d/2d/3d in float64: outputs,
+running statistics, eval."""
 
 import numpy as np
 import pytest
@@ -32,7 +33,8 @@ def _pair(shape, **kwargs):
 def test_layer_matches_torch_over_training_then_eval(
     shape, momentum, affine, track
 ):
-    """Three training steps then eval: outputs, running stats and num_batches_tracked equal torch's."""
+    """Three training steps then eval: outputs, running stats and
+    num_batches_tracked equal torch's."""
     ours, ref = _pair(
         shape, momentum=momentum, affine=affine, track_running_stats=track
     )
@@ -54,7 +56,8 @@ def test_layer_matches_torch_over_training_then_eval(
 
 @pytest.mark.parametrize("track", [True, False])
 def test_layer_backward_matches_torch_in_both_modes(track):
-    """layer.backward gives torch's input, weight and bias gradients in training and in eval mode."""
+    """layer.backward gives torch's input, weight and bias gradients in
+    training and in eval mode."""
     shape = (5, 3, 4)
     rng = np.random.default_rng(8)
     for training in (True, False):
@@ -75,7 +78,8 @@ def test_layer_backward_matches_torch_in_both_modes(track):
 
 
 def test_eval_mode_without_tracking_uses_batch_statistics():
-    """With track_running_stats=False, eval mode normalizes with the batch's own statistics, as in torch."""
+    """With track_running_stats=False, eval mode normalizes with the batch's
+    own statistics, as in torch."""
     layer = BatchNorm(2, track_running_stats=False, affine=False).eval()
     x = np.random.default_rng(3).normal(10.0, 5.0, size=(50, 2))
     y = layer(x)
@@ -108,7 +112,8 @@ def test_momentum_none_is_cumulative_average():
 
 
 def test_momentum_zero_freezes_running_statistics_but_counts_batches():
-    """momentum=0 leaves the running statistics at their initial values while num_batches_tracked counts."""
+    """momentum=0 leaves the running statistics at their initial values while
+    num_batches_tracked counts."""
     layer = BatchNorm(2, momentum=0.0)
     layer(np.random.default_rng(5).normal(size=(4, 2)))
     np.testing.assert_array_equal(layer.running_mean, [0.0, 0.0])

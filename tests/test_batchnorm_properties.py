@@ -1,4 +1,5 @@
-"""Hypothesis properties of the batch normalizing transform over random shapes, scales and offsets."""
+"""Hypothesis properties of the batch normalizing transform over random
+shapes, scales and offsets."""
 
 import numpy as np
 from hypothesis import given, settings
@@ -24,13 +25,14 @@ def batches(draw):
 
 
 def _axes(x):
-    return (0,) + tuple(range(2, x.ndim))
+    return (0, *range(2, x.ndim))
 
 
 @settings(max_examples=150, deadline=None)
 @given(batches())
 def test_normalized_output_has_zero_mean_and_unit_biased_variance(x):
-    """Per channel, x_hat has mean 0 and biased variance var / (var + eps) (= 1 when eps is negligible)."""
+    """Per channel, x_hat has mean 0 and biased variance var / (var + eps)
+    (= 1 when eps is negligible)."""
     eps = 1e-5
     _, cache = batch_norm_forward(x, None, None, eps=eps)
     var = x.var(axis=_axes(x))

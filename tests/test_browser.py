@@ -12,6 +12,8 @@ the tests never download a browser.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import re
 from pathlib import Path
 from urllib.parse import urldefrag
@@ -259,15 +261,14 @@ def test_search(site_server, tabs, where, lang, query, expected):
         "End"
     )  # CJK text is typed with insertText, which fires no keyup
     wanted = base + expected
-    try:
+    # A timeout is reported below, with the results that were listed.
+    with contextlib.suppress(PlaywrightTimeout):
         page.wait_for_function(
             f"wanted => [...document.querySelectorAll('{RESULT_LINKS}')]"
             ".some(a => a.href.split(/[?#]/)[0] === wanted)",
             arg=wanted,
             timeout=10_000,
         )
-    except PlaywrightTimeout:
-        pass  # reported below, with the results that were listed
     found = page.eval_on_selector_all(
         RESULT_LINKS, "as => as.map(a => a.href.split(/[?#]/)[0])"
     )
@@ -374,7 +375,7 @@ def test_panels_stack_on_a_phone(site_server, tabs, lang):
     wide as the text."""
     panels = _figures(tabs, site_server, lang, "mobile")[0]["panels"]
     assert len(panels) == 3
-    for above, below in zip(panels, panels[1:], strict=False):
+    for above, below in itertools.pairwise(panels):
         assert below["top"] >= above["bottom"]
         assert abs(below["left"] - above["left"]) < 1
 

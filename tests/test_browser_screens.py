@@ -348,7 +348,9 @@ def _strip_brightness(page, box: dict, where: str) -> float:
         },
         animations="disabled",
     )
-    pixels = list(Image.open(io.BytesIO(png)).convert("L").get_flattened_data())
+    pixels = list(
+        Image.open(io.BytesIO(png)).convert("L").get_flattened_data()
+    )
     return sum(pixels) / len(pixels)
 
 
@@ -952,7 +954,7 @@ def test_api_page_opening_does_not_repeat_the_module_summary(page):
 
     intro = page.read_text("utf-8").split("\n\n")[1]
     summary = importlib.import_module(f"bnnotes.{page.stem}").__doc__.split(
-        "\n"
+        "\n\n"
     )[0]
 
     def words(text: str) -> set[str]:

@@ -24,8 +24,10 @@ from bnnotes.groupnorm import normalization_mask
 
 def verdicts(table):
     return {
-        m: (table[m][PROPERTIES[0]],)
-        + tuple(table[m][p].holds for p in PROPERTIES[1:])
+        m: (
+            table[m][PROPERTIES[0]],
+            *(table[m][p].holds for p in PROPERTIES[1:]),
+        )
         for m in METHODS
     }
 
@@ -46,7 +48,8 @@ def test_verdicts_are_far_from_the_threshold():
 
 
 def test_bn_train_eval_gap_is_the_bessel_factor():
-    """BN evaluated with its running estimates of the same batch is off by sqrt((m-1)/m), m = N*H*W."""
+    """BN evaluated with its running estimates of the same batch is off by
+    sqrt((m-1)/m), m = N*H*W."""
     table = comparison_table(seed=0, shape=(6, 4, 3, 3))
     m = 6 * 3 * 3
     assert table["BN"][
@@ -144,7 +147,8 @@ def test_channels_must_be_a_positive_integer(channels):
 
 @pytest.mark.parametrize("num_groups", [2.0, True, 0, "2"], ids=repr)
 def test_num_groups_must_be_a_positive_integer(num_groups):
-    """num_groups that is not a positive integer (a bool or float included) is a named ValueError."""
+    """num_groups that is not a positive integer (a bool or float
+    included) is a named ValueError."""
     with pytest.raises(
         ValueError, match="num_groups must be a positive integer"
     ):
@@ -183,7 +187,8 @@ def test_normalize_rejects_mismatched_shapes():
 
 
 def test_diagram_shades_exactly_the_masks():
-    """Each panel's shaded squares are the True entries of normalization_mask, pivot drawn darker."""
+    """Each panel's shaded squares are the True entries of
+    normalization_mask, pivot drawn darker."""
     shape, index = (3, 4, 2, 1), (1, 2, 1, 0)
     svg = index_sets_svg(shape, index, num_groups=2)
     fills = [
@@ -228,13 +233,15 @@ def test_diagram_refuses_bad_shapes(shape):
 
 @pytest.mark.parametrize("lang", ["en", "ko", "zh"])
 def test_printed_property_table_is_the_measured_one(lang):
-    """The property table in the prose of docs/LANG/comparison.md is, cell for cell, the measured table rendered in LANG."""
+    """The property table in the prose of docs/LANG/comparison.md is, cell for cell, the
+    measured table rendered in LANG."""
     rendered = comparison_markdown(comparison_table(seed=0), lang=lang)
     assert markdown_rows(rendered) in page_tables(lang, "comparison.md")
 
 
 def test_rendered_table_has_one_row_per_method_and_one_column_per_property():
-    """Each language's rendering has a header, a separator and 6 rows of 1 + 7 cells, whose verdicts follow the measurement."""
+    """Each language's rendering has a header, a separator and 6 rows of 1 + 7 cells, whose
+    verdicts follow the measurement."""
     table = comparison_table(seed=0)
     for lang, words in TABLE_WORDS.items():
         rows = markdown_rows(comparison_markdown(table, lang=lang))
@@ -262,7 +269,8 @@ def test_translated_table_words_have_no_latin_letters(lang):
 
 
 def test_every_worded_statistics_cell_is_translated():
-    """Every first-column entry with a word in it has a translation in every language; axis lists carry no words."""
+    """Every first-column entry with a word in it has a translation in every language;
+    axis lists carry no words."""
     table = comparison_table(seed=0)
     for method in METHODS:
         axes = table[method][PROPERTIES[0]]
@@ -294,7 +302,8 @@ def test_rendering_an_incomplete_table_is_refused():
 
 @pytest.mark.parametrize("lang", ["en", "ko", "zh"])
 def test_printed_batch_size_table_is_the_stored_run(lang):
-    """The BN, GN and LN rows of our results on docs/LANG/comparison.md are the committed batch_size results."""
+    """The BN, GN and LN rows of our results on docs/LANG/comparison.md are the
+    committed batch_size results."""
     from bnnotes.experiments import RESULTS_DIR
 
     results = json.loads((RESULTS_DIR / "batch_size.json").read_text())

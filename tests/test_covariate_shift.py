@@ -1,4 +1,5 @@
-"""The covariate-shift demonstration: the shifted classifier, the moving layer input, what BN pins and what it does not, and the batch noise."""
+"""The covariate-shift demonstration: the shifted classifier, the moving layer input, what BN pins
+and what it does not, and the batch noise."""
 
 import copy
 from itertools import pairwise
@@ -67,13 +68,14 @@ def _same_state(net: torch.nn.Module, state: tuple[dict, bool]) -> bool:
     )
 
 
-# --------------------------------------------------------------------------- the domains and the rule
+# ------------------------------------------------------------------------- the domains and the rule
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.floats(-4.0, 4.0), st.integers(0, 2**31 - 1))
 def test_labels_of_every_domain_are_the_fixed_rule(x1_mean, seed):
-    """p(y|x) does not depend on the domain: sample_domain's labels are 1[x2 > x1^2/2] of its inputs, wherever x1 is centred."""
+    """p(y|x) does not depend on the domain: sample_domain's labels are 1[x2 > x1^2/2] of its
+    inputs, wherever x1 is centred."""
     x, y = sample_domain(300, x1_mean, seed)
     np.testing.assert_array_equal(
         y, (x[:, 1] > 0.5 * x[:, 0] ** 2).astype(np.int64)
@@ -84,7 +86,8 @@ def test_labels_of_every_domain_are_the_fixed_rule(x1_mean, seed):
 @settings(max_examples=20, deadline=None)
 @given(st.floats(-4.0, 4.0), st.integers(0, 2**31 - 1))
 def test_both_classes_have_probability_one_half_in_every_domain(x1_mean, seed):
-    """The class balance is 1/2 wherever the domain lies (within 5 binomial sd at n = 4000), so 0.5 accuracy is chance level."""
+    """The class balance is 1/2 wherever the domain lies (within 5 binomial sd at n = 4000), so 0.5
+    accuracy is chance level."""
     _, y = sample_domain(4000, x1_mean, seed)
     assert abs(y.mean() - 0.5) <= 5 * 0.5 / np.sqrt(4000)
 
@@ -106,7 +109,8 @@ def test_domains_differ_only_in_where_x1_lies():
 
 @pytest.mark.parametrize("kind", cs.FEATURE_SETS)
 def test_fit_is_a_stationary_point_of_the_penalized_loss_by_autograd(kind):
-    """The gradient of the penalized mean log-loss, computed by torch autograd in float64, vanishes at the fit (< 1e-10)."""
+    """The gradient of the penalized mean log-loss, computed by torch autograd in float64,
+    vanishes at the fit (< 1e-10)."""
     x, y = sample_domain(800, SOURCE_MEAN, seed=5)
     fit = fit_logistic(x, y, kind, l2=1e-3)
     w = torch.tensor(fit.weights, requires_grad=True)
@@ -120,7 +124,8 @@ def test_fit_is_a_stationary_point_of_the_penalized_loss_by_autograd(kind):
 
 @pytest.mark.parametrize("kind", cs.FEATURE_SETS)
 def test_fit_matches_scikit_learn(kind):
-    """Newton's minimizer equals scikit-learn's lbfgs one for the same objective (C = 1/(n l2), no separate intercept) to 1e-5."""
+    """Newton's minimizer equals scikit-learn's lbfgs one for the same objective (C = 1/(n l2), no
+    separate intercept) to 1e-5."""
     x, y = sample_domain(800, SOURCE_MEAN, seed=6)
     l2 = 1e-2
     fit = fit_logistic(x, y, kind, l2=l2)
@@ -143,7 +148,8 @@ def test_fit_is_deterministic_and_takes_few_newton_steps():
 
 
 def test_linear_model_loses_its_accuracy_under_the_shift(reports):
-    """Trained on the source, the linear model is right >= 90% of the time there and at most 60% in the target."""
+    """Trained on the source, the linear model is right >= 90% of the time there and
+    at most 60% in the target."""
     r = reports["linear"]
     assert r.source_train_accuracy >= 0.9 and r.source_test_accuracy >= 0.9
     assert r.target_accuracy <= 0.6 and r.drop >= 0.3
@@ -152,7 +158,8 @@ def test_linear_model_loses_its_accuracy_under_the_shift(reports):
 def test_linear_model_learns_the_tangent_and_calls_every_target_point_positive(
     reports,
 ):
-    """Its boundary has slope near f'(-2) = -2, and it predicts y = 1 for >= 95% of target inputs: accuracy falls to P(y = 1) = 1/2."""
+    """Its boundary has slope near f'(-2) = -2, and it predicts y = 1 for >= 95% of target inputs:
+    accuracy falls to P(y = 1) = 1/2."""
     fit = reports["linear"].fit
     slope = -fit.weights[1] / fit.weights[2]
     assert abs(slope - (-2.0)) < 0.4
@@ -162,7 +169,8 @@ def test_linear_model_learns_the_tangent_and_calls_every_target_point_positive(
 
 @pytest.mark.parametrize("kind", cs.FEATURE_SETS)
 def test_retraining_on_the_target_restores_the_accuracy(reports, kind):
-    """The same family fitted on target data is >= 0.9 accurate there: the rule is learnable, only p(x) moved."""
+    """The same family fitted on target data is >= 0.9 accurate there: the rule is
+    learnable, only p(x) moved."""
     r = reports[kind]
     assert r.retrained_target_accuracy >= 0.9
     assert r.retrained_target_accuracy - r.target_accuracy >= 0.05
@@ -171,13 +179,15 @@ def test_retraining_on_the_target_restores_the_accuracy(reports, kind):
 def test_a_family_that_contains_the_rule_can_still_fail_where_it_saw_no_data(
     reports,
 ):
-    """The full quadratic family (which contains the parabola) is >= 97% right in the source and <= 70% in the target."""
+    """The full quadratic family (which contains the parabola) is >= 97% right in the source
+    and <= 70% in the target."""
     r = reports["quadratic"]
     assert r.source_test_accuracy >= 0.97 and r.target_accuracy <= 0.7
 
 
 def test_the_matched_family_extrapolates(reports):
-    """With features (1, x1, x2, x1^2) the target accuracy stays >= 0.85, far above the linear and quadratic models'."""
+    """With features (1, x1, x2, x1^2) the target accuracy stays >= 0.85, far above the
+    linear and quadratic models'."""
     assert reports["matched"].target_accuracy >= 0.85
     assert (
         reports["matched"].target_accuracy
@@ -197,7 +207,8 @@ def test_the_matched_family_extrapolates(reports):
 def test_positive_per_unit_affine_maps_leave_shape_and_correlations_unchanged(
     seed, m, k
 ):
-    """For h -> a h + b with a > 0 per unit: mean a mu + b, variance a^2 var, and the same skewness, kurtosis and correlations (1e-9)."""
+    """For h -> a h + b with a > 0 per unit: mean a mu + b, variance a^2 var, and the same skewness,
+    kurtosis and correlations (1e-9)."""
     rng = np.random.default_rng(seed)
     h = rng.exponential(size=(m, k)) + rng.normal(size=(m, k))
     a, b = rng.uniform(0.1, 10.0, size=k), rng.normal(size=k) * 5
@@ -215,7 +226,8 @@ def test_positive_per_unit_affine_maps_leave_shape_and_correlations_unchanged(
 
 
 def test_moments_agree_with_closed_forms_from_numpy():
-    """Mean, biased variance, E[u^3], E[u^4] and np.corrcoef, computed independently, match hidden_moments to 1e-10."""
+    """Mean, biased variance, E[u^3], E[u^4] and np.corrcoef, computed independently,
+    match hidden_moments to 1e-10."""
     h = np.random.default_rng(8).gamma(2.0, size=(400, 4))
     moments = hidden_moments(h)
     z = (h - h.mean(axis=0)) / h.std(axis=0)
@@ -226,14 +238,15 @@ def test_moments_agree_with_closed_forms_from_numpy():
 
 
 def test_moments_are_accurate_with_a_large_offset():
-    """Two passes: a unit at offset 1e8 with spread 1e-2 keeps its variance to 1e-6 relative (one pass would lose it)."""
+    """Two passes: a unit at offset 1e8 with spread 1e-2 keeps its variance to 1e-6 relative
+    (one pass would lose it)."""
     rng = np.random.default_rng(9)
     base = rng.normal(size=(1000, 2)) * 1e-2
     moments = hidden_moments(base + 1e8)
     assert rel_err(moments.variance, hidden_moments(base).variance) < 1e-6
 
 
-# --------------------------------------------------------------------------- what BN pins and what it does not
+# ---------------------------------------------------------------- what BN pins and what it does not
 
 
 @settings(max_examples=25, deadline=None)
@@ -241,7 +254,8 @@ def test_moments_are_accurate_with_a_large_offset():
 def test_bn_pins_mean_to_beta_and_variance_to_gamma_squared_for_any_first_layer(
     seed, m, eps
 ):
-    """For random W1, gamma, beta and input batch: batch mean of h is beta and its variance gamma^2 sigma^2/(sigma^2 + eps) (1e-10)."""
+    """For random W1, gamma, beta and input batch: batch mean of h is beta and its variance gamma^2
+    sigma^2/(sigma^2 + eps) (1e-10)."""
     rng = np.random.default_rng(seed)
     net = TwoLayerNet(width=6, batch_norm=True, eps=eps)
     with torch.no_grad():
@@ -268,7 +282,8 @@ def test_bn_pins_mean_to_beta_and_variance_to_gamma_squared_for_any_first_layer(
 def test_bn_leaves_skewness_kurtosis_and_correlations_as_the_first_layer_makes_them(
     seed, m
 ):
-    """With gamma > 0, the skewness, kurtosis and correlations of h = BN(W1 x) equal those of W1 x (1e-9)."""
+    """With gamma > 0, the skewness, kurtosis and correlations of h = BN(W1 x)
+    equal those of W1 x (1e-9)."""
     rng = np.random.default_rng(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -287,7 +302,8 @@ def test_bn_leaves_skewness_kurtosis_and_correlations_as_the_first_layer_makes_t
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**31 - 1), st.integers(2, 200))
 def test_bn_bounds_each_normalized_value_by_sqrt_m_minus_one(seed, m):
-    """Samuelson's inequality: |x_hat_i| <= sqrt(m - 1) for every batch; one outlier among equal values reaches sqrt(m - 1) sigma/sqrt(sigma^2 + eps)."""
+    """Samuelson's inequality: |x_hat_i| <= sqrt(m - 1) for every batch; one outlier among equal
+    values reaches sqrt(m - 1) sigma/sqrt(sigma^2 + eps)."""
     rng = np.random.default_rng(seed)
     x = rng.standard_cauchy(size=(m, 3))
     x_hat, _ = batch_norm_forward(x, None, None)
@@ -303,7 +319,8 @@ def test_bn_bounds_each_normalized_value_by_sqrt_m_minus_one(seed, m):
 def test_without_bn_the_mean_and_variance_of_the_hidden_units_move_at_every_step(
     traces,
 ):
-    """No BN: every SGD step of the first layer changes some unit's mean (> 1e-3) and variance (> 1e-4) on the probe batch."""
+    """No BN: every SGD step of the first layer changes some unit's mean (> 1e-3) and variance
+    (> 1e-4) on the probe batch."""
     plain = traces["plain"]
     assert (
         plain.mean_change.min() > 1e-3 and plain.variance_change.min() > 1e-4
@@ -313,7 +330,8 @@ def test_without_bn_the_mean_and_variance_of_the_hidden_units_move_at_every_step
 def test_with_bn_the_probe_mean_is_beta_and_the_variance_follows_gamma_at_every_step(
     traces,
 ):
-    """BN, learned gamma and beta: at each of 201 measurements, mean = beta (1e-12) and variance = gamma^2 sigma^2/(sigma^2 + eps) (1e-10)."""
+    """BN, learned gamma and beta: at each of 201 measurements, mean = beta (1e-12) and variance =
+    gamma^2 sigma^2/(sigma^2 + eps) (1e-10)."""
     bn = traces["bn"]
     np.testing.assert_allclose(bn.means, bn.betas, rtol=0, atol=1e-12)
     pinned = bn.gammas**2 * bn.pre_variances / (bn.pre_variances + bn.eps)
@@ -321,7 +339,8 @@ def test_with_bn_the_probe_mean_is_beta_and_the_variance_follows_gamma_at_every_
 
 
 def test_with_learned_affine_the_mean_moves_exactly_as_beta_moves(traces):
-    """The per-step change of the hidden means equals the largest per-step change of beta (1e-12)."""
+    """The per-step change of the hidden means equals the largest
+    per-step change of beta (1e-12)."""
     bn = traces["bn"]
     beta_change = np.abs(np.diff(bn.betas, axis=0)).max(axis=1)
     np.testing.assert_allclose(bn.mean_change, beta_change, rtol=0, atol=1e-12)
@@ -330,7 +349,8 @@ def test_with_learned_affine_the_mean_moves_exactly_as_beta_moves(traces):
 def test_with_fixed_affine_the_mean_does_not_move_and_the_variance_moves_only_through_eps(
     traces,
 ):
-    """gamma = 1, beta = 0 fixed: the mean changes by <= 1e-12 per step; the variance stays within eps/sigma^2 of 1."""
+    """gamma = 1, beta = 0 fixed: the mean changes by <= 1e-12 per step; the variance
+    stays within eps/sigma^2 of 1."""
     fixed = traces["bn_fixed"]
     assert fixed.mean_change.max() <= 1e-12
     assert np.all(
@@ -345,7 +365,8 @@ def test_with_fixed_affine_the_mean_does_not_move_and_the_variance_moves_only_th
 def test_with_bn_the_shape_and_the_correlations_still_move_at_every_step(
     traces,
 ):
-    """Even with gamma and beta fixed, every step changes some unit's skewness and kurtosis (> 1e-3) and some correlation (> 1e-3)."""
+    """Even with gamma and beta fixed, every step changes some unit's skewness and kurtosis (> 1e-3)
+    and some correlation (> 1e-3)."""
     fixed = traces["bn_fixed"]
     assert (
         fixed.skewness_change.min() > 1e-3
@@ -358,7 +379,8 @@ def test_with_bn_the_shape_and_the_correlations_still_move_at_every_step(
 def test_in_this_example_bn_slows_the_mean_and_speeds_up_the_correlations(
     seed,
 ):
-    """Learned gamma, beta, seeds 0-2: median per-step mean change >= 3x smaller with BN, correlation change >= 3x larger."""
+    """Learned gamma, beta, seeds 0-2: median per-step mean change >= 3x smaller with BN,
+    correlation change >= 3x larger."""
     plain, bn = (
         layer_input_drift(False, seed=seed),
         layer_input_drift(True, seed=seed),
@@ -370,7 +392,8 @@ def test_in_this_example_bn_slows_the_mean_and_speeds_up_the_correlations(
 
 
 def test_in_this_example_the_bn_network_reaches_a_lower_training_loss(traces):
-    """Mean mini-batch loss over the last 50 of 200 steps: BN at most 0.7 times the plain network's."""
+    """Mean mini-batch loss over the last 50 of 200 steps: BN at most 0.7
+    times the plain network's."""
     assert (
         traces["bn"].losses[-50:].mean()
         <= 0.7 * traces["plain"].losses[-50:].mean()
@@ -378,7 +401,8 @@ def test_in_this_example_the_bn_network_reaches_a_lower_training_loss(traces):
 
 
 def test_drift_is_deterministic_and_leaves_the_global_torch_generator_alone():
-    """Same seed, bit-identical trace; a different seed, a different one; torch's global RNG state is unchanged by the call."""
+    """Same seed, bit-identical trace; a different seed, a different one; torch's global RNG state
+    is unchanged by the call."""
     state = torch.get_rng_state()
     a, b = (
         layer_input_drift(True, steps=5, seed=4),
@@ -407,7 +431,8 @@ def bn_net(traces):
 
 
 def test_batch_statistics_path_equals_the_modules_training_forward(bn_net):
-    """The vectorized batch-statistics forward used by prediction_spread equals net(x) in training mode (1e-12)."""
+    """The vectorized batch-statistics forward used by prediction_spread equals net(x)
+    in training mode (1e-12)."""
     x, _ = sample_domain(16, SOURCE_MEAN, seed=12)
     net = copy.deepcopy(bn_net).train()
     expected = net(torch.from_numpy(x)).detach().numpy()
@@ -417,12 +442,14 @@ def test_batch_statistics_path_equals_the_modules_training_forward(bn_net):
 
 
 def test_one_example_gets_different_outputs_in_different_batches(bn_net):
-    """In training mode the same example's logit varies over random companions (sd > 0.05 at m = 16)."""
+    """In training mode the same example's logit varies over random
+    companions (sd > 0.05 at m = 16)."""
     assert prediction_spread(bn_net, EXAMPLE, 16) > 0.05
 
 
 def test_the_spread_shrinks_as_the_batch_grows(bn_net):
-    """The spread of the logit falls strictly from m = 4 to 16 to 64 to 256, and by >= 4x from 4 to 256."""
+    """The spread of the logit falls strictly from m = 4 to 16 to 64 to 256,
+    and by >= 4x from 4 to 256."""
     spreads = [prediction_spread(bn_net, EXAMPLE, m) for m in (4, 16, 64, 256)]
     assert all(a > b for a, b in pairwise(spreads))
     assert spreads[0] >= 4 * spreads[-1]
@@ -431,13 +458,15 @@ def test_the_spread_shrinks_as_the_batch_grows(bn_net):
 def test_the_noise_vanishes_with_fixed_statistics_and_without_bn(
     bn_net, traces
 ):
-    """In evaluation mode (running statistics), and for a network without BN, the spread is exactly 0."""
+    """In evaluation mode (running statistics), and for a network without
+    BN, the spread is exactly 0."""
     assert prediction_spread(bn_net, EXAMPLE, 16, training=False) == 0.0
     assert prediction_spread(traces["plain"].net, EXAMPLE, 16) == 0.0
 
 
 def test_prediction_spread_leaves_the_network_unchanged(bn_net):
-    """Parameters, running statistics and the train/eval mode are the same after both kinds of call."""
+    """Parameters, running statistics and the train/eval mode are the same
+    after both kinds of call."""
     state = _state(bn_net)
     prediction_spread(bn_net, EXAMPLE, 8)
     prediction_spread(bn_net, EXAMPLE, 8, training=False)
@@ -571,7 +600,8 @@ def test_bad_arguments_raise_clear_errors(call, error, match):
 def test_a_failed_prediction_spread_changes_nothing(
     bn_net, example, batch_size, draws, match
 ):
-    """A bad example, batch size or number of draws raises ValueError and leaves the network exactly as it was."""
+    """A bad example, batch size or number of draws raises ValueError and leaves the
+    network exactly as it was."""
     state = _state(bn_net)
     with pytest.raises(ValueError, match=match):
         prediction_spread(bn_net, example, batch_size, draws=draws)
@@ -579,7 +609,8 @@ def test_a_failed_prediction_spread_changes_nothing(
 
 
 def test_newton_reports_non_convergence():
-    """With one Newton step allowed and a tolerance of 0, fit_logistic raises RuntimeError instead of returning a non-minimizer."""
+    """With one Newton step allowed and a tolerance of 0, fit_logistic raises RuntimeError instead
+    of returning a non-minimizer."""
     x, y = sample_domain(100, SOURCE_MEAN, seed=13)
     with pytest.raises(RuntimeError, match="did not converge"):
         fit_logistic(x, y, max_iter=1, tol=1e-300)

@@ -70,7 +70,7 @@ def test_load_mnist_reads_the_four_files(tmp_path, compress):
     assert data.x_train.shape == (24, 784) and data.x_test.shape == (12, 784)
     assert (
         data.x_train.dtype == np.float32
-        and 0.0 <= data.x_train.min()
+        and data.x_train.min() >= 0.0
         and data.x_train.max() <= 1.0
     )
     np.testing.assert_array_equal(data.y_test, arrays["t10k"][1])
@@ -96,7 +96,8 @@ def test_load_mnist_rejects_count_mismatch(tmp_path):
 
 
 def test_digits_default_is_a_stratified_offline_split():
-    """The default data set is the 1797 bundled digits, 64 features in [0, 1], every class in both splits."""
+    """The default data set is the 1797 bundled digits, 64 features in [0, 1],
+    every class in both splits."""
     data = load_digits()
     assert len(data.x_train) + len(data.x_test) == 1797
     assert data.num_features == 64 and data.x_train.max() <= 1.0
@@ -107,7 +108,8 @@ CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 
 
 def write_cifar10(folder, n_per_batch=4, seed=0, protocol=2):
-    """A tiny CIFAR-10-shaped data set: six pickled dicts with byte keys, as the python archive has them."""
+    """A tiny CIFAR-10-shaped data set: six pickled dicts with byte keys, as
+    the python archive has them."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     arrays = {}
@@ -186,7 +188,8 @@ def test_load_cifar10_names_a_missing_batch(tmp_path):
     ],
 )
 def test_load_cifar10_rejects_malformed_batches(tmp_path, batch, message):
-    """Wrong image shapes or dtypes, label counts or values, missing keys and non-dicts are named errors."""
+    """Wrong image shapes or dtypes, label counts or values, missing keys and
+    non-dicts are named errors."""
     write_cifar10(tmp_path)
     (tmp_path / "test_batch").write_bytes(pickle.dumps(batch, protocol=2))
     with pytest.raises(ValueError, match=message):

@@ -1,4 +1,5 @@
-"""BN across devices: merged moments, SyncBatchNorm on gloo processes against full-batch BN, ghost BN.
+"""BN across devices: merged moments, SyncBatchNorm on gloo processes
+against full-batch BN, ghost BN.
 
 The process tests start 2 and 3 processes on the loopback interface (gloo backend, file
 store). Each world size runs one worker that does every step; the tests below then check
@@ -58,10 +59,11 @@ def _full_batch_bn(x, dy, weight, bias):
 
 @pytest.mark.parametrize("sizes", [[5, 1, 12], [2, 0, 7, 3], [20]], ids=str)
 def test_merged_moments_equal_statistics_of_the_concatenation(sizes):
-    """merge_moments of uneven shards (an empty one too) gives the count, mean and M2 of the whole batch."""
+    """merge_moments of uneven shards (an empty one too) gives the count, mean
+    and M2 of the whole batch."""
     x = np.random.default_rng(0).normal(3.0, 2.0, size=(sum(sizes), 4, 3))
     n, mean, m2 = merge_moments(
-        *zip(*(shard_moments(s) for s in _split(x, sizes)))
+        *zip(*(shard_moments(s) for s in _split(x, sizes)), strict=True)
     )
     assert n == x.shape[0] * 3
     assert rel_err(mean, x.mean(axis=(0, 2))) <= 1e-14
@@ -80,10 +82,11 @@ def test_merged_moments_equal_statistics_of_the_concatenation(sizes):
 def test_merge_error_grows_like_u_times_offset_over_spread(
     sizes, offset, scale, seed
 ):
-    """The merged variance is within a few u*(1 + |offset|/sigma) of np.var, for any split and offset."""
+    """The merged variance is within a few u*(1 + |offset|/sigma) of np.var,
+    for any split and offset."""
     x = np.random.default_rng(seed).normal(offset, scale, size=(sum(sizes), 2))
     n, _, m2 = merge_moments(
-        *zip(*(shard_moments(s) for s in _split(x, sizes)))
+        *zip(*(shard_moments(s) for s in _split(x, sizes)), strict=True)
     )
     ref = x.var(axis=0)
     kappa = 1.0 + np.abs(x.mean(axis=0)) / np.sqrt(ref)
@@ -94,7 +97,9 @@ def test_textbook_formula_fails_where_the_merge_does_not():
     """At offset 1e8, sum(x^2)/N - mean^2 loses the variance entirely; the merge keeps 8 digits."""
     x = np.random.default_rng(1).normal(1e8, 1.0, size=(1000, 1))
     shards = _split(x, [300, 1, 699])
-    n, _, m2 = merge_moments(*zip(*(shard_moments(s) for s in shards)))
+    n, _, m2 = merge_moments(
+        *zip(*(shard_moments(s) for s in shards), strict=True)
+    )
     sum_x = sum(s.sum(axis=0) for s in shards)
     sum_x2 = sum((s**2).sum(axis=0) for s in shards)
     textbook = sum_x2 / n - (sum_x / n) ** 2
@@ -103,13 +108,14 @@ def test_textbook_formula_fails_where_the_merge_does_not():
 
 
 def test_merging_is_associative():
-    """Merging shards two at a time, in a tree, gives the same statistics as merging them all at once."""
+    """Merging shards two at a time, in a tree, gives the same statistics as
+    merging them all at once."""
     x = np.random.default_rng(2).normal(50.0, 3.0, size=(17, 3))
     a, b, c, d = (shard_moments(s) for s in _split(x, [4, 6, 2, 5]))
-    ab = merge_moments(*zip(a, b))
-    cd = merge_moments(*zip(c, d))
-    tree = merge_moments(*zip(ab, cd))
-    flat = merge_moments(*zip(a, b, c, d))
+    ab = merge_moments(*zip(a, b, strict=True))
+    cd = merge_moments(*zip(c, d, strict=True))
+    tree = merge_moments(*zip(ab, cd, strict=True))
+    flat = merge_moments(*zip(a, b, c, d, strict=True))
     assert tree[0] == flat[0] == 17
     assert rel_err(tree[1], flat[1]) <= 1e-15
     assert rel_err(tree[2], flat[2]) <= 1e-13
@@ -151,12 +157,13 @@ def test_merge_moments_rejects_invalid_input(counts, means, m2s, error, match):
         merge_moments(counts, np.asarray(means), np.asarray(m2s))
 
 
-# --------------------------------------------------------------------------- SyncBatchNorm in one process
+# --------------------------------------------------------------------- SyncBatchNorm in one process
 
 
 @pytest.mark.parametrize("momentum", [0.1, None])
 def test_without_a_process_group_sync_bn_is_torch_batchnorm(momentum):
-    """With no process group, outputs, gradients and running statistics equal torch.nn.BatchNorm2d's."""
+    """With no process group, outputs, gradients and running statistics
+    equal torch.nn.BatchNorm2d's."""
     rng = np.random.default_rng(3)
     ours = SyncBatchNorm(3, momentum=momentum, dtype=torch.float64)
     ref = torch.nn.BatchNorm2d(3, momentum=momentum, dtype=torch.float64)
@@ -243,7 +250,8 @@ def test_sync_bn_keeps_the_input_dtype():
     ids=["numpy", "int", "1-d", "channels", "nan", "one-value"],
 )
 def test_invalid_input_raises_and_changes_nothing(x, error, match):
-    """A rejected input raises a clear error and leaves the running statistics and counter as they were."""
+    """A rejected input raises a clear error and leaves the running statistics
+    and counter as they were."""
     layer = SyncBatchNorm(3, dtype=torch.float64)
     layer(torch.randn(5, 3, dtype=torch.float64) + 2)
     before = {k: v.clone() for k, v in layer.state_dict().items()}
@@ -263,13 +271,15 @@ def test_invalid_input_raises_and_changes_nothing(x, error, match):
     ],
 )
 def test_invalid_constructor_arguments_raise(kwargs, match):
-    """A non-positive num_features or eps, or a momentum outside [0, 1], is rejected at construction."""
+    """A non-positive num_features or eps, or a momentum outside [0, 1], is
+    rejected at construction."""
     with pytest.raises(ValueError, match=match):
         SyncBatchNorm(**{"num_features": 3, **kwargs})
 
 
 def test_state_dict_is_interchangeable_with_torch_batchnorm():
-    """SyncBatchNorm loads a torch.nn.BatchNorm2d state dict (same keys and shapes) and vice versa."""
+    """SyncBatchNorm loads a torch.nn.BatchNorm2d state dict (same keys
+    and shapes) and vice versa."""
     ref = torch.nn.BatchNorm2d(4, dtype=torch.float64)
     ref(torch.randn(3, 4, 2, 2, dtype=torch.float64))
     ours = SyncBatchNorm(4, dtype=torch.float64)
@@ -281,7 +291,8 @@ def test_state_dict_is_interchangeable_with_torch_batchnorm():
 
 
 def test_convert_replaces_every_batchnorm_where_torch_does():
-    """convert_sync_batchnorm swaps the BN layers that torch's converter swaps, sharing their tensors."""
+    """convert_sync_batchnorm swaps the BN layers that torch's converter
+    swaps, sharing their tensors."""
 
     def net():
         return torch.nn.Sequential(
@@ -341,7 +352,8 @@ def test_ghost_bn_with_one_virtual_batch_is_plain_bn(virtual_batch_size):
 
 
 def test_ghost_bn_gradient_matches_autograd_through_per_chunk_bn():
-    """ghost_batch_norm_backward equals torch autograd through F.batch_norm applied to each chunk."""
+    """ghost_batch_norm_backward equals torch autograd through
+    F.batch_norm applied to each chunk."""
     rng = np.random.default_rng(6)
     x, dy = rng.normal(size=(10, 3, 2)), rng.normal(size=(10, 3, 2))
     gamma, beta = rng.normal(size=3), rng.normal(size=3)
@@ -376,13 +388,15 @@ def test_ghost_bn_gradient_matches_autograd_through_per_chunk_bn():
 def test_ghost_bn_rejects_virtual_batches_without_statistics(
     shape, v, error, match
 ):
-    """A virtual batch with one value per channel, or a non-integer or non-positive size, is an error."""
+    """A virtual batch with one value per channel, or a non-integer or
+    non-positive size, is an error."""
     with pytest.raises(error, match=match):
         ghost_batch_norm(np.zeros(shape), None, None, v)
 
 
 def test_ghost_bn_accepts_a_last_example_with_spatial_values():
-    """A last virtual batch of one example is fine when that example has several values per channel."""
+    """A last virtual batch of one example is fine when that example has
+    several values per channel."""
     _, caches = ghost_batch_norm(
         np.random.default_rng(7).normal(size=(5, 2, 3)), None, None, 2
     )
@@ -468,23 +482,23 @@ def _worker(rank, world_size, data):
     untracked = SyncBatchNorm(
         3, track_running_stats=False, dtype=torch.float64
     )
-    for x, sizes in zip(data["steps"], STEP_SIZES[world_size]):
+    for x, sizes in zip(data["steps"], STEP_SIZES[world_size], strict=True):
         shard = torch.from_numpy(_split(x, sizes)[rank].copy())
         for layer in (*layers.values(), untracked):
             layer(shard)
     out["running"] = {
         m: (
-            l.running_mean.numpy(),
-            l.running_var.numpy(),
-            int(l.num_batches_tracked),
+            layer.running_mean.numpy(),
+            layer.running_var.numpy(),
+            int(layer.num_batches_tracked),
         )
-        for m, l in layers.items()
+        for m, layer in layers.items()
     }
     # Evaluation mode communicates nothing: rank 0 alone evaluates, after the others have left.
     if rank == 0:
         out["eval"] = {
-            m: l.eval()(torch.from_numpy(data["x_eval"])).detach().numpy()
-            for m, l in layers.items()
+            m: layer.eval()(torch.from_numpy(data["x_eval"])).detach().numpy()
+            for m, layer in layers.items()
         }
         out["untracked_eval"] = (
             untracked
@@ -510,7 +524,8 @@ def ranks(request):
 
 
 def test_sync_bn_outputs_equal_full_batch_bn(ranks):
-    """Concatenated over ranks, synchronized BN's outputs equal torch BN on the whole batch (uneven shards)."""
+    """Concatenated over ranks, synchronized BN's outputs equal torch BN on the
+    whole batch (uneven shards)."""
     _, data, results = ranks
     for i, case in enumerate(data["cases"]):
         y_ref, _, _, _ = _full_batch_bn(
@@ -527,13 +542,16 @@ def test_sync_bn_input_gradients_equal_full_batch_bn(ranks):
         _, dx_ref, _, _ = _full_batch_bn(
             case["x"], case["dy"], case["weight"], case["bias"]
         )
-        for r, dx_ref_rows in zip(results, _split(dx_ref, case["sizes"])):
+        for r, dx_ref_rows in zip(
+            results, _split(dx_ref, case["sizes"]), strict=True
+        ):
             if len(dx_ref_rows):
                 assert rel_err(r["cases"][i]["dx"], dx_ref_rows) <= RTOL64
 
 
 def test_parameter_gradients_add_up_to_full_batch_gradients(ranks):
-    """The ranks' weight and bias gradients sum to the full-batch gradients (DDP's all-reduce averages them)."""
+    """The ranks' weight and bias gradients sum to the full-batch gradients (DDP's
+    all-reduce averages them)."""
     _, data, results = ranks
     for i, case in enumerate(data["cases"]):
         _, _, dw_ref, db_ref = _full_batch_bn(
@@ -550,28 +568,34 @@ def test_parameter_gradients_add_up_to_full_batch_gradients(ranks):
 
 
 def test_every_rank_holds_bitwise_identical_statistics(ranks):
-    """All ranks merge the same gathered rows in the same order, so their running statistics are identical."""
+    """All ranks merge the same gathered rows in the same order, so their running
+    statistics are identical."""
     _, _, results = ranks
     for r in results[1:]:
         for m in (0.1, None):
             assert all(
                 np.array_equal(a, b)
-                for a, b in zip(r["running"][m], results[0]["running"][m])
+                for a, b in zip(
+                    r["running"][m], results[0]["running"][m], strict=True
+                )
             )
 
 
 def test_unsynchronized_bn_is_global_bn_then_a_per_rank_affine_map(ranks):
-    """Per-rank BN equals gamma*(a_k x_hat + b_k) + beta, with a_k = s/s_k and b_k = (mu - mu_k)/s_k."""
+    """Per-rank BN equals gamma*(a_k x_hat + b_k) + beta, with a_k = s/s_k
+    and b_k = (mu - mu_k)/s_k."""
     _, data, results = ranks
     compared = 0
     for i, case in enumerate(data["cases"]):
-        axes = (0,) + tuple(range(2, case["x"].ndim))
+        axes = (0, *range(2, case["x"].ndim))
         bshape = (1, -1) + (1,) * (case["x"].ndim - 2)
         mu, s = (
             case["x"].mean(axis=axes),
             np.sqrt(case["x"].var(axis=axes) + EPS),
         )
-        for r, shard in zip(results, _split(case["x"], case["sizes"])):
+        for r, shard in zip(
+            results, _split(case["x"], case["sizes"]), strict=True
+        ):
             if r["local"][i] is None or len(shard) == len(case["x"]):
                 continue  # no local BN, or the shard is the whole batch
             mu_k, s_k = (
@@ -596,7 +620,7 @@ def test_unsynchronized_gradient_is_the_shard_own_bn_gradient(ranks):
     for i, case in enumerate(data["cases"]):
         dys = _split(case["dy"], case["sizes"])
         for k, (r, shard) in enumerate(
-            zip(results, _split(case["x"], case["sizes"]))
+            zip(results, _split(case["x"], case["sizes"]), strict=True)
         ):
             if r["local"][i] is not None and len(shard) < len(case["x"]):
                 _, cache = batch_norm_forward(
@@ -613,7 +637,8 @@ def test_unsynchronized_gradient_is_the_shard_own_bn_gradient(ranks):
 
 
 def test_a_rank_with_no_examples_takes_part(ranks):
-    """A rank with an empty shard joins both collectives, returns an empty output and zero parameter gradients."""
+    """A rank with an empty shard joins both collectives, returns an empty output and
+    zero parameter gradients."""
     _, data, results = ranks
     empty = [
         (i, k)
@@ -632,7 +657,8 @@ def test_a_rank_with_no_examples_takes_part(ranks):
 def test_running_statistics_follow_bn_on_the_concatenated_batches(
     ranks, momentum
 ):
-    """Running mean, unbiased variance (global count) and num_batches_tracked equal torch BN fed whole batches."""
+    """Running mean, unbiased variance (global count) and num_batches_tracked equal
+    torch BN fed whole batches."""
     _, data, results = ranks
     ref = torch.nn.BatchNorm1d(3, momentum=momentum, dtype=torch.float64)
     for x in data["steps"]:
@@ -646,7 +672,8 @@ def test_running_statistics_follow_bn_on_the_concatenated_batches(
 
 @pytest.mark.parametrize("momentum", [0.1, None])
 def test_eval_uses_running_statistics_without_communicating(ranks, momentum):
-    """In eval mode rank 0 alone normalizes one example with the running statistics, as torch BN would."""
+    """In eval mode rank 0 alone normalizes one example with the running
+    statistics, as torch BN would."""
     _, data, results = ranks
     ref = torch.nn.BatchNorm1d(3, momentum=momentum, dtype=torch.float64)
     for x in data["steps"]:
@@ -656,7 +683,8 @@ def test_eval_uses_running_statistics_without_communicating(ranks, momentum):
 
 
 def test_eval_without_running_statistics_uses_the_rank_own_batch(ranks):
-    """With track_running_stats=False, eval mode normalizes with the rank's own batch statistics (no sync)."""
+    """With track_running_stats=False, eval mode normalizes with the rank's own
+    batch statistics (no sync)."""
     _, data, results = ranks
     ref = torch.nn.BatchNorm1d(
         3, track_running_stats=False, dtype=torch.float64
@@ -676,7 +704,8 @@ def _torch_sync_bn_on_cpu_worker(rank, world_size):
 
 
 def test_torch_sync_batchnorm_refuses_a_cpu_input_even_in_a_one_rank_group():
-    """torch checks the device before the world size: in training mode with any process group, a CPU input raises, one rank included."""
+    """torch checks the device before the world size: in training mode with any process group, a CPU
+    input raises, one rank included."""
     [message] = spawn_ranks(_torch_sync_bn_on_cpu_worker, 1, timeout=20)
     assert message is not None
     assert message.startswith(
@@ -697,7 +726,8 @@ def _crash_worker(rank, world_size):
 
 
 def _stall_worker(rank, world_size, seconds):
-    """Rank 1 never reaches the collective: it waits longer than the process group's timeout, then returns."""
+    """Rank 1 never reaches the collective: it waits longer than the process
+    group's timeout, then returns."""
     if rank == 1:
         time.sleep(seconds)
         return None
@@ -709,7 +739,8 @@ def _stall_worker(rank, world_size, seconds):
 
 
 def test_a_rank_that_raises_fails_every_rank_with_a_clear_error():
-    """When one rank raises before the collective, the run ends promptly with its error and the peer's, naming both ranks."""
+    """When one rank raises before the collective, the run ends promptly with its error and the
+    peer's, naming both ranks."""
     start = time.monotonic()
     with pytest.raises(RankFailure) as info:
         spawn_ranks(_crash_worker, 2, timeout=20)
@@ -725,7 +756,8 @@ def test_a_rank_that_raises_fails_every_rank_with_a_clear_error():
 
 
 def test_a_rank_that_never_arrives_makes_the_peer_time_out():
-    """A peer stuck outside the collective makes the waiting rank raise after the group's timeout, not hang."""
+    """A peer stuck outside the collective makes the waiting rank raise after the
+    group's timeout, not hang."""
     timeout = 3.0
     start = time.monotonic()
     with pytest.raises(RankFailure) as info:

@@ -1,4 +1,5 @@
-"""The deep_linear experiment: ICS and landscape of a 25-layer linear network, with and without BN."""
+"""The deep_linear experiment: ICS and landscape of a 25-layer linear
+network, with and without BN."""
 
 import json
 
@@ -38,13 +39,15 @@ def tiny_run(tmp_path_factory):
 
 
 def test_standard_dln_has_almost_no_ics(tiny_run):
-    """Without BN, the mean cosine of G and G' over layers 2..25 stays above 0.99 at every measurement."""
+    """Without BN, the mean cosine of G and G' over layers 2..25 stays
+    above 0.99 at every measurement."""
     summary = tiny_run[0]["summary"]["0.0001"]["none"]
     assert summary["cosine_min_over_time"] > 0.99
 
 
 def test_bn_dln_gradients_decorrelate(tiny_run):
-    """With BN, after the first measurement the mean cosine of G and G' (layers 2..25) is below 0.7."""
+    """With BN, after the first measurement the mean cosine of G and G'
+    (layers 2..25) is below 0.7."""
     summary = tiny_run[0]["summary"]["0.0001"]["batch"]
     assert summary["cosine_after_start"] < 0.7
 
@@ -59,7 +62,8 @@ def test_bn_relative_ics_is_ten_times_larger(tiny_run):
 
 
 def test_bn_dln_runs_at_the_edge_of_stability(tiny_run):
-    """lr times the median effective beta-smoothness is between 1 and 4 with BN and below 0.1 without."""
+    """lr times the median effective beta-smoothness is between 1 and 4 with
+    BN and below 0.1 without."""
     summary = tiny_run[0]["summary"]["0.0001"]
     assert 1.0 < 1e-4 * summary["batch"]["beta_smoothness_median"] < 4.0
     assert 1e-4 * summary["none"]["beta_smoothness_median"] < 0.1
@@ -73,7 +77,8 @@ def test_first_layer_never_shifts(tiny_run):
 
 
 def test_recorded_loss_is_the_mean_squared_error_at_initialization(tiny_run):
-    """The loss stored for step 0 is ||f(x) - A x||^2 averaged over samples for the seeded initial network."""
+    """The loss stored for step 0 is ||f(x) - A x||^2 averaged over samples for
+    the seeded initial network."""
     from bnnotes.models import deep_linear
 
     x, a, y = make_data(200, 10, 0)
@@ -118,7 +123,8 @@ def test_figures_are_rendered_deterministically(tiny_run, tmp_path):
 
 
 def test_figures_follow_the_run_order_of_the_rates(tmp_path):
-    """With rates whose sorted JSON keys differ from the run order, the stored JSON renders the same figures."""
+    """With rates whose sorted JSON keys differ from the run order, the stored JSON
+    renders the same figures."""
     overrides = {
         "steps": 20,
         "lrs": [3e-4, 1e-4],

@@ -49,7 +49,8 @@ def test_bn_has_larger_ics_early(tiny_run):
 
 
 def test_bn_trains_faster_despite_larger_ics(tiny_run):
-    """After 60 steps the BN network's training loss is below 0.5 while the standard one is still above 2."""
+    """After 60 steps the BN network's training loss is below 0.5 while the
+    standard one is still above 2."""
     summary = tiny_run[0]["summary"]
     assert summary["batch"]["final_train_loss"] < 0.5
     assert summary["none"]["final_train_loss"] > 2.0
@@ -76,7 +77,8 @@ def test_one_entry_per_weight_layer(tiny_run):
 
 
 def test_measurement_schedule():
-    """Dense measurements early, regular ones later, always including the last step before the end."""
+    """Dense measurements early, regular ones later, always including the
+    last step before the end."""
     assert measurement_steps({
         "steps": 60,
         "ics_dense_until": 20,

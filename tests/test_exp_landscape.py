@@ -30,7 +30,8 @@ FIGURES = [
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """160 steps at lr 0.1, probes every 20 steps at 0.5, 2 and 4 x lr, seed 0, stored in a temporary folder."""
+    """160 steps at lr 0.1, probes every 20 steps at 0.5, 2 and 4 x lr, seed 0,
+    stored in a temporary folder."""
     out = tmp_path_factory.mktemp("landscape")
     results = run_experiment(
         "landscape",
@@ -48,7 +49,8 @@ def test_experiment_is_registered_and_accepts_a_data_dir():
 
 
 def test_full_settings_follow_the_paper_vgg_probe():
-    """Batch 128, the same learning rate 0.1 for both nets, and step sizes from 1/2 to 4 times it (Santurkar §3.2)."""
+    """Batch 128, the same learning rate 0.1 for both nets, and step sizes from 1/2 to 4
+    times it (Santurkar §3.2)."""
     assert FULL["batch_size"] == 128 and FULL["lrs"][0] == 0.1
     assert (
         min(FULL["step_multiples"]) == PAPER["step_multiples_of_lr"][0] == 0.5
@@ -59,7 +61,8 @@ def test_full_settings_follow_the_paper_vgg_probe():
 
 
 def test_run_records_one_value_per_probe_for_every_key(tiny_run):
-    """Each net has a probe at steps 0, 20, ..., 160 and one entry per probe for every recorded quantity."""
+    """Each net has a probe at steps 0, 20, ..., 160 and one entry per probe
+    for every recorded quantity."""
     results, nets, _ = tiny_run
     for record in nets.values():
         assert record["step"] == list(range(0, 161, 20))
@@ -69,14 +72,15 @@ def test_run_records_one_value_per_probe_for_every_key(tiny_run):
 
 
 def test_probe_bands_contain_their_summaries(tiny_run):
-    """loss_variation = loss_max - loss_min and 0 <= gradient_change_min <= gradient_change_max at every probe."""
+    """loss_variation = loss_max - loss_min and 0 <= gradient_change_min <=
+    gradient_change_max at every probe."""
     _, nets, _ = tiny_run
     for record in nets.values():
         lo, hi = np.array(record["loss_min"]), np.array(record["loss_max"])
         assert np.allclose(
             np.array(record["loss_variation"]), hi - lo, rtol=1e-12, atol=0
         )
-        assert np.all(0 <= np.array(record["gradient_change_min"]))
+        assert np.all(np.array(record["gradient_change_min"]) >= 0)
         assert np.all(
             np.array(record["gradient_change_min"])
             <= np.array(record["gradient_change_max"])
@@ -92,7 +96,8 @@ def test_bn_trains_faster(tiny_run):
 
 
 def test_standard_net_starts_on_a_plateau(tiny_run):
-    """At step 0 the standard net's gradient is over 10x smaller than BN's, and so is its loss variation."""
+    """At step 0 the standard net's gradient is over 10x smaller than BN's, and
+    so is its loss variation."""
     _, nets, _ = tiny_run
     plain, bn = nets["none"], nets["batch"]
     assert plain["gradient_norm"][0] < 0.1 * bn["gradient_norm"][0]
@@ -100,7 +105,8 @@ def test_standard_net_starts_on_a_plateau(tiny_run):
 
 
 def test_bn_gradient_changes_less_once_the_standard_net_moves(tiny_run):
-    """At the last three probes the standard net's largest gradient change exceeds BN's tenfold (Santurkar Fig. 4b's direction)."""
+    """At the last three probes the standard net's largest gradient change exceeds BN's tenfold
+    (Santurkar Fig. 4b's direction)."""
     _, nets, _ = tiny_run
     plain, bn = (
         np.array(nets["none"]["gradient_change_max"]),
@@ -112,7 +118,8 @@ def test_bn_gradient_changes_less_once_the_standard_net_moves(tiny_run):
 def test_a_random_direction_changes_the_gradient_less_than_the_gradient_direction(
     tiny_run,
 ):
-    """Along a random direction of the gradient's length the gradient changes less than along the gradient, after step 0."""
+    """Along a random direction of the gradient's length the gradient changes less than along
+    the gradient, after step 0."""
     _, nets, _ = tiny_run
     for record in nets.values():
         along = np.array(record["gradient_change_max"][1:])
@@ -148,7 +155,8 @@ def test_figures_are_rendered_deterministically_from_results(
 
 
 def test_render_figures_picks_up_the_stored_result(tiny_run, tmp_path):
-    """`python -m bnnotes.experiments figures` re-renders the landscape figures from a results folder."""
+    """`python -m bnnotes.experiments figures` re-renders the landscape
+    figures from a results folder."""
     _, _, out = tiny_run
     written = {
         p.relative_to(tmp_path).as_posix()

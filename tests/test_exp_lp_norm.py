@@ -1,4 +1,5 @@
-"""The lp_norm experiment (Santurkar et al., 2018, §3.3): a tiny seeded run, the DLN pieces and the figures."""
+"""The lp_norm experiment (Santurkar et al., 2018, §3.3): a tiny seeded run, the
+DLN pieces and the figures."""
 
 import numpy as np
 import pytest
@@ -73,7 +74,8 @@ def test_run_records_every_variant_for_both_models(tiny):
 
 
 def test_every_dln_variant_lowers_its_loss(tiny):
-    """Full-batch gradient descent at the chosen rate decreases the DLN loss for every normalization."""
+    """Full-batch gradient descent at the chosen rate decreases the DLN
+    loss for every normalization."""
     for variant in VARIANTS:
         loss = tiny[0]["dln"]["runs"][variant][0]["loss"]
         assert loss[-1] < loss[0]
@@ -82,7 +84,8 @@ def test_every_dln_variant_lowers_its_loss(tiny):
 def test_normalization_pins_the_channel_mean_that_the_raw_layer_lets_drift(
     tiny,
 ):
-    """After BN, l1 or l2 a channel's batch mean is beta, so its drift is under a tenth of the raw layer output's."""
+    """After BN, l1 or l2 a channel's batch mean is beta, so its drift is under a tenth
+    of the raw layer output's."""
     summary = tiny[0]["vgg"]["summary"]
     assert summary["none"]["mean_drift"] == summary["none"]["raw_mean_drift"]
     for variant in ("batch", "l1", "l2"):
@@ -94,7 +97,8 @@ def test_normalization_pins_the_channel_mean_that_the_raw_layer_lets_drift(
 
 
 def test_every_normalization_trains_the_vgg_net_faster_than_none(tiny):
-    """In the short run every normalized VGG-style net ends with a lower training loss than the unnormalized one."""
+    """In the short run every normalized VGG-style net ends with a lower training loss
+    than the unnormalized one."""
     summary = tiny[0]["vgg"]["summary"]
     for variant in ("batch", "l1", "l2", "linf"):
         assert (

@@ -1,4 +1,5 @@
-"""The noisy_bn experiment (Santurkar et al., 2018, §2.1): a tiny seeded run, its helpers and its figures."""
+"""The noisy_bn experiment (Santurkar et al., 2018, §2.1): a tiny seeded run,
+its helpers and its figures."""
 
 import numpy as np
 import pytest
@@ -60,7 +61,8 @@ def test_run_records_every_variant_at_every_evaluation(tiny):
 
 
 def test_batchnorm_trains_faster_than_the_standard_network(tiny):
-    """Mean training loss over the run is lower with BN than without (the paper's Fig. 2 ordering)."""
+    """Mean training loss over the run is lower with BN than without (the
+    paper's Fig. 2 ordering)."""
     results, _ = tiny
     loss = {
         v: np.mean(results["runs"][v][0]["train_loss"])
@@ -72,7 +74,8 @@ def test_batchnorm_trains_faster_than_the_standard_network(tiny):
 def test_noisy_batchnorm_drifts_more_than_batchnorm_and_the_standard_network(
     tiny,
 ):
-    """The injected noise makes the channel means move more per step than in the BN and standard networks."""
+    """The injected noise makes the channel means move more per step than in the
+    BN and standard networks."""
     summary = tiny[0]["summary"]
     assert summary["noisy_batch"]["mean_drift"] > summary["none"]["mean_drift"]
     assert (
@@ -116,7 +119,8 @@ def test_unknown_override_is_rejected():
 
 
 def test_pre_activation_module_is_the_layer_before_each_relu():
-    """For weight layer k the recorded module is its norm (noisy BN here), or the layer itself without a norm."""
+    """For weight layer k the recorded module is its norm (noisy BN here), or the
+    layer itself without a norm."""
     noisy = vgg("noisy_batch")
     module = pre_activation_module(noisy, 3)
     modules = list(noisy)
@@ -129,7 +133,8 @@ def test_pre_activation_module_is_the_layer_before_each_relu():
 
 
 def test_activation_recorder_drift_matches_a_direct_computation():
-    """drift() = median over channels of mean |diff of means| / mean std, and of mean |diff of log std|."""
+    """drift() = median over channels of mean |diff of means| / mean std, and
+    of mean |diff of log std|."""
     layer = nn.Identity().train()
     recorder = ActivationRecorder(layer, channel=0, record_every=1)
     g = torch.Generator().manual_seed(0)

@@ -109,7 +109,7 @@ def test_bn_network_is_ahead_early_in_training(tiny_run):
     """With BN, test accuracy at step 300 is higher than without (Fig. 1a's qualitative result)."""
     results, _ = tiny_run
     at = {
-        v: dict(zip(r["steps"], r["test_accuracy"]))[300]
+        v: dict(zip(r["steps"], r["test_accuracy"], strict=True))[300]
         for v, r in results["variants"].items()
     }
     assert at["batchnorm"] > at["baseline"] + 0.1
@@ -133,7 +133,8 @@ def test_bn_network_has_bn_before_each_sigmoid_and_no_redundant_bias():
 
 
 def test_run_on_real_mnist_files(tmp_path):
-    """--data-dir uses the IDX loader: a run on tiny MNIST-format files records 784-input networks."""
+    """--data-dir uses the IDX loader: a run on tiny MNIST-format files
+    records 784-input networks."""
     write_mnist(tmp_path, n_train=120, n_test=30)
     results = run_experiment(
         "mnist_sigmoid",
@@ -217,7 +218,8 @@ def tiny_batch_size_run(tmp_path_factory):
 def test_bn_fails_at_batch_size_two_where_gn_and_ln_do_not(
     tiny_batch_size_run,
 ):
-    """At batch 2, BN's test error exceeds GN's and LN's by more than 20 points (the shape of Wu & He's Table 2)."""
+    """At batch 2, BN's test error exceeds GN's and LN's by more than 20 points (the
+    shape of Wu & He's Table 2)."""
     runs = tiny_batch_size_run["runs"]
     bn, gn, ln = (
         runs[m]["2"]["final_error"] for m in ("batch", "group", "layer")
@@ -226,7 +228,8 @@ def test_bn_fails_at_batch_size_two_where_gn_and_ln_do_not(
 
 
 def test_bn_recovers_at_batch_size_sixteen(tiny_batch_size_run):
-    """BN at batch 16 is far better than BN at batch 2: the failure is the batch size, not the network."""
+    """BN at batch 16 is far better than BN at batch 2: the failure is the
+    batch size, not the network."""
     runs = tiny_batch_size_run["runs"]["batch"]
     assert runs["16"]["final_error"] < runs["2"]["final_error"] - 20
 

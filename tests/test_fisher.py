@@ -1,4 +1,5 @@
-"""Curvature toolkit: closed forms against torch autograd, Fisher = expected Hessian, empirical Fisher, KL, natural gradient, bounds."""
+"""Curvature toolkit: closed forms against torch autograd, Fisher = expected Hessian, empirical
+Fisher, KL, natural gradient, bounds."""
 
 import inspect
 
@@ -50,7 +51,8 @@ def _torch_nll(theta, x, y, k):
 
 
 def test_softmax_regression_closed_forms_match_torch_autograd():
-    """NLL, gradient and Hessian of softmax regression equal F.cross_entropy, its gradient and its autograd Hessian to 1e-10."""
+    """NLL, gradient and Hessian of softmax regression equal F.cross_entropy, its gradient and its
+    autograd Hessian to 1e-10."""
     w, x, y = _problem(0)
     theta = t(w).reshape(-1).requires_grad_()
     loss = _torch_nll(theta, x, y, 3)
@@ -84,7 +86,8 @@ def test_scores_match_torch_autograd_for_every_label():
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(2, 4), st.integers(1, 4))
 def test_fisher_is_the_score_covariance_and_equals_the_nll_hessian(seed, k, d):
-    """For softmax regression, E_{y~p}[s] = 0 and E_{y~p}[s s'] equals the NLL Hessian (labels drop out) to 1e-12."""
+    """For softmax regression, E_{y~p}[s] = 0 and E_{y~p}[s s'] equals the NLL Hessian
+    (labels drop out) to 1e-12."""
     w, x, _ = _problem(seed, k=k, d=d, n=12)
     s, p = softmax_regression_scores(w, x), softmax_regression_probs(w, x)
     np.testing.assert_allclose(np.einsum("ic,icp->ip", p, s), 0.0, atol=1e-14)
@@ -101,12 +104,16 @@ def _tanh_problem(seed, n=10, d=2, hidden=3, k=3):
     x = rng.normal(size=(n, d))
     theta = rng.normal(size=tanh_network_num_params(d, hidden, k))
     y = rng.integers(0, k, size=n)
-    fn = lambda th, xx: tanh_network_log_probs(th, xx, hidden, k)
+
+    def fn(th, xx):
+        return tanh_network_log_probs(th, xx, hidden, k)
+
     return fn, theta, x, y
 
 
 def test_fisher_equals_the_expected_hessian_under_model_labels_not_under_observed_labels():
-    """On a tanh network the NLL Hessian depends on the label: F = E_{y~p}[H(y)] to 1e-10, while the observed-label Hessian differs."""
+    """On a tanh network the NLL Hessian depends on the label: F = E_{y~p}[H(y)] to 1e-10, while the
+    observed-label Hessian differs."""
     fn, theta, x, y = _tanh_problem(2)
     p, s, h = per_label_scores_and_hessians(fn, theta, x)
     fisher = fisher_from_scores(s, p)
@@ -134,7 +141,8 @@ def test_torch_func_scores_and_hessians_match_autograd():
 
 
 def test_empirical_fisher_is_a_different_matrix():
-    """With observed labels, (1/n) sum s s' differs from the Fisher, and the observed scores do not average to zero."""
+    """With observed labels, (1/n) sum s s' differs from the Fisher, and the observed
+    scores do not average to zero."""
     w, x, y = _problem(4, n=30)
     s, p = softmax_regression_scores(w, x), softmax_regression_probs(w, x)
     assert rel_err(empirical_fisher(s, y), fisher_from_scores(s, p)) > 0.1
@@ -142,7 +150,8 @@ def test_empirical_fisher_is_a_different_matrix():
 
 
 def test_empirical_fisher_averages_to_the_fisher_when_labels_come_from_the_model():
-    """Averaged over labels sampled from p_theta (4000 draws), the empirical Fisher approaches F (within 5%)."""
+    """Averaged over labels sampled from p_theta (4000 draws), the empirical Fisher
+    approaches F (within 5%)."""
     w, x, _ = _problem(5, n=10)
     s, p = softmax_regression_scores(w, x), softmax_regression_probs(w, x)
     rng = np.random.default_rng(0)
@@ -173,7 +182,8 @@ def test_kl_divergence_is_half_the_fisher_quadratic_form_to_second_order():
 
 
 def test_fisher_is_the_hessian_of_the_kl_divergence_at_the_model():
-    """The autograd Hessian of theta' -> KL(p_theta || p_theta') at theta' = theta equals F to 1e-10."""
+    """The autograd Hessian of theta' -> KL(p_theta || p_theta') at
+    theta' = theta equals F to 1e-10."""
     w, x, _ = _problem(7)
     p = t(softmax_regression_probs(w, x))
 
@@ -192,7 +202,8 @@ def test_fisher_is_the_hessian_of_the_kl_divergence_at_the_model():
 
 
 def _identifiable(seed):
-    """Softmax regression with the last class's weights fixed at 0: the Fisher over the free parameters is invertible."""
+    """Softmax regression with the last class's weights fixed at 0: the Fisher over the free
+    parameters is invertible."""
     w, x, y = _problem(seed, k=3, d=3, n=40)
     w[-1] = 0.0
     free = 2 * 3
@@ -204,7 +215,8 @@ def _identifiable(seed):
 
 
 def test_natural_gradient_step_is_invariant_to_a_linear_reparameterization():
-    """With theta = A phi, A F_phi^{-1} g_phi = F_theta^{-1} g_theta (1e-10), while the plain gradient step changes to A A' g."""
+    """With theta = A phi, A F_phi^{-1} g_phi = F_theta^{-1} g_theta (1e-10), while the plain
+    gradient step changes to A A' g."""
     fisher, grad = _identifiable(8)
     a = np.random.default_rng(2).normal(size=(6, 6)) + 3 * np.eye(6)
     step_theta = natural_gradient(fisher, grad)
@@ -214,7 +226,8 @@ def test_natural_gradient_step_is_invariant_to_a_linear_reparameterization():
 
 
 def test_pseudo_inverse_natural_gradient_ignores_directions_the_model_cannot_see():
-    """For the full softmax model F is singular along 1 (x) c; the damping-free natural gradient has no component there."""
+    """For the full softmax model F is singular along 1 (x) c; the damping-free natural
+    gradient has no component there."""
     w, x, y = _problem(9, k=3, d=2)
     fisher = fisher_from_scores(
         softmax_regression_scores(w, x), softmax_regression_probs(w, x)
@@ -237,7 +250,8 @@ def test_pseudo_inverse_natural_gradient_ignores_directions_the_model_cannot_see
 
 
 def test_second_difference_approaches_the_hessian_quadratic_form():
-    """(f(w+hd) - 2f(w) + f(w-hd))/h^2 equals d'Hd to 1e-6 relative: the curvature of the loss along d."""
+    """(f(w+hd) - 2f(w) + f(w-hd))/h^2 equals d'Hd to 1e-6 relative: the
+    curvature of the loss along d."""
     w, x, y = _problem(10)
     d = np.random.default_rng(3).normal(size=w.shape)
     exact = quadratic_form(softmax_regression_hessian(w, x), d)
@@ -252,7 +266,8 @@ def test_second_difference_approaches_the_hessian_quadratic_form():
 def test_sampled_ratios_respect_the_lipschitz_and_smoothness_bounds(
     seed, distance
 ):
-    """|f(a)-f(b)|/||a-b|| <= sqrt(2) mean||x|| and ||grad f(a) - grad f(b)||/||a-b|| <= lambda_max(X'X/n)/2 for random a, b."""
+    """|f(a)-f(b)|/||a-b|| <= sqrt(2) mean||x|| and ||grad f(a) - grad f(b)||/||a-b|| <=
+    lambda_max(X'X/n)/2 for random a, b."""
     w, x, y = _problem(seed, n=15)
     rng = np.random.default_rng(seed + 1)
     a = w + rng.normal(size=w.shape)
@@ -268,7 +283,8 @@ def test_sampled_ratios_respect_the_lipschitz_and_smoothness_bounds(
 def test_hessian_eigenvalues_lie_between_zero_and_the_smoothness_bound(
     seed, scale
 ):
-    """Every eigenvalue of the softmax-regression Hessian is in [0, beta], beta = lambda_max(X'X/n)/2, for any W."""
+    """Every eigenvalue of the softmax-regression Hessian is in [0, beta], beta =
+    lambda_max(X'X/n)/2, for any W."""
     w, x, _ = _problem(seed)
     eig = np.linalg.eigvalsh(softmax_regression_hessian(scale * w, x))
     assert eig.min() >= -1e-12
@@ -276,7 +292,8 @@ def test_hessian_eigenvalues_lie_between_zero_and_the_smoothness_bound(
 
 
 def test_lipschitz_bound_is_sqrt_two_times_the_mean_input_norm_and_is_approached():
-    """The bound is sqrt(2) mean ||x_i||, and aligned inputs whose scores favour a wrong class push the gradient norm to it."""
+    """The bound is sqrt(2) mean ||x_i||, and aligned inputs whose scores favour a wrong class
+    push the gradient norm to it."""
     u = np.array([0.6, 0.8])
     scales = np.array([0.5, 1.0, 2.5])
     x, y = scales[:, None] * u, np.zeros(3, dtype=np.int64)
@@ -290,7 +307,8 @@ def test_lipschitz_bound_is_sqrt_two_times_the_mean_input_norm_and_is_approached
 
 
 def test_smoothness_bound_is_attained_for_two_classes_at_equal_probabilities():
-    """At W = 0 with K = 2 (p = 1/2), the largest Hessian eigenvalue equals the bound: it cannot be lowered."""
+    """At W = 0 with K = 2 (p = 1/2), the largest Hessian eigenvalue equals the
+    bound: it cannot be lowered."""
     x = np.random.default_rng(11).normal(size=(20, 3))
     eig = np.linalg.eigvalsh(softmax_regression_hessian(np.zeros((2, 3)), x))
     assert abs(eig.max() / softmax_regression_smoothness_bound(x) - 1) < 1e-12
@@ -307,7 +325,8 @@ def _weight_normalized_problem(seed, k=3, d=4, n=30):
 
 
 def test_weight_normalized_curvature_is_the_second_derivative_of_the_kl_divergence():
-    """d'F_kk d equals the autograd second derivative of t -> KL(p_W || p_{W + t e_k d'}) at t = 0, to 1e-10."""
+    """d'F_kk d equals the autograd second derivative of t -> KL(p_W || p_{W + t
+    e_k d'}) at t = 0, to 1e-10."""
     w, x, d, g = _weight_normalized_problem(13)
     unit = 1
     p = t(weight_normalized_probs(w, x, g))
@@ -327,7 +346,8 @@ def test_weight_normalized_curvature_is_the_second_derivative_of_the_kl_divergen
 
 
 def test_scaling_a_units_weights_leaves_the_weight_normalized_output_unchanged():
-    """Scaling one row of W by c > 0 changes no probability (to 1e-15): the output ignores the weight norm."""
+    """Scaling one row of W by c > 0 changes no probability (to 1e-15): the
+    output ignores the weight norm."""
     w, x, _, g = _weight_normalized_problem(14)
     scaled = w.copy()
     scaled[2] *= 2.0
@@ -343,7 +363,8 @@ def test_scaling_a_units_weights_leaves_the_weight_normalized_output_unchanged()
 def test_scaling_a_units_weights_by_c_divides_the_kl_curvature_along_them_by_c_squared(
     factor,
 ):
-    """w_k -> c w_k multiplies d'F_kk d by 1/c^2 (1e-12): doubling the weight norm quarters the curvature (Ba et al., Eq. 13), not halves it."""
+    """w_k -> c w_k multiplies d'F_kk d by 1/c^2 (1e-12): doubling the weight norm quarters the
+    curvature (Ba et al., Eq. 13), not halves it."""
     w, x, d, g = _weight_normalized_problem(15)
     scaled = w.copy()
     scaled[0] *= factor
@@ -527,13 +548,15 @@ def test_kl_is_zero_for_equal_distributions_and_positive_otherwise():
     ],
 )
 def test_bad_input_raises_a_named_error(call, error, message):
-    """Labels out of range or not integers, non-probability rows, infinite KL and mismatched sizes raise clear errors."""
+    """Labels out of range or not integers, non-probability rows, infinite KL and mismatched
+    sizes raise clear errors."""
     with pytest.raises(error, match=message):
         call()
 
 
 def test_functions_do_not_modify_their_arguments():
-    """Closed forms, Fisher matrices and the natural gradient read their inputs and never write them."""
+    """Closed forms, Fisher matrices and the natural gradient read their
+    inputs and never write them."""
     w, x, y = _problem(12)
     arrays = (w, x, y)
     copies = [a.copy() for a in arrays]
@@ -543,7 +566,7 @@ def test_functions_do_not_modify_their_arguments():
     empirical_fisher(s, y)
     softmax_regression_grad(w, x, y)
     natural_gradient(fisher, softmax_regression_grad(w, x, y), damping=1e-3)
-    for a, b in zip(arrays + (s, p), copies + [s_copy, p_copy]):
+    for a, b in zip((*arrays, s, p), [*copies, s_copy, p_copy], strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -82,7 +82,8 @@ def test_one_term_per_concept(lang):
 
 
 def test_glossary_records_the_two_hard_choices():
-    """批量归一化 is the zh term for batch normalization (批量规范化 rejected); ko 규제 is regularization."""
+    """批量归一化 is the zh term for batch normalization (批量规范化 rejected); ko 규제 is
+    regularization."""
     by_en = {entry["en"]: entry for entry in TERMS}
     assert by_en["batch normalization"]["zh"] == "批量归一化"
     assert "批量规范化" in by_en["batch normalization"]["reject"]["zh"]
@@ -126,13 +127,14 @@ def test_glossary_page_exists_and_has_the_marker(lang):
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_hook_renders_every_term(lang):
-    """The hook's table has a header in the page's language and one row per entry, with all three terms."""
+    """The hook's table has a header in the page's language and one row per
+    entry, with all three terms."""
     hook = _hook()
     table = hook.table(hook.load(ROOT / "glossary.yml"), lang)
     rows = table.splitlines()
     assert rows[0].startswith("| " + hook.HEADERS[lang][0])
     assert len(rows) == 2 + len(TERMS)
-    for entry, row in zip(TERMS, rows[2:]):
+    for entry, row in zip(TERMS, rows[2:], strict=True):
         cells = [
             re.sub(r"<[^>]+>", "", c.strip())  # a term's <span lang="..">
             for c in re.split(r"(?<!\\)\|", row)[1:-1]

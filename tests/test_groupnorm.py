@@ -1,4 +1,5 @@
-"""Group and instance normalization against torch in float64, the sets S_i, and GN's special cases LN and IN."""
+"""Group and instance normalization against torch in float64, the sets S_i, and
+GN's special cases LN and IN."""
 
 import inspect
 
@@ -39,7 +40,8 @@ def _affine(rng, c, affine):
 @pytest.mark.parametrize(("shape", "groups"), CASES, ids=str)
 @pytest.mark.parametrize("affine", [True, False])
 def test_group_norm_forward_matches_torch(shape, groups, affine):
-    """y equals F.group_norm to 1e-10 relative, for (N, C) and (N, C, *spatial) and G from 1 to C."""
+    """y equals F.group_norm to 1e-10 relative, for (N, C) and (N, C,
+    *spatial) and G from 1 to C."""
     rng = np.random.default_rng(0)
     x = rng.normal(2.0, 3.0, size=shape)
     gamma, beta = _affine(rng, shape[1], affine)
@@ -62,7 +64,7 @@ def test_group_norm_backward_matches_torch_autograd(shape, groups):
     ours = group_norm_backward(dy, cache)
     xt, gt, bt = (t(a).requires_grad_() for a in (x, gamma, beta))
     F.group_norm(xt, groups, gt, bt, eps=1e-3).backward(t(dy))
-    for a, b in zip(ours, (xt.grad, gt.grad, bt.grad)):
+    for a, b in zip(ours, (xt.grad, gt.grad, bt.grad), strict=True):
         assert rel_err(a, b.numpy()) <= RTOL64
 
 
@@ -71,7 +73,8 @@ def test_group_norm_backward_matches_torch_autograd(shape, groups):
 )
 @pytest.mark.parametrize("affine", [True, False])
 def test_instance_norm_matches_torch_forward_and_backward(shape, affine):
-    """instance_norm_forward/backward equal F.instance_norm(use_input_stats=True) and its autograd to 1e-10."""
+    """instance_norm_forward/backward equal F.instance_norm(use_input_stats=True)
+    and its autograd to 1e-10."""
     rng = np.random.default_rng(2)
     x, dy = rng.normal(-1.0, 2.0, size=shape), rng.normal(size=shape)
     gamma, beta = _affine(rng, shape[1], affine)
@@ -91,7 +94,8 @@ def test_instance_norm_matches_torch_forward_and_backward(shape, affine):
 
 
 def test_group_norm_backward_matches_central_finite_differences():
-    """Every entry of dx, dgamma, dbeta matches a central difference of <dy, y> (h = 1e-6, rel 1e-7)."""
+    """Every entry of dx, dgamma, dbeta matches a central difference of
+    <dy, y> (h = 1e-6, rel 1e-7)."""
     rng = np.random.default_rng(3)
     x, dy = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 3))
     gamma, beta = rng.normal(size=4), rng.normal(size=4)
@@ -116,7 +120,8 @@ def test_group_norm_backward_matches_central_finite_differences():
 
 
 def test_group_norm_with_one_group_is_layer_norm_over_channels_and_space():
-    """GN with G = 1 equals LN over (C, H, W) followed by the per-channel affine map, forward and backward."""
+    """GN with G = 1 equals LN over (C, H, W) followed by the per-channel affine
+    map, forward and backward."""
     rng = np.random.default_rng(4)
     x, dy = rng.normal(size=(3, 4, 2, 5)), rng.normal(size=(3, 4, 2, 5))
     gamma, beta = rng.normal(size=4), rng.normal(size=4)
@@ -171,7 +176,8 @@ def _method_statistics(method, x, num_groups):
 
 @pytest.mark.parametrize("method", gn.METHODS)
 def test_statistics_over_the_set_s_i_are_the_ones_each_method_uses(method):
-    """For every element i, the mean and variance over normalization_mask(i) equal those of BN, LN, IN or GN (G = 2)."""
+    """For every element i, the mean and variance over normalization_mask(i) equal those of
+    BN, LN, IN or GN (G = 2)."""
     x = np.random.default_rng(6).normal(size=SHAPE)
     groups = 2 if method == "group" else None
     mean, var = _method_statistics(method, x, groups)
@@ -242,7 +248,8 @@ def test_sets_are_equivalence_classes(data):
 def test_group_norm_is_invariant_to_a_per_group_shift_and_positive_scale(
     seed, scale, shift
 ):
-    """GN_eps(a x + b) = GN_{eps/a^2}(x) when a > 0 and b are constant within each group of each example."""
+    """GN_eps(a x + b) = GN_{eps/a^2}(x) when a > 0 and b are constant within
+    each group of each example."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(2, 6, 4))
     b = np.repeat(rng.uniform(-1, 1, size=(2, 3)) * shift, 2, axis=1)[
@@ -254,7 +261,8 @@ def test_group_norm_is_invariant_to_a_per_group_shift_and_positive_scale(
 
 
 def test_float32_with_large_offset_keeps_the_variance():
-    """float32 groups + 1e4: the group variance stays within 1e-5 relative of float64 (no E[x^2] - E[x]^2)."""
+    """float32 groups + 1e4: the group variance stays within 1e-5 relative of
+    float64 (no E[x^2] - E[x]^2)."""
     x32 = (np.random.default_rng(7).normal(size=(4, 8, 16, 16)) + 1e4).astype(
         np.float32
     )
@@ -266,7 +274,8 @@ def test_float32_with_large_offset_keeps_the_variance():
 
 @pytest.mark.parametrize("shape", [(3, 4), (3, 4, 1), (3, 4, 1, 1)], ids=str)
 def test_a_group_of_one_value_is_refused(shape):
-    """Pinned difference: one value per group is a named ValueError here, where torch returns beta whatever x."""
+    """Pinned difference: one value per group is a named ValueError here, where
+    torch returns beta whatever x."""
     x = np.random.default_rng(8).normal(size=shape)
     beta = np.arange(4.0)
     with pytest.raises(ValueError, match="more than 1 value per group"):
@@ -289,7 +298,8 @@ def test_two_channels_of_one_position_per_group_are_accepted():
 
 @pytest.mark.parametrize("affine", [False, True])
 def test_changing_y_in_place_leaves_the_backward_pass_unchanged(affine):
-    """y is a fresh array (also without gamma and beta): writing into it does not alter the cache or dx."""
+    """y is a fresh array (also without gamma and beta): writing into it does
+    not alter the cache or dx."""
     rng = np.random.default_rng(10)
     x, dy = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 3))
     gamma, beta = _affine(rng, 4, affine)
@@ -297,7 +307,7 @@ def test_changing_y_in_place_leaves_the_backward_pass_unchanged(affine):
     expected = [a.copy() for a in group_norm_backward(dy, cache)]
     y *= 5.0
     y += 1.0
-    for a, b in zip(group_norm_backward(dy, cache), expected):
+    for a, b in zip(group_norm_backward(dy, cache), expected, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -379,7 +389,8 @@ def test_bad_affine_eps_and_upstream_gradient_are_named():
     ],
 )
 def test_bad_set_queries_raise_a_named_error(args, kwargs, message):
-    """normalization_mask refuses unknown methods, missing or invalid num_groups, and bad shapes or indices."""
+    """normalization_mask refuses unknown methods, missing or invalid num_groups,
+    and bad shapes or indices."""
     with pytest.raises(ValueError, match=message):
         normalization_mask(*args, **kwargs)
 
@@ -424,7 +435,8 @@ def test_negative_indices_count_from_the_end():
 
 
 def test_every_public_function_has_a_running_example():
-    """Each public function of bnnotes.groupnorm has an executed Examples section; the cache documents its attributes."""
+    """Each public function of bnnotes.groupnorm has an executed Examples section; the cache
+    documents its attributes."""
     for name in gn.__all__:
         obj = getattr(gn, name)
         if name in ("DEFAULT_EPS", "METHODS"):

@@ -1,4 +1,5 @@
-"""bnnotes.ics: Definition 2.1 of Santurkar et al. (2018), gradient-based internal covariate shift."""
+"""bnnotes.ics: Definition 2.1 of Santurkar et al. (2018), gradient-based
+internal covariate shift."""
 
 import numpy as np
 import pytest
@@ -39,7 +40,8 @@ def batch(n=12, d=5, classes=3, seed=1):
 
 
 def test_two_layer_linear_matches_closed_form():
-    """For h = x W1^T + b1, f = h W2^T + b2 and L = ||f - y||^2 / 2, ICS of layer 2 is the closed-form ||G2 - G2'||."""
+    """For h = x W1^T + b1, f = h W2^T + b2 and L = ||f - y||^2 / 2, ICS of layer 2 is the
+    closed-form ||G2 - G2'||."""
     torch.manual_seed(3)
     net = nn.Sequential(nn.Linear(4, 5), nn.Linear(5, 3)).double()
     x = torch.randn(9, 4, dtype=torch.float64)
@@ -97,7 +99,8 @@ def test_first_layer_has_zero_ics_and_unit_cosine():
 
 
 def test_frozen_earlier_layers_give_zero_ics():
-    """If every parameter before the measured layer is frozen, nothing moves and G' = G (a real second pass)."""
+    """If every parameter before the measured layer is frozen, nothing moves and
+    G' = G (a real second pass)."""
     net = bn_mlp()
     for module in list(net)[:6]:
         for p in module.parameters():
@@ -112,7 +115,8 @@ def test_frozen_earlier_layers_give_zero_ics():
 
 
 def test_bn_affine_parameters_step_with_the_preceding_block():
-    """G' of a layer is the gradient after every earlier weight, bias, gamma and beta took an SGD step (autograd replica)."""
+    """G' of a layer is the gradient after every earlier weight, bias, gamma and beta took an
+    SGD step (autograd replica)."""
     net = bn_mlp()
     for bn in (net[1], net[4]):  # make gamma and beta matter
         nn.init.uniform_(bn.weight, 0.5, 1.5)
@@ -127,7 +131,7 @@ def test_bn_affine_parameters_step_with_the_preceding_block():
     grads = torch.autograd.grad(loss_fn(replica(x), y), params)
     with torch.no_grad():
         for p, g in zip(
-            params[:6], grads[:6]
+            params[:6], grads[:6], strict=True
         ):  # W1, gamma1, beta1, W2, gamma2, beta2
             p.sub_(lr * g)
     w3, b3 = replica[6].weight, replica[6].bias
@@ -138,14 +142,16 @@ def test_bn_affine_parameters_step_with_the_preceding_block():
 
 
 def test_bn_after_the_measured_layer_does_not_step():
-    """The gamma and beta that follow layer i are not among the parameters updated before layer i."""
+    """The gamma and beta that follow layer i are not among the
+    parameters updated before layer i."""
     net = bn_mlp()
     before = {id(p) for p in preceding_parameters(net, net[3])}
     assert {id(net[0].weight), id(net[1].weight), id(net[1].bias)} == before
 
 
 def test_model_state_is_restored():
-    """Parameters, BN running statistics, num_batches_tracked, .grad, the mode and the RNG state are unchanged."""
+    """Parameters, BN running statistics, num_batches_tracked, .grad, the mode and
+    the RNG state are unchanged."""
     net = vgg("batch", widths=(4, 8), hidden=16).double()
     x = torch.rand(10, 1, 8, 8, dtype=torch.float64)
     y = torch.randint(0, 10, (10,))
@@ -157,7 +163,10 @@ def test_model_state_is_restored():
     rng = torch.get_rng_state()
     gradient_ics(net, nn.CrossEntropyLoss(), x, y, lr=0.1)
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
-    assert all(torch.equal(g, p.grad) for g, p in zip(grads, net.parameters()))
+    assert all(
+        torch.equal(g, p.grad)
+        for g, p in zip(grads, net.parameters(), strict=True)
+    )
     assert net.training and torch.equal(rng, torch.get_rng_state())
 
 
@@ -211,7 +220,8 @@ def test_default_layers_are_the_weight_layers():
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**16), lr=st.floats(1e-3, 2.0))
 def test_l2_and_cosine_agree_with_the_law_of_cosines(seed, lr):
-    """l2^2 = |G|^2 + |G'|^2 - 2 cos |G| |G'| and -1 <= cos <= 1 for random networks and learning rates."""
+    """l2^2 = |G|^2 + |G'|^2 - 2 cos |G| |G'| and -1 <= cos <= 1 for random
+    networks and learning rates."""
     net = bn_mlp(seed)
     x, y = batch(seed=seed + 1)
     r = gradient_ics(net, nn.CrossEntropyLoss(), x, y, lr)
@@ -350,7 +360,8 @@ def noise_generators(net):
 
 @pytest.mark.parametrize("norm", ["noise", "noisy_batch"])
 def test_a_tiny_lr_gives_about_zero_ics_with_noise_layers(norm):
-    """With noise layers on their own generator, lr = 1e-9 gives ICS of order 1e-9 (G and G' see the same noise)."""
+    """With noise layers on their own generator, lr = 1e-9 gives ICS of order 1e-9
+    (G and G' see the same noise)."""
     net = noise_net(norm)
     x, y = noise_batch()
     result = gradient_ics(net, nn.CrossEntropyLoss(), x, y, lr=1e-9)
@@ -370,7 +381,8 @@ def test_noise_generators_are_left_as_found(norm):
 
 
 def test_noise_generators_are_restored_after_an_error():
-    """A loss that turns non-finite on the second pass raises and leaves the noise layers' generator as it was."""
+    """A loss that turns non-finite on the second pass raises and leaves the noise
+    layers' generator as it was."""
     net = noise_net()
     x, y = noise_batch()
     (generator,) = noise_generators(net)

@@ -1,4 +1,5 @@
-"""Table 1 of the layer normalization paper, recomputed: each invariance of BN, WN and LN tested on random layers."""
+"""Table 1 of the layer normalization paper, recomputed: each invariance of BN, WN and
+LN tested on random layers."""
 
 import inspect
 
@@ -32,7 +33,8 @@ def test_computed_table_equals_the_papers_table_1(seed):
 
 
 def test_invariant_and_non_invariant_cells_are_far_apart():
-    """Invariant cells change by at most 1e-13 relative, the others by more than 1e-2: the verdicts do not hang on the tolerance."""
+    """Invariant cells change by at most 1e-13 relative, the others by more than 1e-2: the verdicts
+    do not hang on the tolerance."""
     table = invariance_table(seed=3, batch=32)
     for method, row in table.items():
         for name, cell in row.items():
@@ -43,7 +45,8 @@ def test_invariant_and_non_invariant_cells_are_far_apart():
 
 
 def test_table_has_the_papers_rows_and_columns_in_order():
-    """Rows are batch, weight and layer norm and columns the six transformations, in the paper's order."""
+    """Rows are batch, weight and layer norm and columns the six
+    transformations, in the paper's order."""
     table = invariance_table()
     assert (
         tuple(table) == METHODS == ("batch norm", "weight norm", "layer norm")
@@ -53,7 +56,8 @@ def test_table_has_the_papers_rows_and_columns_in_order():
 
 
 def test_with_positive_eps_rescalings_are_only_approximately_invariant():
-    """With eps > 0, LN's single-case re-scaling changes the output, exactly as LN_eps(delta x) = LN_{eps/delta^2}(x) predicts."""
+    """With eps > 0, LN's single-case re-scaling changes the output, exactly as LN_eps(delta x) =
+    LN_{eps/delta^2}(x) predicts."""
     table = invariance_table(seed=0, eps=1e-2)
     cell = table["layer norm"]["single training case re-scaling"]
     assert not cell.invariant and cell.relative_change < 0.1
@@ -113,7 +117,8 @@ def test_negative_factors_break_the_scale_invariances():
     ],
 )
 def test_bad_input_raises_a_named_error(args, kwargs, message):
-    """Unknown methods, mismatched shapes, negative eps, zero weights and zero variance at eps = 0 raise clear errors."""
+    """Unknown methods, mismatched shapes, negative eps, zero weights and zero variance at
+    eps = 0 raise clear errors."""
     with pytest.raises(ValueError, match=message):
         normalized_output(*args, **kwargs)
 
@@ -138,7 +143,8 @@ def test_every_public_function_has_a_running_example():
 
 @pytest.mark.parametrize("lang", ["en", "ko", "zh"])
 def test_printed_invariance_table_is_the_measured_one(lang):
-    """The invariance table in the prose of docs/LANG/layer-normalization.md is, cell for cell, the measured table rendered in LANG."""
+    """The invariance table in the prose of docs/LANG/layer-normalization.md is, cell for cell, the
+    measured table rendered in LANG."""
     rendered = invariance_markdown(invariance_table(seed=0), lang=lang)
     assert markdown_rows(rendered) in page_tables(
         lang, "layer-normalization.md"
@@ -146,7 +152,8 @@ def test_printed_invariance_table_is_the_measured_one(lang):
 
 
 def test_rendered_table_has_one_row_per_method_and_one_column_per_transformation():
-    """Each language's rendering has a header, a separator and 3 rows of 1 + 6 cells, whose verdicts follow the measurement."""
+    """Each language's rendering has a header, a separator and 3 rows of 1 + 6 cells, whose
+    verdicts follow the measurement."""
     table = invariance_table(seed=0)
     for lang, words in TABLE_WORDS.items():
         rows = markdown_rows(invariance_markdown(table, lang=lang))

@@ -8,7 +8,8 @@ from bnnotes.jacobian import NONLINEARITIES, layer_jacobian_singular_values
 
 @pytest.mark.parametrize("nonlinearity", sorted(NONLINEARITIES))
 def test_with_bn_singular_values_do_not_depend_on_weight_scale(nonlinearity):
-    """With BN the singular values are the same for weight scales 0.5 and 4 (scale invariance), to 1e-9."""
+    """With BN the singular values are the same for weight scales 0.5 and 4
+    (scale invariance), to 1e-9."""
     small = layer_jacobian_singular_values(
         depth=4, width=24, batch=64, scale=0.5, nonlinearity=nonlinearity
     )
@@ -19,7 +20,8 @@ def test_with_bn_singular_values_do_not_depend_on_weight_scale(nonlinearity):
 
 
 def test_without_bn_linear_network_singular_values_scale_with_weights():
-    """Without BN, a linear network's singular values are exactly proportional to the weight scale."""
+    """Without BN, a linear network's singular values are exactly
+    proportional to the weight scale."""
     one = layer_jacobian_singular_values(
         depth=3, width=16, scale=1.0, batch_norm=False, nonlinearity="linear"
     )
@@ -30,7 +32,8 @@ def test_without_bn_linear_network_singular_values_scale_with_weights():
 
 
 def test_jacobian_matches_finite_differences_with_frozen_statistics():
-    """The BN Jacobian diag(1/sigma) W diag(g'(x)) is the derivative of one layer with its statistics held fixed."""
+    """The BN Jacobian diag(1/sigma) W diag(g'(x)) is the derivative of one layer with
+    its statistics held fixed."""
     rng = np.random.default_rng(0)
     g, _ = NONLINEARITIES["tanh"]
     x = rng.normal(size=(32, 5))
@@ -54,7 +57,8 @@ def test_jacobian_matches_finite_differences_with_frozen_statistics():
 
 
 def test_bn_puts_the_rms_singular_value_near_one_but_keeps_the_spread():
-    """With BN (tanh) the RMS singular value is within 0.3 of 1 at every layer, yet the largest/smallest ratio stays above 10."""
+    """With BN (tanh) the RMS singular value is within 0.3 of 1 at every layer, yet the
+    largest/smallest ratio stays above 10."""
     sv = layer_jacobian_singular_values(
         depth=8, width=64, batch=256, nonlinearity="tanh"
     )

@@ -38,7 +38,7 @@ class Quadratic(nn.Module):
         )
         self.parts = nn.ParameterList(
             nn.Parameter(torch.tensor(p.reshape(s), dtype=dtype))
-            for p, s in zip(pieces, shapes)
+            for p, s in zip(pieces, shapes, strict=True)
         )
 
     def forward(self, _inputs):
@@ -180,7 +180,8 @@ def test_beta_smoothness_is_the_ratio_norm_H_g_over_norm_g_at_every_eta():
 
 
 def test_summaries_are_the_range_of_losses_and_the_largest_gradient_change():
-    """loss_variation = max - min of the closed-form losses; gradient_predictiveness = max change."""
+    """loss_variation = max - min of the closed-form losses;
+    gradient_predictiveness = max change."""
     H, w_star, w0, model, target = setup(5)
     etas = np.array([
         0.4,
@@ -202,7 +203,8 @@ def test_summaries_are_the_range_of_losses_and_the_largest_gradient_change():
 def test_beta_matches_closed_form_and_lies_between_extreme_eigenvalues(
     seed, n, eta_scale
 ):
-    """For random SPD H, beta = ||H g|| / ||g|| to 1e-10, and lambda_min(H) <= beta <= lambda_max(H)."""
+    """For random SPD H, beta = ||H g|| / ||g|| to 1e-10, and
+    lambda_min(H) <= beta <= lambda_max(H)."""
     rng = np.random.default_rng(seed)
     H = spd(rng, n, 0.1, 10.0)
     w_star, w0 = rng.normal(size=n), rng.normal(size=n)
@@ -222,7 +224,8 @@ def test_beta_matches_closed_form_and_lies_between_extreme_eigenvalues(
 
 
 def test_random_direction_matches_its_closed_form():
-    """Along a random d: L = L(w) - eta d.g + eta^2 d^T H d / 2, change eta ||H d||, distance eta ||d||."""
+    """Along a random d: L = L(w) - eta d.g + eta^2 d^T H d / 2, change
+    eta ||H d||, distance eta ||d||."""
     H, w_star, w0, model, target = setup(6)
     d = np.random.default_rng(60).normal(size=10)
     result = probe(
@@ -237,7 +240,8 @@ def test_random_direction_matches_its_closed_form():
 
 
 def test_flat_and_per_parameter_directions_give_identical_probes():
-    """A direction given as one flat vector or as tensors shaped like the parameters is the same direction."""
+    """A direction given as one flat vector or as tensors shaped like the
+    parameters is the same direction."""
     H, _, _, model, target = setup(7)
     d = torch.tensor(np.random.default_rng(70).normal(size=10))
     flat = probe(model, quadratic_loss(H), None, target, ETAS, direction=d)
@@ -306,7 +310,8 @@ def quartic_loss(c: np.ndarray):
 
 
 def test_summaries_of_a_non_quadratic_loss_match_an_independent_computation():
-    """On L = sum(w^4/4 + (w - c)^2/2) the ratios differ by step; beta is their max, computed here from grad = w^3 + w - c."""
+    """On L = sum(w^4/4 + (w - c)^2/2) the ratios differ by step; beta is their max, computed
+    here from grad = w^3 + w - c."""
     rng = np.random.default_rng(21)
     w0, c = rng.normal(0.0, 1.2, size=10), rng.normal(size=10)
     etas = np.array([0.02, 0.1, 0.3, 0.6])
@@ -336,7 +341,8 @@ def test_summaries_of_a_non_quadratic_loss_match_an_independent_computation():
 
 
 def test_a_diverged_step_is_recorded_as_infinite_not_raised():
-    """L(w) = w^4 stepped far along -g overflows: the loss entry is inf and so is the loss variation."""
+    """L(w) = w^4 stepped far along -g overflows: the loss entry is inf and
+    so is the loss variation."""
     model = Quadratic(np.array([1.0]), shapes=((1,),))
     result = probe(model, lambda w, _: (w**4).sum(), None, None, [0.1, 1e80])
     assert np.isfinite(result.losses[0]) and np.isinf(result.losses[1])
@@ -363,7 +369,7 @@ def reference(net, loss_fn, x, y, eta, direction=None, rng_state=None):
     d = g if direction is None else direction
     ref = copy.deepcopy(net)
     with torch.no_grad():
-        for p, step in zip(trainable(ref), d):
+        for p, step in zip(trainable(ref), d, strict=True):
             p -= eta * step
     if rng_state is not None:
         torch.set_rng_state(rng_state)
@@ -372,14 +378,15 @@ def reference(net, loss_fn, x, y, eta, direction=None, rng_state=None):
     change = math.sqrt(
         sum(
             float(((p.grad - gi) ** 2).sum())
-            for p, gi in zip(trainable(ref), g)
+            for p, gi in zip(trainable(ref), g, strict=True)
         )
     )
     return loss.item(), change
 
 
 def test_train_mode_probe_uses_batch_statistics():
-    """In training mode the probed losses and gradient changes are those of the BN net with batch statistics."""
+    """In training mode the probed losses and gradient changes are those of the BN
+    net with batch statistics."""
     net, (x, y) = bn_net(), bn_batch()
     net.train()
     result = probe(net, nn.functional.cross_entropy, x, y, [0.5, 2.0])
@@ -390,7 +397,8 @@ def test_train_mode_probe_uses_batch_statistics():
 
 
 def test_eval_mode_probe_uses_running_statistics():
-    """In evaluation mode the probe measures the net with its running statistics, a different function."""
+    """In evaluation mode the probe measures the net with its running
+    statistics, a different function."""
     net, (x, y) = bn_net(), bn_batch()
     with torch.no_grad():
         net[1].running_mean.uniform_(-1, 1)
@@ -413,7 +421,8 @@ def test_eval_mode_probe_uses_running_statistics():
 
 
 def test_probe_restores_parameters_bn_buffers_and_train_flag():
-    """After a train-mode probe the parameters, running stats, num_batches_tracked and flags are unchanged."""
+    """After a train-mode probe the parameters, running stats,
+    num_batches_tracked and flags are unchanged."""
     net, (x, y) = bn_net(), bn_batch()
     net.train()
     net[2].eval()  # a mixed state must come back as it was, too
@@ -430,12 +439,13 @@ def test_probe_keeps_the_parameter_objects_and_their_grad():
     for p in params:
         p.grad = torch.full_like(p, 7.0)
     probe(net, nn.functional.cross_entropy, x, y, [1.0])
-    assert all(a is b for a, b in zip(params, net.parameters()))
+    assert all(a is b for a, b in zip(params, net.parameters(), strict=True))
     assert all(torch.equal(p.grad, torch.full_like(p, 7.0)) for p in params)
 
 
 def test_state_is_restored_when_the_loss_raises_midway():
-    """A loss_fn that raises on its third call propagates the error and leaves the model as it was."""
+    """A loss_fn that raises on its third call propagates the error and
+    leaves the model as it was."""
     net, (x, y) = bn_net(), bn_batch()
     net.train()
     before = state_of(net)
@@ -453,7 +463,8 @@ def test_state_is_restored_when_the_loss_raises_midway():
 
 
 def test_every_evaluation_sees_the_same_random_draws_and_the_rng_is_left_as_found():
-    """With dropout, each probed point uses the draws the gradient at w used; the global RNG state is unchanged."""
+    """With dropout, each probed point uses the draws the gradient at w used; the
+    global RNG state is unchanged."""
     net, (x, y) = bn_net(dropout=0.5), bn_batch()
     net.train()
     torch.manual_seed(123)
@@ -476,7 +487,8 @@ def test_every_evaluation_sees_the_same_random_draws_and_the_rng_is_left_as_foun
 
 
 def test_flat_gradient_matches_backward_and_changes_nothing():
-    """flat_gradient equals the concatenated .grad of loss.backward() and leaves the model as it was."""
+    """flat_gradient equals the concatenated .grad of loss.backward() and
+    leaves the model as it was."""
     net, (x, y) = bn_net(), bn_batch()
     before = state_of(net)
     g = flat_gradient(net, nn.functional.cross_entropy, x, y)
@@ -521,7 +533,8 @@ def test_a_frozen_parameter_keeps_its_value_during_a_probe():
 
 
 def test_a_probe_with_frozen_parameters_matches_the_reference():
-    """Losses and gradient changes equal those of the .backward() reference moving only the trainable parameters."""
+    """Losses and gradient changes equal those of the .backward() reference moving only
+    the trainable parameters."""
     net, (x, y) = frozen_net(), bn_batch()
     ones = [torch.ones_like(p) for p in trainable_parameters(net)]
     result = probe(
@@ -558,7 +571,8 @@ def generator_states(net: nn.Module) -> list[torch.Tensor]:
 
 
 def test_the_noise_layers_share_one_generator():
-    """vgg(..., generator=0) gives every noise layer the same generator, which the helper lists once."""
+    """vgg(..., generator=0) gives every noise layer the same generator,
+    which the helper lists once."""
     net = noise_net()
     gens = module_generators(net)
     assert len(gens) == 1 and all(
@@ -570,7 +584,8 @@ def test_the_noise_layers_share_one_generator():
 
 @pytest.mark.parametrize("norm", ["noise", "noisy_batch"])
 def test_a_tiny_step_changes_the_gradient_of_a_noise_net_by_about_zero(norm):
-    """With noise layers on their own generator, a step of 1e-9 changes the gradient by O(1e-9) (same noise)."""
+    """With noise layers on their own generator, a step of 1e-9 changes the
+    gradient by O(1e-9) (same noise)."""
     net, (x, y) = noise_net(norm), noise_batch()
     result = probe(net, nn.functional.cross_entropy, x, y, [1e-9])
     assert result.gradient_norm > 0.1
@@ -584,7 +599,8 @@ def test_probe_leaves_the_noise_generators_as_found(norm):
     before = generator_states(net)
     probe(net, nn.functional.cross_entropy, x, y, [0.1, 1.0])
     assert all(
-        torch.equal(a, b) for a, b in zip(generator_states(net), before)
+        torch.equal(a, b)
+        for a, b in zip(generator_states(net), before, strict=True)
     )
 
 
@@ -603,7 +619,8 @@ def test_noise_generators_are_restored_when_the_loss_raises():
     with pytest.raises(RuntimeError, match="boom"):
         probe(net, failing, x, y, [0.5, 1.0])
     assert all(
-        torch.equal(a, b) for a, b in zip(generator_states(net), before)
+        torch.equal(a, b)
+        for a, b in zip(generator_states(net), before, strict=True)
     )
 
 
@@ -613,12 +630,14 @@ def test_flat_gradient_leaves_the_noise_generators_as_found():
     before = generator_states(net)
     flat_gradient(net, nn.functional.cross_entropy, x, y)
     assert all(
-        torch.equal(a, b) for a, b in zip(generator_states(net), before)
+        torch.equal(a, b)
+        for a, b in zip(generator_states(net), before, strict=True)
     )
 
 
 def test_probing_does_not_change_the_next_training_draw():
-    """The noise of the training step after a probe is the noise it would have had without the probe."""
+    """The noise of the training step after a probe is the noise it would
+    have had without the probe."""
     net, (x, y) = noise_net(), noise_batch()
     twin = copy.deepcopy(net)
     probe(net, nn.functional.cross_entropy, x, y, [0.5])
@@ -693,7 +712,8 @@ def _directions(net):
 
 @pytest.mark.parametrize("case", range(9))
 def test_bad_directions_are_refused_and_change_nothing(case):
-    """A direction of the wrong size, shape, type or dtype, non-finite or zero, raises a clear error."""
+    """A direction of the wrong size, shape, type or dtype, non-finite or
+    zero, raises a clear error."""
     net, (x, y) = bn_net(), bn_batch()
     direction, error, message = _directions(net)[case]
     before = state_of(net)
@@ -710,12 +730,13 @@ def test_a_model_without_trainable_parameters_is_refused():
     net.requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         probe(net, nn.functional.cross_entropy, x, y, [1.0])
-    with pytest.raises(TypeError, match="torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         probe(lambda v: v, nn.functional.cross_entropy, x, y, [1.0])
 
 
 def test_a_non_scalar_loss_is_refused_and_changes_nothing():
-    """loss_fn must return a floating scalar; the BN statistics the forward pass touched come back."""
+    """loss_fn must return a floating scalar; the BN statistics the
+    forward pass touched come back."""
     net, (x, y) = bn_net(), bn_batch()
     before = state_of(net)
     with pytest.raises(ValueError, match="floating scalar tensor"):
@@ -747,7 +768,8 @@ def test_a_non_finite_loss_at_w_is_refused_and_changes_nothing():
 
 
 def test_a_zero_gradient_is_refused_without_a_direction():
-    """At the minimum of the quadratic there is no gradient direction; a given direction still works."""
+    """At the minimum of the quadratic there is no gradient direction; a
+    given direction still works."""
     H = spd(np.random.default_rng(0), 3)
     w_star = np.array([1.0, -2.0, 0.5])
     model = Quadratic(w_star, shapes=((3,),))

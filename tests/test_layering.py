@@ -102,7 +102,8 @@ EXPERIMENT_INFRASTRUCTURE = {"__init__", "__main__", "plotting", "progress"}
 
 
 def imported_modules(source: str, module: str) -> set[str]:
-    """The absolute names of the modules ``source`` (the module ``module``) imports, also inside functions."""
+    """The absolute names of the modules ``source`` (the module ``module``)
+    imports, also inside functions."""
     package = module.rsplit(".", 1)[0]
     found = set()
     for node in ast.walk(ast.parse(source)):
@@ -164,7 +165,8 @@ def test_concept_modules_never_import_the_experiments(path):
     "path", _experiment_runs(), ids=lambda p: str(p.relative_to(ROOT))
 )
 def test_experiments_do_not_import_each_other(path):
-    """An experiment shares code through bnnotes.experiments._common, not through a sibling experiment."""
+    """An experiment shares code through bnnotes.experiments._common, not
+    through a sibling experiment."""
     siblings = {f"bnnotes.experiments.{p.stem}" for p in _experiment_runs()}
     found = imported_modules(
         path.read_text(encoding="utf-8"), _module_name(path)
@@ -192,7 +194,8 @@ def test_only_the_process_harness_starts_processes(path):
 
 
 def test_figures_and_files_are_written_by_the_experiments_package():
-    """No concept module draws with matplotlib or writes into docs/assets, except the index-set diagram."""
+    """No concept module draws with matplotlib or writes into docs/assets,
+    except the index-set diagram."""
     for path in _concept_modules():
         source = path.read_text(encoding="utf-8")
         found = imported_modules(source, _module_name(path))

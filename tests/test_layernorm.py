@@ -1,4 +1,5 @@
-"""Layer normalization: forward and backward against torch in float64, finite differences, properties, errors."""
+"""Layer normalization: forward and backward against torch in float64, finite
+differences, properties, errors."""
 
 import inspect
 
@@ -35,7 +36,8 @@ def _affine(rng, shape, affine):
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("eps", [1e-5, 1e-1])
 def test_forward_matches_torch_layer_norm(shape, normalized, affine, eps):
-    """y equals F.layer_norm to 1e-10 relative, for one or several normalized axes, with and without affine."""
+    """y equals F.layer_norm to 1e-10 relative, for one or several normalized
+    axes, with and without affine."""
     rng = np.random.default_rng(0)
     x = rng.normal(2.0, 3.0, size=shape)
     gamma, beta = _affine(rng, normalized, affine)
@@ -63,7 +65,8 @@ def test_backward_matches_torch_autograd(shape, normalized, affine):
 
 
 def test_backward_matches_central_finite_differences():
-    """Every entry of dx, dgamma, dbeta matches a central difference of <dy, y> (h = 1e-6, rel 1e-7)."""
+    """Every entry of dx, dgamma, dbeta matches a central difference of
+    <dy, y> (h = 1e-6, rel 1e-7)."""
     rng = np.random.default_rng(2)
     x, dy = rng.normal(size=(3, 2, 4)), rng.normal(size=(3, 2, 4))
     gamma, beta = rng.normal(size=(2, 4)), rng.normal(size=(2, 4))
@@ -88,7 +91,8 @@ def test_backward_matches_central_finite_differences():
 
 
 def test_cache_holds_per_example_mean_and_biased_variance():
-    """The statistics are one mean and one biased (1/H) variance per example, over the normalized axes only."""
+    """The statistics are one mean and one biased (1/H) variance per example, over
+    the normalized axes only."""
     x = np.random.default_rng(3).normal(size=(2, 3, 4, 5))
     _, cache = layer_norm_forward(x, (4, 5))
     assert cache.mean.shape == (2, 3)
@@ -99,7 +103,8 @@ def test_cache_holds_per_example_mean_and_biased_variance():
 
 
 def test_output_of_an_example_does_not_depend_on_the_batch():
-    """Each example normalizes the same alone (batch of 1) as in a batch of 64: LN has no batch statistics."""
+    """Each example normalizes the same alone (batch of 1) as in a batch of 64:
+    LN has no batch statistics."""
     x = np.random.default_rng(4).normal(size=(64, 10))
     y_batch, _ = layer_norm_forward(x, 10)
     for i in (0, 17, 63):
@@ -110,7 +115,8 @@ def test_output_of_an_example_does_not_depend_on_the_batch():
 
 
 def test_training_and_evaluation_compute_the_same_thing():
-    """torch.nn.LayerNorm gives the same output in train() and eval(), and it equals ours: no running statistics."""
+    """torch.nn.LayerNorm gives the same output in train() and eval(), and it equals
+    ours: no running statistics."""
     rng = np.random.default_rng(5)
     layer = torch.nn.LayerNorm(6, dtype=torch.float64)
     with torch.no_grad():
@@ -156,7 +162,8 @@ def test_normalized_rows_have_zero_mean_and_variance_var_over_var_plus_eps(
 def test_rescaling_by_alpha_equals_sign_alpha_times_ln_with_eps_over_alpha_squared(
     seed, alpha, shift
 ):
-    """LN_eps(alpha x + b) = sign(alpha) LN_{eps/alpha^2}(x) for any alpha != 0 (the exact form of LN's scale 'invariance')."""
+    """LN_eps(alpha x + b) = sign(alpha) LN_{eps/alpha^2}(x) for any alpha != 0 (the exact form of
+    LN's scale 'invariance')."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(4, 8))
     gamma, beta = rng.normal(size=8), rng.normal(size=8)
@@ -172,7 +179,8 @@ def test_rescaling_by_alpha_equals_sign_alpha_times_ln_with_eps_over_alpha_squar
 
 
 def test_ln_is_not_invariant_to_negative_or_small_scales():
-    """'LN(alpha x) = LN(x) for any alpha != 0' is false: alpha = -1 flips the sign, alpha = 1e-3 lets eps dominate (d2l pitfall)."""
+    """'LN(alpha x) = LN(x) for any alpha != 0' is false: alpha = -1 flips the sign, alpha = 1e-3
+    lets eps dominate (d2l pitfall)."""
     x = np.random.default_rng(6).normal(size=(3, 16))
     y, _ = layer_norm_forward(x, 16)
     y_neg, _ = layer_norm_forward(-x, 16)
@@ -186,7 +194,8 @@ def test_ln_is_not_invariant_to_negative_or_small_scales():
 
 
 def test_float32_with_large_offset_keeps_the_variance():
-    """float32 rows + 1e4: the variance stays within 1e-5 relative, where E[x^2] - E[x]^2 in float32 is off by more than 10%."""
+    """float32 rows + 1e4: the variance stays within 1e-5 relative, where E[x^2] - E[x]^2 in
+    float32 is off by more than 10%."""
     x32 = (np.random.default_rng(7).normal(size=(8, 512)) + 1e4).astype(
         np.float32
     )
@@ -255,14 +264,15 @@ def test_forward_and_backward_do_not_modify_their_arguments():
     copies = [a.copy() for a in (x, gamma, beta, dy)]
     _, cache = layer_norm_forward(x, 4, gamma, beta)
     layer_norm_backward(dy, cache)
-    for a, b in zip((x, gamma, beta, dy), copies):
+    for a, b in zip((x, gamma, beta, dy), copies, strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.shares_memory(cache.x_hat, x)
 
 
 @pytest.mark.parametrize("affine", [False, True])
 def test_changing_y_in_place_leaves_the_backward_pass_unchanged(affine):
-    """y is a fresh array (also without gamma and beta): writing into it does not alter the cache or dx."""
+    """y is a fresh array (also without gamma and beta): writing into it does
+    not alter the cache or dx."""
     rng = np.random.default_rng(11)
     x, dy = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
     gamma, beta = (
@@ -272,12 +282,13 @@ def test_changing_y_in_place_leaves_the_backward_pass_unchanged(affine):
     expected = [a.copy() for a in layer_norm_backward(dy, cache)]
     y *= 5.0
     y += 1.0
-    for a, b in zip(layer_norm_backward(dy, cache), expected):
+    for a, b in zip(layer_norm_backward(dy, cache), expected, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_every_public_function_has_a_running_example():
-    """Each public function and class of bnnotes.layernorm documents itself with an executed example or its attributes."""
+    """Each public function and class of bnnotes.layernorm documents itself with an executed
+    example or its attributes."""
     for name in ln.__all__:
         if name == "DEFAULT_EPS":
             continue

@@ -49,7 +49,8 @@ def _check(origin: str, url: str) -> tuple[dict, str]:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
         pytest.fail(
-            f"linkinator {url} gave no report (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+            f"linkinator {url} gave no report (exit {proc.returncode}):\n"
+            f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
         )
     return report, f"exit {proc.returncode}"
 
@@ -97,7 +98,8 @@ def test_no_broken_links_or_anchors(site_server, prefix):
 
 
 def test_link_check_reports_a_missing_page_and_anchor(tmp_path):
-    """The check is not vacuous: a broken link and a broken anchor in a tiny site are both reported."""
+    """The check is not vacuous: a broken link and a broken anchor in a
+    tiny site are both reported."""
     from tools.sitehttp import SiteServer
 
     (tmp_path / "a").mkdir()

@@ -45,7 +45,8 @@ def test_vgg_maps_images_to_class_logits(norm, channels, size):
 def test_vgg_puts_the_norm_between_every_hidden_weight_layer_and_its_relu(
     norm,
 ):
-    """Each Conv2d and the hidden Linear are followed by the named norm, then ReLU; the output Linear by nothing."""
+    """Each Conv2d and the hidden Linear are followed by the named norm, then ReLU; the
+    output Linear by nothing."""
     model = list(vgg(norm, widths=(4, 8, 8), convs_per_stage=2))
     spatial_type, flat_type = NORM_TYPES[norm]
     layers = [
@@ -69,7 +70,8 @@ def test_vgg_lp_variants_use_the_named_p():
 
 
 def test_vgg_without_norm_has_relu_right_after_each_hidden_weight_layer():
-    """With norm='none' no normalization module is present and every hidden weight layer feeds a ReLU."""
+    """With norm='none' no normalization module is present and every hidden
+    weight layer feeds a ReLU."""
     model = list(vgg("none"))
     for i, m in enumerate(model[:-1]):
         if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -82,7 +84,8 @@ def test_vgg_without_norm_has_relu_right_after_each_hidden_weight_layer():
 
 @pytest.mark.parametrize("norm", VGG_NORMS)
 def test_vgg_drops_the_bias_exactly_where_a_normalization_follows(norm):
-    """Hidden weight layers have a bias iff no normalization follows them; the output layer always has one."""
+    """Hidden weight layers have a bias iff no normalization follows them; the
+    output layer always has one."""
     layers = weight_layers(vgg(norm))
     normalized = norm not in ("none", "noise")
     for layer in layers[:-1]:
@@ -101,7 +104,8 @@ def test_vgg_pools_between_stages_only():
 
 
 def test_weight_layers_are_the_conv_and_linear_modules_in_forward_order():
-    """weight_layers lists Conv2d then Linear modules in the order their outputs are computed, shapes chaining."""
+    """weight_layers lists Conv2d then Linear modules in the order their outputs are
+    computed, shapes chaining."""
     model = vgg("batch", widths=(4, 8), convs_per_stage=2, hidden=12)
     layers = weight_layers(model)
     assert [type(m).__name__ for m in layers] == ["Conv2d"] * 4 + [
@@ -116,7 +120,7 @@ def test_weight_layers_are_the_conv_and_linear_modules_in_forward_order():
 
 def test_weight_layers_rejects_non_modules():
     """Anything but a torch.nn.Module is a TypeError."""
-    with pytest.raises(TypeError, match="torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         weight_layers([nn.Linear(2, 2)])
 
 
@@ -124,7 +128,8 @@ def test_weight_layers_rejects_non_modules():
 def test_deep_linear_has_depth_bias_free_square_layers_each_followed_by_the_norm(
     norm,
 ):
-    """deep_linear(d, k, norm) is k bias-free Linear(d, d), each followed by the norm when there is one."""
+    """deep_linear(d, k, norm) is k bias-free Linear(d, d), each followed by
+    the norm when there is one."""
     model = list(deep_linear(dim=6, depth=5, norm=norm))
     linear = [m for m in model if isinstance(m, nn.Linear)]
     assert len(linear) == 5
@@ -151,7 +156,8 @@ def test_deep_linear_without_norm_is_linear_in_its_input():
 
 
 def test_deep_linear_with_batchnorm_is_not_linear_in_its_input():
-    """With BN in training mode the map depends on the batch statistics: f(2x) = f(x), not 2 f(x)."""
+    """With BN in training mode the map depends on the batch statistics:
+    f(2x) = f(x), not 2 f(x)."""
     torch.manual_seed(0)
     f = deep_linear(depth=3, norm="batch").double()
     x = torch.randn(16, 10, dtype=torch.float64)
@@ -161,7 +167,8 @@ def test_deep_linear_with_batchnorm_is_not_linear_in_its_input():
 
 
 def test_deep_linear_initialization_preserves_the_expected_squared_norm():
-    """Glorot weights of a square layer have variance 1/d, so E||W x||^2 = ||x||^2 (averaged over 400 draws)."""
+    """Glorot weights of a square layer have variance 1/d, so E||W x||^2 = ||x||^2
+    (averaged over 400 draws)."""
     torch.manual_seed(0)
     ratios = []
     x = torch.ones(1, 10) / math.sqrt(10)
@@ -188,7 +195,8 @@ def test_weights_are_glorot_uniform_and_biases_zero(builder):
 
 
 def test_vgg_noise_is_reproducible_from_the_generator_seed():
-    """Two noisy networks with equal weights and equal generator seeds give equal training outputs."""
+    """Two noisy networks with equal weights and equal generator seeds
+    give equal training outputs."""
     torch.manual_seed(0)
     a = vgg("noisy_batch", generator=5)
     b = vgg("noisy_batch", generator=5)

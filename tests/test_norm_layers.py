@@ -1,4 +1,5 @@
-"""LayerNorm, GroupNorm and InstanceNorm layers: torch's semantics in float64, BatchNorm's conventions."""
+"""LayerNorm, GroupNorm and InstanceNorm layers: torch's semantics in
+float64, BatchNorm's conventions."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ TORCH_INSTANCE_NORM = {
 
 
 def _randomize(torch_layer, rng):
-    """Random weight and bias in a torch layer (so that the affine map is tested), returned as NumPy state."""
+    """Random weight and bias in a torch layer (so that the affine map is
+    tested), returned as NumPy state."""
     with torch.no_grad():
         for p in torch_layer.parameters():
             p.copy_(t(rng.normal(size=tuple(p.shape))))
@@ -27,7 +29,8 @@ def _randomize(torch_layer, rng):
 
 
 def _forward_backward(ours, theirs, x, dy):
-    """Forward and backward through both layers; the relative errors of y, dx and the parameter grads."""
+    """Forward and backward through both layers; the relative errors of y,
+    dx and the parameter grads."""
     xt = t(x).requires_grad_()
     y_t = theirs(xt)
     y_t.backward(t(dy))
@@ -111,7 +114,8 @@ INSTANCE_CASES = [
 def test_instance_norm_layer_matches_torch_in_training_and_evaluation(
     shape, affine, track
 ):
-    """Three training steps then evaluation: outputs, gradients and the state dict equal torch's InstanceNorm*d."""
+    """Three training steps then evaluation: outputs, gradients and the state dict
+    equal torch's InstanceNorm*d."""
     rng = np.random.default_rng(2)
     c = shape[1]
     theirs = TORCH_INSTANCE_NORM[len(shape)](
@@ -210,7 +214,8 @@ def _layers():
 @pytest.mark.parametrize("case", range(len(BAD)))
 @pytest.mark.parametrize("index", range(4), ids=["LN", "GN", "IN", "BN"])
 def test_a_rejected_input_raises_and_changes_no_state(index, case):
-    """Bad input raises the named error; parameters, running statistics, counters and the cache stay bit-identical."""
+    """Bad input raises the named error; parameters, running statistics, counters and the
+    cache stay bit-identical."""
     layer = _layers()[index]
     x, error, message = BAD[case]
     if isinstance(layer, LayerNorm) and case == 3:
@@ -237,7 +242,8 @@ def test_backward_before_forward_is_a_runtime_error(layer):
 
 
 def test_instance_norm_refuses_momentum_none_where_torch_keeps_its_initial_statistics():
-    """Pinned difference: torch's InstanceNorm with momentum=None never updates its running statistics; ours refuses None."""
+    """Pinned difference: torch's InstanceNorm with momentum=None never updates its running
+    statistics; ours refuses None."""
     theirs = torch.nn.InstanceNorm1d(
         2, momentum=None, track_running_stats=True, dtype=torch.float64
     )
@@ -252,7 +258,8 @@ def test_instance_norm_refuses_momentum_none_where_torch_keeps_its_initial_stati
 
 
 def test_instance_norm_keeps_num_batches_tracked_at_zero_as_torch():
-    """InstanceNorm has num_batches_tracked for the state dict's keys and, like torch's, never counts."""
+    """InstanceNorm has num_batches_tracked for the state dict's keys and,
+    like torch's, never counts."""
     ours = InstanceNorm(2, track_running_stats=True)
     theirs = torch.nn.InstanceNorm1d(2, track_running_stats=True)
     x = np.random.default_rng(4).normal(size=(3, 2, 5))
@@ -322,7 +329,8 @@ def test_bad_constructor_arguments_are_named_value_errors(make):
 def test_an_empty_batch_gives_an_empty_output_where_every_statistic_has_values(
     make, x, torch_reference
 ):
-    """N = 0 with per-example statistics (or fixed ones): an empty output as torch's, and no nan in the state."""
+    """N = 0 with per-example statistics (or fixed ones): an empty output as
+    torch's, and no nan in the state."""
     layer = make()
     before = state_snapshot(layer)
     y = layer(x)
@@ -334,7 +342,8 @@ def test_an_empty_batch_gives_an_empty_output_where_every_statistic_has_values(
 
 
 def test_batch_statistics_of_an_empty_batch_are_refused_and_change_no_state():
-    """BN in training needs values to average: N = 0 is the named ValueError (torch returns an empty output without statistics)."""
+    """BN in training needs values to average: N = 0 is the named ValueError (torch returns an empty
+    output without statistics)."""
     layer = BatchNorm(3)
     layer(np.random.default_rng(5).normal(size=(4, 3)))
     before = state_snapshot(layer)

@@ -1,4 +1,5 @@
-"""Claims of Sections 1-3.4 of the BN paper: saturation, bias cancellation, whitening, batch noise."""
+"""Claims of Sections 1-3.4 of the BN paper: saturation, bias
+cancellation, whitening, batch noise."""
 
 import numpy as np
 import pytest
@@ -25,7 +26,8 @@ def test_sigmoid_derivative_is_g_times_one_minus_g_and_below_exp(x):
 
 
 def test_sigmoid_derivative_matches_torch_autograd():
-    """sigmoid_derivative(x) equals torch's autograd derivative at -|x| to 1e-12 (g' is even; torch's g(1 - g) is exact only there)."""
+    """sigmoid_derivative(x) equals torch's autograd derivative at -|x| to 1e-12 (g' is even;
+    torch's g(1 - g) is exact only there)."""
     x = torch.linspace(-30, 30, 121, dtype=torch.float64)
     left = (-x.abs()).requires_grad_()
     torch.sigmoid(left).sum().backward()
@@ -35,7 +37,8 @@ def test_sigmoid_derivative_matches_torch_autograd():
 
 
 def test_wider_inputs_saturate_more_units():
-    """Scaling standard normal pre-activations by 1, 4 and 16 saturates a growing fraction of units."""
+    """Scaling standard normal pre-activations by 1, 4 and 16 saturates a
+    growing fraction of units."""
     z = np.random.default_rng(0).normal(size=100_000)
     fractions = [saturated_fraction(s * z) for s in (1.0, 4.0, 16.0)]
     assert fractions[0] < 1e-4 < fractions[1] < fractions[2]
@@ -43,7 +46,8 @@ def test_wider_inputs_saturate_more_units():
 
 
 def test_bias_is_invisible_to_a_centered_output():
-    """u + (b + db) - E[u + (b + db)] = u + b - E[u + b] for any db (the paper's Sec. 2 identity)."""
+    """u + (b + db) - E[u + (b + db)] = u + b - E[u + b] for any db (the
+    paper's Sec. 2 identity)."""
     rng = np.random.default_rng(1)
     u, b, db = (
         rng.normal(size=(16, 3)),
@@ -56,7 +60,8 @@ def test_bias_is_invisible_to_a_centered_output():
 
 
 def test_true_gradient_of_the_bias_is_zero_and_matches_autograd():
-    """Through the centering, dl/db = 0: the simulation's true step matches torch autograd and never moves b."""
+    """Through the centering, dl/db = 0: the simulation's true step matches torch
+    autograd and never moves b."""
     rng = np.random.default_rng(2)
     u, v = (
         torch.from_numpy(rng.normal(size=(8, 3))),
@@ -70,7 +75,8 @@ def test_true_gradient_of_the_bias_is_zero_and_matches_autograd():
 
 
 def test_statistics_blind_steps_grow_the_bias_while_the_loss_stays_flat():
-    """Ignoring how E[x] depends on b: ||b|| grows linearly without bound, and the loss equals the true run's."""
+    """Ignoring how E[x] depends on b: ||b|| grows linearly without bound, and the
+    loss equals the true run's."""
     run = simulate_bias_drift(steps=400)
     assert run["bias_blind"][399] > 1.9 * run["bias_blind"][199] > 0
     np.testing.assert_allclose(run["loss_blind"], run["loss_true"], rtol=1e-12)
@@ -113,7 +119,8 @@ def test_batch_norm_of_a_small_batch_is_defined_where_whitening_is_not():
     [(0.0, (32, 64, 128)), (1.0, (32, 64, 128)), (2.0, (64, 128))],
 )
 def test_batch_noise_matches_the_first_order_prediction(z, sizes):
-    """The measured noise of x_hat is within 10% of sqrt((1 + z^2/2)/m): from m = 32 for |z| <= 1, m = 64 for z = 2."""
+    """The measured noise of x_hat is within 10% of sqrt((1 + z^2/2)/m): from m = 32
+    for |z| <= 1, m = 64 for z = 2."""
     for m in sizes:
         measured = batch_noise(z, m, trials=20_000)
         assert abs(measured / predicted_batch_noise(z, m) - 1) < 0.1
@@ -129,7 +136,8 @@ def test_batch_noise_falls_as_one_over_sqrt_m():
 
 
 def test_conv_bias_is_redundant_before_batch_norm():
-    """conv(u) + b followed by BN equals conv(u) followed by BN: the mean subtraction removes b per channel."""
+    """conv(u) + b followed by BN equals conv(u) followed by BN: the mean
+    subtraction removes b per channel."""
     torch.manual_seed(0)
     u = torch.randn(4, 3, 6, 6, dtype=torch.float64)
     w, b = (

@@ -1,4 +1,5 @@
-"""Regression tests for pitfalls found in other normalization tutorials and libraries (anchors §9)."""
+"""Regression tests for pitfalls found in other normalization tutorials
+and libraries (anchors §9)."""
 
 import inspect
 
@@ -12,7 +13,8 @@ from bnnotes.batchnorm import BatchNorm
 
 
 def test_mode_is_chosen_by_training_flag_not_by_gradient_mode():
-    """eval() uses running statistics even under torch.enable_grad (d2l chose the mode from is_grad_enabled)."""
+    """eval() uses running statistics even under torch.enable_grad (d2l chose the
+    mode from is_grad_enabled)."""
     rng = np.random.default_rng(0)
     ours, ref = BatchNorm(3), torch.nn.BatchNorm1d(3, dtype=torch.float64)
     x = rng.normal(3.0, 2.0, size=(8, 3))
@@ -30,7 +32,8 @@ def test_mode_is_chosen_by_training_flag_not_by_gradient_mode():
 
 
 def test_running_statistics_survive_a_state_dict_round_trip():
-    """Running statistics are state, not loose attributes: state_dict/load_state_dict keep them (d2l-zh PR 1265)."""
+    """Running statistics are state, not loose attributes: state_dict/load_state_dict
+    keep them (d2l-zh PR 1265)."""
     a = BatchNorm(2)
     a(np.random.default_rng(1).normal(5.0, 3.0, size=(6, 2)))
     b = BatchNorm(2)
@@ -54,7 +57,8 @@ def test_state_dict_uses_torch_keys_and_loads_a_torch_state():
 
 
 def test_running_statistics_do_not_alias_the_input():
-    """The running averages hold no reference to the batch (labml/d2l kept the autograd history of x)."""
+    """The running averages hold no reference to the batch (labml/d2l kept
+    the autograd history of x)."""
     x = np.random.default_rng(3).normal(size=(5, 2))
     layer = BatchNorm(2, momentum=1.0)
     layer(x)
@@ -65,7 +69,8 @@ def test_running_statistics_do_not_alias_the_input():
 
 
 def test_running_variance_is_unbiased():
-    """After one step with momentum 1, running_var is x.var(ddof=1), not the biased variance (d2l, labml, ARENA #415)."""
+    """After one step with momentum 1, running_var is x.var(ddof=1), not the biased variance
+    (d2l, labml, ARENA #415)."""
     x = np.random.default_rng(4).normal(size=(4, 3, 2, 2))
     layer = BatchNorm(3, momentum=1.0)
     layer(x)
@@ -79,7 +84,8 @@ def test_running_variance_is_unbiased():
 def test_momentum_that_weights_the_old_value_maps_to_one_minus_momentum(
     old_weight_momentum,
 ):
-    """Keras/Flax/MindSpore momentum rho (weight of the old value) equals PyTorch momentum 1 - rho (d2l PR 2213)."""
+    """Keras/Flax/MindSpore momentum rho (weight of the old value) equals PyTorch
+    momentum 1 - rho (d2l PR 2213)."""
     rng = np.random.default_rng(5)
     layer = BatchNorm(2, momentum=1 - old_weight_momentum)
     keras_mean = np.zeros(2)
@@ -93,7 +99,8 @@ def test_momentum_that_weights_the_old_value_maps_to_one_minus_momentum(
 
 
 def test_one_pass_variance_is_never_used():
-    """float32 x + 1e4: the variance keeps 5 digits where E[x^2] - E[x]^2 keeps none (labml BN/LN/GN, objax #182)."""
+    """float32 x + 1e4: the variance keeps 5 digits where E[x^2] - E[x]^2 keeps none
+    (labml BN/LN/GN, objax #182)."""
     x = (np.random.default_rng(6).normal(size=(512, 4)) + 1e4).astype(
         np.float32
     )
@@ -103,7 +110,8 @@ def test_one_pass_variance_is_never_used():
 
 
 def test_eps_default_is_single_sourced_and_equals_torch():
-    """Every eps default in bnnotes.batchnorm is DEFAULT_EPS, which equals torch's default (d2l mixed 1e-12 and 1e-5)."""
+    """Every eps default in bnnotes.batchnorm is DEFAULT_EPS, which equals torch's default
+    (d2l mixed 1e-12 and 1e-5)."""
     defaults = [
         inspect.signature(obj).parameters["eps"].default
         for name in bn.__all__
@@ -117,7 +125,8 @@ def test_eps_default_is_single_sourced_and_equals_torch():
 
 
 def test_every_public_function_has_a_running_example():
-    """Each public name has an Examples section, so its documentation is executed (stale docstrings in torch's SyncBatchNorm)."""
+    """Each public name has an Examples section, so its documentation is executed (stale docstrings
+    in torch's SyncBatchNorm)."""
     for name in bn.__all__:
         doc = inspect.getdoc(getattr(bn, name)) or ""
         if name == "DEFAULT_EPS":

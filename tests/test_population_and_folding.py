@@ -28,7 +28,8 @@ def test_population_statistics_is_mean_of_means_and_corrected_mean_of_variances(
 
 
 def test_population_variance_is_unbiased():
-    """Averaged over many batches of 2, the corrected estimate is close to the true variance and the uncorrected one is half of it."""
+    """Averaged over many batches of 2, the corrected estimate is close to the true variance and the
+    uncorrected one is half of it."""
     rng = np.random.default_rng(1)
     batches = rng.normal(0.0, 2.0, size=(40000, 2, 1))
     _, var = population_statistics(np.split(batches, 20000))
@@ -60,7 +61,8 @@ def _trained_bn(c, rng):
 
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_folding_a_convolution_matches_torch_fuse_conv_bn_eval(with_bias):
-    """fold_batch_norm on a conv weight equals torch's fuse_conv_bn_eval, and the fused conv equals conv -> BN."""
+    """fold_batch_norm on a conv weight equals torch's fuse_conv_bn_eval, and the
+    fused conv equals conv -> BN."""
     torch.manual_seed(0)
     rng = np.random.default_rng(3)
     conv = torch.nn.Conv2d(2, 3, 3, bias=with_bias, dtype=torch.float64).eval()
@@ -84,7 +86,8 @@ def test_folding_a_convolution_matches_torch_fuse_conv_bn_eval(with_bias):
 
 
 def test_folding_a_linear_layer_matches_torch_fuse_linear_bn_eval():
-    """fold_batch_norm on a (out, in) weight equals fuse_linear_bn_eval and the unfused eval output."""
+    """fold_batch_norm on a (out, in) weight equals fuse_linear_bn_eval
+    and the unfused eval output."""
     torch.manual_seed(1)
     rng = np.random.default_rng(4)
     lin = torch.nn.Linear(5, 4, dtype=torch.float64).eval()

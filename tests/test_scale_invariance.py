@@ -1,4 +1,5 @@
-"""BN(aWu) = BN(Wu): the output, the input gradient and the 1/a weight gradient (Ioffe & Szegedy, Sec. 3.3)."""
+"""BN(aWu) = BN(Wu): the output, the input gradient and the 1/a weight gradient
+(Ioffe & Szegedy, Sec. 3.3)."""
 
 import numpy as np
 import torch
@@ -23,7 +24,8 @@ def _problem(seed):
 def test_output_and_input_gradient_are_invariant_and_weight_gradient_scales(
     seed, a
 ):
-    """At eps = 0: BN((aW)u) = BN(Wu), d/du is unchanged and d/d(aW) = (1/a) d/dW, to 1e-9 relative."""
+    """At eps = 0: BN((aW)u) = BN(Wu), d/du is unchanged and d/d(aW) =
+    (1/a) d/dW, to 1e-9 relative."""
     u, w, dy = _problem(seed)
     assert rel_err(bn_linear(u, a * w), bn_linear(u, w)) <= 1e-9
     du1, dw1 = bn_linear_grads(u, w, dy)

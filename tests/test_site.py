@@ -196,7 +196,8 @@ def test_api_page_lists_the_layers_inherited_methods(site, lang, page, layer):
 
 
 def test_api_page_zh_uses_chinese_section_titles(site):
-    """/zh/api/batchnorm/ uses mkdocstrings' Chinese section titles, not the previous build's locale."""
+    """/zh/api/batchnorm/ uses mkdocstrings' Chinese section titles, not
+    the previous build's locale."""
     page = _html(site, "zh/api/batchnorm/")
     assert "参数" in page and "Parameters:" not in page
 

@@ -1,4 +1,5 @@
-"""Section 4 of Santurkar et al. (2018): Fact C.2, Theorems 4.1 and 4.2, Observation 4.3 and Lemma 4.5, in float64."""
+"""Section 4 of Santurkar et al. (2018): Fact C.2, Theorems 4.1 and 4.2, Observation 4.3
+and Lemma 4.5, in float64."""
 
 import numpy as np
 import pytest
@@ -81,7 +82,7 @@ def unit_instances(draw, min_m=2):
     return y, g, h, gamma
 
 
-# --------------------------------------------------------------------------- Fact C.2 and the backward pass
+# ------------------------------------------------------------------- Fact C.2 and the backward pass
 
 
 @pytest.mark.parametrize("m", [2, 3, 8, 33])
@@ -110,7 +111,8 @@ def test_sigma_times_jacobian_is_the_projection_off_one_and_y_hat():
 
 @pytest.mark.parametrize("gamma", [1.7, -0.6, 0.0])
 def test_bn_backward_matches_torch_autograd(gamma):
-    """bn_backward(g, y, gamma) is torch's gradient of <g, gamma * BN(y) + beta> w.r.t. y, for either sign of gamma."""
+    """bn_backward(g, y, gamma) is torch's gradient of <g, gamma * BN(y) + beta> w.r.t. y,
+    for either sign of gamma."""
     rng = np.random.default_rng(1)
     y, g = rng.normal(size=10) * 4 + 7, rng.normal(size=10)
     y_t = t(y).requires_grad_()
@@ -129,14 +131,16 @@ def test_bn_backward_matches_torch_autograd(gamma):
 @settings(max_examples=200, deadline=None)
 @given(unit_instances())
 def test_theorem_4_1_with_coefficient_one_over_m_is_an_equality(instance):
-    """||grad_y L_hat||^2 = gamma^2/sigma^2 (||g||^2 - <1,g>^2/m - <g,y_hat>^2/m) to 1e-10 of the largest term."""
+    """||grad_y L_hat||^2 = gamma^2/sigma^2 (||g||^2 - <1,g>^2/m - <g,y_hat>^2/m)
+    to 1e-10 of the largest term."""
     y, g, _, gamma = instance
     terms = gradient_norm_bound(g, y, gamma)
     assert abs(terms.lhs - terms.rhs) <= RTOL64 * terms.scale * terms.total
 
 
 def test_theorem_4_1_left_side_is_the_torch_gradient_norm_of_the_bn_network():
-    """For softmax cross-entropy after linear + BN, lhs is ||dL/dy_j||^2 from torch autograd and rhs equals it."""
+    """For softmax cross-entropy after linear + BN, lhs is ||dL/dy_j||^2 from torch
+    autograd and rhs equals it."""
     x, weight, gamma, beta, labels = _network(2)
     layer = linear_bn(x, weight, gamma, beta)
     loss = SoftmaxCrossEntropy(labels)
@@ -180,7 +184,8 @@ def test_one_over_sqrt_m_reading_fails_for_a_gradient_along_y_hat():
 def test_one_over_sqrt_m_reading_fails_whenever_the_gradient_correlates_with_y_hat(
     instance,
 ):
-    """lhs - rhs(1/sqrt m) = gamma^2/sigma^2 (1/sqrt(m) - 1/m) <g, y_hat>^2 > 0 when <g, y_hat> != 0."""
+    """lhs - rhs(1/sqrt m) = gamma^2/sigma^2 (1/sqrt(m) - 1/m) <g,
+    y_hat>^2 > 0 when <g, y_hat> != 0."""
     y, g, _, gamma = instance
     printed = gradient_norm_bound(g, y, gamma, coefficient="1/sqrt(m)")
     m, corr = y.size, float(g @ standardize(y).y_hat)
@@ -191,7 +196,8 @@ def test_one_over_sqrt_m_reading_fails_whenever_the_gradient_correlates_with_y_h
 
 
 def test_with_gamma_equal_to_sigma_the_gradient_still_shrinks():
-    """At gamma = sigma the scale is 1 and ||grad_y L_hat||^2 is ||g||^2 minus both removed terms: not a rescaling."""
+    """At gamma = sigma the scale is 1 and ||grad_y L_hat||^2 is ||g||^2 minus both
+    removed terms: not a rescaling."""
     rng = np.random.default_rng(4)
     y, g = rng.normal(size=12) * 5, rng.normal(size=12) + 1.0
     terms = gradient_norm_bound(g, y, standardize(y).sigma)
@@ -205,7 +211,8 @@ def test_with_gamma_equal_to_sigma_the_gradient_still_shrinks():
 
 
 def test_theorem_4_1_fails_if_the_plain_gradient_is_taken_at_y_instead_of_z():
-    """Reading grad_y L at the plain network's own point y breaks the statement: a loss with its minimum at y."""
+    """Reading grad_y L at the plain network's own point y breaks the statement: a
+    loss with its minimum at y."""
     rng = np.random.default_rng(5)
     y = rng.normal(size=8) * 3 + 1
     gamma, beta = 1.3, -0.4
@@ -226,7 +233,8 @@ def test_theorem_4_1_fails_if_the_plain_gradient_is_taken_at_y_instead_of_z():
 
 
 def test_quadratic_loss_gradient_and_hessian_match_torch_autograd():
-    """QuadraticLoss value, gradient and Hessian equal torch autograd's for an indefinite A, to 1e-10."""
+    """QuadraticLoss value, gradient and Hessian equal torch autograd's for
+    an indefinite A, to 1e-10."""
     rng = np.random.default_rng(6)
     a, target, z = (
         _random_symmetric(rng, 12),
@@ -257,7 +265,8 @@ def test_quadratic_loss_gradient_and_hessian_match_torch_autograd():
 
 
 def test_softmax_cross_entropy_gradient_and_hessian_match_torch_autograd():
-    """SoftmaxCrossEntropy value, gradient and Hessian equal torch's cross_entropy autograd to 1e-10."""
+    """SoftmaxCrossEntropy value, gradient and Hessian equal torch's
+    cross_entropy autograd to 1e-10."""
     rng = np.random.default_rng(7)
     z, labels = rng.normal(size=(5, 4)) * 3, rng.integers(0, 4, size=5)
 
@@ -296,7 +305,8 @@ def test_softmax_cross_entropy_unit_hessian_is_diagonal_and_positive_semidefinit
 
 @pytest.mark.parametrize("kind", ["quadratic", "cross_entropy"])
 def test_bn_loss_hessian_matches_torch_autograd(kind):
-    """bn_loss_hessian(g, H, y_j, gamma) equals torch's Hessian of y_j -> L(BN(y)) for every unit, to 1e-10."""
+    """bn_loss_hessian(g, H, y_j, gamma) equals torch's Hessian of y_j -> L(BN(y))
+    for every unit, to 1e-10."""
     x, weight, gamma, beta, labels = _network(9)
     layer = linear_bn(x, weight, gamma, beta)
     m, n = layer.z.shape
@@ -329,7 +339,8 @@ def test_bn_loss_hessian_matches_torch_autograd(kind):
 
 @pytest.mark.parametrize("kind", ["quadratic", "cross_entropy"])
 def test_both_sides_of_the_first_form_from_torch_autograd_agree(kind):
-    """LHS from torch's gradient and Hessian of L_hat, RHS from torch's g and H_jj of L at z: equal to 1e-10."""
+    """LHS from torch's gradient and Hessian of L_hat, RHS from torch's g and H_jj
+    of L at z: equal to 1e-10."""
     x, weight, gamma, beta, labels = _network(11, m=8, n=3)
     layer = linear_bn(x, weight, gamma, beta)
     m, n = layer.z.shape
@@ -391,9 +402,13 @@ def test_both_sides_of_the_first_form_from_torch_autograd_agree(kind):
 def test_first_form_of_theorem_4_2_is_an_equality_without_its_assumptions(
     instance,
 ):
-    """d^T Hhat d = gamma^2/sigma^2 d^T H d - gamma/(m sigma^2) <g, y_hat> ||d||^2 for indefinite H, any signs."""
-    # Tolerance: 1e-10 of (||Hhat|| + gamma^2/sigma^2 ||H|| + |gamma <g, y_hat>| / (m sigma^2)) ||d|| (|gamma|/sigma) ||g||,
-    # the size of each term when d is not small, and of the rounding in d when it is (d = 0 exactly for m = 2).
+    """d^T Hhat d = gamma^2/sigma^2 d^T H d - gamma/(m sigma^2) <g, y_hat> ||d||^2
+    for indefinite H, any signs."""
+    # Tolerance: 1e-10 of
+    # (||Hhat|| + gamma^2/sigma^2 ||H|| + |gamma <g, y_hat>| / (m sigma^2)) ||d||
+    # (|gamma|/sigma) ||g||,
+    # the size of each term when d is not small, and of the rounding in d when it is
+    # (d = 0 exactly for m = 2).
     y, g, h, gamma = instance
     terms = hessian_quadratic_form(g, h, y, gamma)
     curvature = (
@@ -408,7 +423,8 @@ def test_first_form_of_theorem_4_2_is_an_equality_without_its_assumptions(
 
 
 def _identity_counterexample(gamma_over_sigma):
-    """A convex quadratic loss with H = I and <y_hat, g> > 0 at a BN output, and its Theorem 4.2 terms."""
+    """A convex quadratic loss with H = I and <y_hat, g> > 0 at a BN output,
+    and its Theorem 4.2 terms."""
     rng = np.random.default_rng(13)
     m = 10
     y = rng.normal(size=m) * 2 + 1
@@ -424,7 +440,8 @@ def _identity_counterexample(gamma_over_sigma):
 
 
 def test_second_form_fails_for_the_identity_hessian_when_gamma_exceeds_sigma():
-    """H = I (convex, preserves every norm), <y_hat, g> > 0, gamma = 3 sigma: LHS exceeds the second printed RHS."""
+    """H = I (convex, preserves every norm), <y_hat, g> > 0, gamma = 3 sigma: LHS
+    exceeds the second printed RHS."""
     terms, h = _identity_counterexample(3.0)
     assert np.linalg.eigvalsh(h).min() >= 0 and terms.correlation > 0
     assert terms.bn_gradient_norm_sq > terms.plain_gradient_norm_sq
@@ -441,7 +458,8 @@ def test_second_form_holds_for_the_identity_hessian_when_gamma_equals_sigma():
 
 
 def test_second_form_fails_at_gamma_equal_sigma_when_h_does_not_preserve_relative_norms():
-    """A rank-one H >= 0 with g^T H g = 0 < d^T H d breaks the second form even at gamma = sigma, <y_hat, g> = 0."""
+    """A rank-one H >= 0 with g^T H g = 0 < d^T H d breaks the second form even at
+    gamma = sigma, <y_hat, g> = 0."""
     rng = np.random.default_rng(14)
     m = 6
     y = rng.normal(size=m)
@@ -467,7 +485,8 @@ def test_second_form_fails_at_gamma_equal_sigma_when_h_does_not_preserve_relativ
 
 
 def _equal_rayleigh_hessian(rng, g, d, rho):
-    """rho I + Q with Q >= 0 vanishing on span{g, d}: the same Rayleigh quotient rho along g and d."""
+    """rho I + Q with Q >= 0 vanishing on span{g, d}: the same Rayleigh
+    quotient rho along g and d."""
     m = g.size
     basis, _, _ = np.linalg.svd(np.column_stack([g, d]))
     rank = np.linalg.matrix_rank(np.column_stack([g, d]))
@@ -485,7 +504,8 @@ def _equal_rayleigh_hessian(rng, g, d, rho):
 def test_with_equal_rayleigh_quotients_the_second_form_holds_iff_the_bn_gradient_is_shorter(
     instance, rho, seed
 ):
-    """If d^T H d / ||d||^2 = g^T H g / ||g||^2 = rho > 0, the second form holds exactly when ||d|| <= ||g||."""
+    """If d^T H d / ||d||^2 = g^T H g / ||g||^2 = rho > 0, the second form holds
+    exactly when ||d|| <= ||g||."""
     y, g, _, gamma = instance
     d = hessian_quadratic_form(
         g, np.zeros((y.size, y.size)), y, gamma
@@ -523,7 +543,8 @@ def test_with_equal_rayleigh_quotients_the_second_form_holds_iff_the_bn_gradient
 def test_second_form_holds_with_equal_rayleigh_quotients_and_abs_gamma_at_most_sigma(
     instance, ratio, rho, seed
 ):
-    """With |gamma| <= sigma and H >= 0 with equal Rayleigh quotients along g and d, LHS <= second printed RHS."""
+    """With |gamma| <= sigma and H >= 0 with equal Rayleigh quotients along g and d,
+    LHS <= second printed RHS."""
     y, g, _, sign_gamma = instance
     gamma = np.sign(sign_gamma) * ratio * standardize(y).sigma
     d = hessian_quadratic_form(
@@ -551,7 +572,8 @@ def test_second_form_holds_with_equal_rayleigh_quotients_and_abs_gamma_at_most_s
 def test_gamma_sigma_beta_mu_reproduce_the_plain_activations(
     m, n, d, seed, offset
 ):
-    """With (gamma, beta) = (sigma_j, mu_j), BN(Wx) gives back y = Wx on the batch (Observation 4.3)."""
+    """With (gamma, beta) = (sigma_j, mu_j), BN(Wx) gives back y = Wx on
+    the batch (Observation 4.3)."""
     rng = np.random.default_rng(seed)
     x, weight = rng.normal(size=(m, d)) + offset, rng.normal(size=(n, d))
     y = x @ weight.T
@@ -592,7 +614,8 @@ def weight_pairs(draw):
 @settings(max_examples=200, deadline=None)
 @given(weight_pairs())
 def test_lemma_4_5_holds_with_equality_at_the_nearest_point_of_the_ray(pair):
-    """||W0 - kW*||^2 equals the lemma's bound, and the gain is ||W*||^2 (1 - k)^2, for <W0, W*> > 0."""
+    """||W0 - kW*||^2 equals the lemma's bound, and the gain
+    is ||W*||^2 (1 - k)^2, for <W0, W*> > 0."""
     w0, w_star = pair
     assume(
         np.sum(w0 * w_star)
@@ -624,7 +647,8 @@ def test_lemma_4_5_k_is_the_nearest_point_of_the_ray(pair, other_k):
 def test_lemma_4_5_bound_is_the_right_hand_side_computed_from_w0_and_w_star(
     seed, per_row
 ):
-    """bound = ||W0 - W*||^2 - (||W*||^2 - <W*, W0>)^2 / ||W*||^2, from the inputs alone, in both modes."""
+    """bound = ||W0 - W*||^2 - (||W*||^2 - <W*, W0>)^2 / ||W*||^2, from the
+    inputs alone, in both modes."""
     rng = np.random.default_rng(seed)
     w_star = rng.normal(size=(4, 3))
     w0 = w_star * rng.uniform(0.2, 4.0, size=(4, 1)) + 0.3 * rng.normal(
@@ -638,7 +662,8 @@ def test_lemma_4_5_bound_is_the_right_hand_side_computed_from_w0_and_w_star(
 
 
 def test_lemma_4_5_bound_is_not_the_per_row_distance():
-    """Rows that are optima at other scales: the per-row distance is 0 and the bound keeps the single ray's 3.125."""
+    """Rows that are optima at other scales: the per-row distance is 0 and the bound
+    keeps the single ray's 3.125."""
     w_star = np.array([[1.0, 0.0], [0.0, 1.0]])
     w0 = np.array([[3.0, 0.0], [0.0, 0.5]])
     r = initialization_gain(w0, w_star, per_row=True)
@@ -669,7 +694,8 @@ def test_bn_layer_is_invariant_to_a_positive_scale_per_row():
 @settings(max_examples=100, deadline=None)
 @given(st.integers(0, 2**32 - 1))
 def test_a_scale_per_row_gets_at_least_as_close_as_the_single_ray(seed):
-    """With one k_i per unit, ||W0 - diag(k) W*||^2 <= the lemma's bound (per-unit BN has more optima)."""
+    """With one k_i per unit, ||W0 - diag(k) W*||^2 <= the lemma's bound
+    (per-unit BN has more optima)."""
     rng = np.random.default_rng(seed)
     w_star = rng.normal(size=(4, 3))
     w0 = w_star * rng.uniform(0.1, 5.0, size=(4, 1)) + 0.3 * rng.normal(
@@ -681,7 +707,8 @@ def test_a_scale_per_row_gets_at_least_as_close_as_the_single_ray(seed):
 
 
 def test_a_scale_per_row_can_be_strictly_closer():
-    """Rows of W0 that are W* rows at different scales are optima themselves: distance 0, while the ray leaves a gap."""
+    """Rows of W0 that are W* rows at different scales are optima themselves: distance 0,
+    while the ray leaves a gap."""
     w_star = np.array([[1.0, 0.0], [0.0, 1.0]])
     w0 = np.array([[3.0, 0.0], [0.0, 0.5]])
     single, per_row = (
@@ -854,5 +881,5 @@ def test_calls_do_not_modify_their_inputs():
         reproduce_activations(x, weight),
         initialization_gain(w0, w_star),
     )
-    for a, b in zip(arrays, before):
+    for a, b in zip(arrays, before, strict=True):
         np.testing.assert_array_equal(a, b)

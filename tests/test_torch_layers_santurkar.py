@@ -1,4 +1,5 @@
-"""NoisyBatchNorm and LpNorm (Santurkar et al., 2018, §2.1 and §3.3) against direct float64 computations."""
+"""NoisyBatchNorm and LpNorm (Santurkar et al., 2018, §2.1 and §3.3) against
+direct float64 computations."""
 
 import math
 
@@ -101,7 +102,8 @@ def test_noisy_bn_running_statistics_and_eval_output_equal_pytorch_bn(shape):
 
 
 def test_noise_draws_lie_in_the_stated_intervals():
-    """Over many steps mu^t is in [-0.5, 0.5], sigma^t in [1, 1.25], and every m within 0.1 of mu^t."""
+    """Over many steps mu^t is in [-0.5, 0.5], sigma^t in [1, 1.25], and
+    every m within 0.1 of mu^t."""
     noise = SanturkarNoise(generator=3)
     x = torch.zeros(32, 8, dtype=torch.float64)
     for _ in range(200):
@@ -112,7 +114,8 @@ def test_noise_draws_lie_in_the_stated_intervals():
 
 
 def test_noise_step_parameters_cover_their_intervals():
-    """The per-step draws spread over their intervals (their sample means are near the midpoints)."""
+    """The per-step draws spread over their intervals (their sample
+    means are near the midpoints)."""
     noise = SanturkarNoise(generator=4)
     x = torch.zeros(2, 2)
     mus, sigmas = [], []
@@ -134,7 +137,8 @@ def test_noise_step_parameters_cover_their_intervals():
 
 
 def test_per_element_noise_has_the_stated_distribution():
-    """Within one step, s has mean sigma^t and standard deviation 0.1, m has mean mu^t and variance 0.2^2/12."""
+    """Within one step, s has mean sigma^t and standard deviation 0.1, m has mean
+    mu^t and variance 0.2^2/12."""
     noise = SanturkarNoise(generator=5)
     noise(torch.zeros(400, 100, dtype=torch.float64))
     d = noise.last_noise
@@ -147,7 +151,8 @@ def test_per_element_noise_has_the_stated_distribution():
 
 
 def test_noise_is_drawn_per_sample_and_per_unit():
-    """Every element gets its own draw: no two samples and no two units share their scale or shift."""
+    """Every element gets its own draw: no two samples and no two units
+    share their scale or shift."""
     noise = SanturkarNoise(generator=6)
     noise(torch.zeros(5, 4, 3, 3))
     for t in (noise.last_noise.scale, noise.last_noise.shift):
@@ -213,7 +218,8 @@ def test_noisy_bn_gradient_is_bn_gradient_of_the_noise_scaled_upstream(shape):
     ],
 )
 def test_noisy_bn_rejects_bad_input_without_touching_running_stats(x, message):
-    """Wrong shapes, nan and a single value per channel are named errors; the running statistics stay put."""
+    """Wrong shapes, nan and a single value per channel are named errors; the
+    running statistics stay put."""
     layer = NoisyBatchNorm(3, generator=0)
     before = {k: v.clone() for k, v in layer.state_dict().items()}
     with pytest.raises(ValueError, match=message):
@@ -254,8 +260,11 @@ def test_noise_rejects_bad_parameters(kwargs, message):
 
 @pytest.mark.parametrize("generator", ["seed", 1.5, True], ids=repr)
 def test_noise_rejects_a_bad_generator(generator):
-    """A generator that is neither a torch.Generator, an int seed nor None is a TypeError naming it."""
-    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+    """A generator that is neither a torch.Generator, an int seed nor None
+    is a TypeError naming it."""
+    with pytest.raises(
+        TypeError, match=r"generator must be a torch\.Generator"
+    ):
         SanturkarNoise(generator=generator)
 
 
@@ -282,7 +291,8 @@ def test_noise_rejects_an_integer_input():
     ids=str,
 )
 def test_noisy_bn_rejects_bad_parameters(kwargs, message):
-    """eps <= 0, a momentum outside [0, 1] or None, and bad noise parameters are named ValueErrors."""
+    """eps <= 0, a momentum outside [0, 1] or None, and bad noise
+    parameters are named ValueErrors."""
     with pytest.raises(ValueError, match=message):
         NoisyBatchNorm(3, **kwargs)
 
@@ -310,7 +320,8 @@ def test_lp_norm_forward_matches_direct_float64_computation(p, shape):
 @pytest.mark.parametrize("p", P_VALUES)
 @pytest.mark.parametrize("shape", [(5, 2), (3, 2, 2, 3)])
 def test_lp_norm_gradient_passes_gradcheck(p, shape):
-    """Analytic gradients w.r.t. input, gamma and beta agree with finite differences (torch.autograd.gradcheck)."""
+    """Analytic gradients w.r.t. input, gamma and beta agree with finite differences
+    (torch.autograd.gradcheck)."""
     x = _batch(shape, shift=0.3).requires_grad_(True)
     layer = LpNorm(shape[1], p).double()
     _randomize_affine(layer)
@@ -362,7 +373,8 @@ def test_lp_norm_eval_mode_uses_running_statistics_and_leaves_them(p):
 
 
 def test_l2_norm_equals_batchnorm_on_zero_mean_channels():
-    """For channels whose batch mean is 0 the root mean square is BN's standard deviation: same output up to eps."""
+    """For channels whose batch mean is 0 the root mean square is BN's standard
+    deviation: same output up to eps."""
     x = _batch((50, 4))
     x = x - x.mean(dim=0)
     eps = 1e-14
@@ -442,7 +454,8 @@ def test_lp_norm_rejects_bad_eps_and_momentum(kwargs, message):
 def test_lp_norm_rejects_bad_input_without_touching_running_stats(
     x, error, message
 ):
-    """Wrong shapes, non-finite values, one value per channel and integer input are named errors; no buffer changes."""
+    """Wrong shapes, non-finite values, one value per channel and integer input are named
+    errors; no buffer changes."""
     layer = LpNorm(3, 1)
     before = {k: v.clone() for k, v in layer.state_dict().items()}
     with pytest.raises(error, match=message):
@@ -452,7 +465,8 @@ def test_lp_norm_rejects_bad_input_without_touching_running_stats(
 
 
 def test_linf_norm_divides_by_the_largest_absolute_value():
-    """With p = inf every channel's largest |x| maps to (x - mean)/max|x|, so outputs stay within [-2, 2]."""
+    """With p = inf every channel's largest |x| maps to (x - mean)/max|x|, so
+    outputs stay within [-2, 2]."""
     x = _batch((40, 3), shift=3.0)
     y = LpNorm(3, math.inf, eps=1e-12).double()(x).detach()
     expected = (x - x.mean(0)) / x.abs().amax(0)

@@ -1,4 +1,5 @@
-"""Weight standardization: the estimator, agreement with the authors' PyTorch code, the backward pass and the gradient-norm identity."""
+"""Weight standardization: the estimator, agreement with the authors' PyTorch code, the backward
+pass and the gradient-norm identity."""
 
 import inspect
 
@@ -25,7 +26,8 @@ SHAPES = [(4, 6), (3, 2, 3, 3), (5, 1, 3), (2, 3, 2, 2, 2)]
 
 
 def _authors_pytorch(weight):
-    """The snippet of the authors' README: torch.std_mean (Bessel-corrected) and eps added to the std."""
+    """The snippet of the authors' README: torch.std_mean (Bessel-corrected)
+    and eps added to the std."""
     std, mean = torch.std_mean(
         weight, dim=tuple(range(1, weight.ndim)), keepdim=True
     )
@@ -41,7 +43,8 @@ def _population_torch(weight, eps):
 
 
 def test_default_is_the_papers_population_formula():
-    """With default arguments, W_hat = (W - mean) / (sqrt(mean((W - mean)^2)) + 1e-5): the paper's 1/I estimator, as documented."""
+    """With default arguments, W_hat = (W - mean) / (sqrt(mean((W - mean)^2)) + 1e-5): the paper's
+    1/I estimator, as documented."""
     w = np.random.default_rng(0).normal(size=(4, 3, 3, 3))
     rows = w.reshape(4, -1)
     mu = rows.mean(axis=1, keepdims=True)
@@ -60,7 +63,8 @@ def test_default_is_the_papers_population_formula():
 
 
 def test_the_docstring_states_the_estimator_the_code_uses():
-    """The forward docstring's example writes out the 1/I formula and checks it (labml's WS doc said 1/I while its code used 1/(I-1))."""
+    """The forward docstring's example writes out the 1/I formula and checks it (labml's WS doc said
+    1/I while its code used 1/(I-1))."""
     doc = inspect.getdoc(weight_standardization_forward)
     flat = " ".join(doc.replace("...", " ").split())
     assert "/ rows.shape[1] ) # 1/I" in flat
@@ -71,7 +75,8 @@ def test_the_docstring_states_the_estimator_the_code_uses():
 def test_correction_one_matches_the_authors_pytorch_snippet_forward_and_backward(
     shape,
 ):
-    """correction=1 reproduces torch.std_mean-based WS (the official PyTorch snippet) and its autograd to 1e-10."""
+    """correction=1 reproduces torch.std_mean-based WS (the official PyTorch snippet)
+    and its autograd to 1e-10."""
     rng = np.random.default_rng(1)
     w, g = rng.normal(size=shape), rng.normal(size=shape)
     w_hat, cache = weight_standardization_forward(w, correction=1)
@@ -88,7 +93,8 @@ def test_correction_one_matches_the_authors_pytorch_snippet_forward_and_backward
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("eps", [0.0, 1e-5, 0.5])
 def test_population_formula_matches_torch_autograd(shape, eps):
-    """correction=0 equals the paper's formula written in torch, forward and backward, for eps = 0, 1e-5 and 0.5."""
+    """correction=0 equals the paper's formula written in torch, forward and backward,
+    for eps = 0, 1e-5 and 0.5."""
     rng = np.random.default_rng(2)
     w, g = rng.normal(size=shape), rng.normal(size=shape)
     w_hat, cache = weight_standardization_forward(w, eps=eps)
@@ -104,7 +110,8 @@ def test_population_formula_matches_torch_autograd(shape, eps):
 
 @pytest.mark.parametrize("correction", [0, 1])
 def test_backward_matches_central_finite_differences(correction):
-    """dL/dW matches a central difference of <G, W_hat(W)> (h = 1e-6, rel 1e-7) for both estimators."""
+    """dL/dW matches a central difference of <G, W_hat(W)> (h = 1e-6,
+    rel 1e-7) for both estimators."""
     rng = np.random.default_rng(3)
     w, g = rng.normal(size=(3, 2, 2)), rng.normal(size=(3, 2, 2))
     _, cache = weight_standardization_forward(w, correction=correction)
@@ -130,7 +137,8 @@ def test_backward_matches_central_finite_differences(correction):
 def test_gradient_norm_identity_holds_with_equality(
     seed, out, fan_in, correction
 ):
-    """||dL/dW||^2 = (||G||^2 - <1,G>^2/I - <W_hat,G>^2/(I-k)) / sigma^2 per output channel, to 1e-9 relative."""
+    """||dL/dW||^2 = (||G||^2 - <1,G>^2/I - <W_hat,G>^2/(I-k)) / sigma^2 per output
+    channel, to 1e-9 relative."""
     rng = np.random.default_rng(seed)
     w, g = (
         rng.normal(size=(out, fan_in)) * rng.uniform(0.1, 10),
@@ -149,7 +157,8 @@ def test_gradient_norm_identity_holds_with_equality(
 
 
 def test_the_population_one_over_i_radial_coefficient_is_wrong_for_the_bessel_estimator():
-    """With correction=1 the radial term needs 1/(I-1): using the population formula's 1/I misses ||dL/dW||^2 (why `correction` matters)."""
+    """With correction=1 the radial term needs 1/(I-1): using the population formula's 1/I
+    misses ||dL/dW||^2 (why `correction` matters)."""
     rng = np.random.default_rng(4)
     w, g = rng.normal(size=(1, 4)), rng.normal(size=(1, 4))
     terms = gradient_norm_terms(w, g, correction=1)
@@ -170,7 +179,8 @@ def test_bessel_standardized_rows_are_smaller_by_sqrt_i_minus_one_over_i():
 
 
 def test_standardizing_a_row_is_batch_norm_of_its_weights():
-    """WS of one output channel (eps = 0, k = 0) is BN over a batch of its I weights, forward and backward: same two projections."""
+    """WS of one output channel (eps = 0, k = 0) is BN over a batch of its I weights, forward and
+    backward: same two projections."""
     rng = np.random.default_rng(6)
     w, g = rng.normal(size=(1, 10)), rng.normal(size=(1, 10))
     w_hat, cache = weight_standardization_forward(w, eps=0.0)
@@ -201,7 +211,8 @@ def test_standardization_ignores_a_per_channel_shift_and_positive_scale(
 
 
 def test_float32_with_large_offset_keeps_sigma():
-    """float32 weights + 1e4: sigma stays within 1e-5 relative of float64, where the one-pass formula fails."""
+    """float32 weights + 1e4: sigma stays within 1e-5 relative of float64, where
+    the one-pass formula fails."""
     w32 = (np.random.default_rng(7).normal(size=(4, 512)) + 1e4).astype(
         np.float32
     )
@@ -216,7 +227,8 @@ def test_float32_with_large_offset_keeps_sigma():
 
 
 def test_constant_row_standardizes_to_zero_when_eps_is_positive():
-    """A constant output channel gives W_hat = 0 and a finite gradient (G - mean G)/eps with eps > 0."""
+    """A constant output channel gives W_hat = 0 and a finite gradient (G -
+    mean G)/eps with eps > 0."""
     w = np.vstack([np.full(4, 3.0), np.arange(4.0)])
     g = np.random.default_rng(8).normal(size=(2, 4))
     w_hat, cache = weight_standardization_forward(w, eps=1e-3)
@@ -227,7 +239,8 @@ def test_constant_row_standardizes_to_zero_when_eps_is_positive():
 
 @pytest.mark.parametrize("correction", [0, 1])
 def test_torch_modules_match_the_numpy_reference(correction):
-    """WSConv2d and the WeightStandardization parametrization use the same W_hat as weight_standardization_forward."""
+    """WSConv2d and the WeightStandardization parametrization use the same W_hat as
+    weight_standardization_forward."""
     torch.manual_seed(0)
     conv = WSConv2d(
         3, 4, 3, padding=1, correction=correction, dtype=torch.float64
@@ -258,7 +271,8 @@ def test_torch_modules_match_the_numpy_reference(correction):
 
 
 def test_torch_module_gradient_flows_through_the_standardization():
-    """The gradient WSConv2d gives its raw weight equals weight_standardization_backward of the gradient at W_hat."""
+    """The gradient WSConv2d gives its raw weight equals weight_standardization_backward
+    of the gradient at W_hat."""
     torch.manual_seed(1)
     conv = WSConv2d(2, 3, 3, bias=False, dtype=torch.float64)
     x = torch.randn(4, 2, 6, 6, dtype=torch.float64)
@@ -314,7 +328,8 @@ def test_bad_input_raises_a_named_error_and_leaves_the_weight_unchanged(
 
 
 def test_bad_gradient_and_module_settings_are_named():
-    """A dw_hat of the wrong shape, and invalid eps or correction of the torch modules, give clear errors."""
+    """A dw_hat of the wrong shape, and invalid eps or correction of the torch
+    modules, give clear errors."""
     _, cache = weight_standardization_forward(
         np.random.default_rng(9).normal(size=(2, 3))
     )
@@ -327,7 +342,8 @@ def test_bad_gradient_and_module_settings_are_named():
 
 
 def test_torch_gradient_at_a_channel_of_equal_weights_is_the_true_derivative():
-    """At a constant row (sigma = 0) W_hat = c/(a||c|| + eps) has Jacobian P/eps: torch's gradient is finite and equals it."""
+    """At a constant row (sigma = 0) W_hat = c/(a||c|| + eps) has Jacobian P/eps: torch's
+    gradient is finite and equals it."""
     w = torch.tensor(
         [[0.7] * 6, [0.1, -0.4, 0.9, 0.3, -1.2, 0.5]],
         dtype=torch.float64,
@@ -344,7 +360,8 @@ def test_torch_gradient_at_a_channel_of_equal_weights_is_the_true_derivative():
 
 
 def test_torch_gradient_at_a_constant_row_matches_central_differences():
-    """With eps = 0.1 the derivative at a constant row is (G - mean G)/eps; central differences (h = 1e-7) agree to 1e-6."""
+    """With eps = 0.1 the derivative at a constant row is (G - mean G)/eps; central differences
+    (h = 1e-7) agree to 1e-6."""
     w = np.vstack([np.full(5, -2.0), np.arange(5.0)])
     g = np.random.default_rng(12).normal(size=w.shape)
     module = WeightStandardization(eps=0.1)
@@ -390,7 +407,8 @@ def test_ws_conv_refuses_bad_input_with_a_named_error(
 
 
 def test_ws_with_eps_zero_refuses_a_channel_of_equal_weights_instead_of_returning_nan():
-    """eps = 0 and sigma = 0 would be 0/0: the parametrization raises, as weight_standardization_forward does."""
+    """eps = 0 and sigma = 0 would be 0/0: the parametrization raises, as
+    weight_standardization_forward does."""
     w = torch.tensor([[1.0, 1.0, 1.0], [0.0, 1.0, 2.0]], dtype=torch.float64)
     with pytest.raises(ValueError, match="constant weights"):
         WeightStandardization(eps=0.0)(w)
@@ -409,7 +427,8 @@ def test_ws_refuses_non_finite_weights():
 
 @pytest.mark.parametrize("module", [ws, tl])
 def test_every_public_function_has_a_running_example(module):
-    """Each public function and layer of bnnotes.weight_standardization and bnnotes.torch_layers has an executed example."""
+    """Each public function and layer of bnnotes.weight_standardization and
+    bnnotes.torch_layers has an executed example."""
     for name in module.__all__:
         obj = getattr(module, name)
         if not callable(obj):

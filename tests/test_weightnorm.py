@@ -1,4 +1,5 @@
-"""Weight normalization against torch's weight_norm parametrization, its gradient geometry, initialization and mean-only BN."""
+"""Weight normalization against torch's weight_norm parametrization, its gradient geometry,
+initialization and mean-only BN."""
 
 import copy
 import inspect
@@ -54,7 +55,8 @@ def _g_for_numpy(g_torch, dim):
 def test_forward_and_backward_match_torch_weight_norm_parametrization(
     kind, dim
 ):
-    """w, dL/dv and dL/dg equal torch.nn.utils.parametrizations.weight_norm and its autograd to 1e-10."""
+    """w, dL/dv and dL/dg equal torch.nn.utils.parametrizations.weight_norm
+    and its autograd to 1e-10."""
     layer = _torch_layer(kind, dim)
     p = layer.parametrizations.weight
     with torch.no_grad():
@@ -74,7 +76,8 @@ def test_forward_and_backward_match_torch_weight_norm_parametrization(
 
 
 def test_dim_minus_one_is_the_last_axis_here_and_the_whole_tensor_in_torch():
-    """Pinned difference: dim=-1 gives one g per slice of the last axis here; torch's weight_norm reads it as dim=None."""
+    """Pinned difference: dim=-1 gives one g per slice of the last axis here; torch's
+    weight_norm reads it as dim=None."""
     rng = np.random.default_rng(3)
     v = rng.normal(size=(3, 4))
     g_last = np.array([0.5, 1.0, 2.0, 3.0])
@@ -113,7 +116,8 @@ def test_backward_matches_central_finite_differences():
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.integers(1, 6))
 def test_v_gradient_is_the_projected_scaled_weight_gradient(seed, out, fan_in):
-    """Row by row, dL/dv = (g/||v||) M_w dL/dw with M_w = I - w w'/||w||^2, and dL/dg = dL/dw . v/||v||."""
+    """Row by row, dL/dv = (g/||v||) M_w dL/dw with M_w = I - w w'/||w||^2,
+    and dL/dg = dL/dw . v/||v||."""
     rng = np.random.default_rng(seed)
     v, g, dw = (
         rng.normal(size=(out, fan_in)),
@@ -162,7 +166,8 @@ def test_v_gradient_is_orthogonal_to_v_and_scales_as_one_over_the_length_of_v(
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.floats(0.0, 100.0))
 def test_a_gradient_step_lengthens_v_by_sqrt_one_plus_c_squared(seed, lr):
-    """v' = v - lr dL/dv has ||v'|| = sqrt(1 + c^2) ||v|| >= ||v||, c = lr ||dL/dv|| / ||v|| (norm growth)."""
+    """v' = v - lr dL/dv has ||v'|| = sqrt(1 + c^2) ||v|| >= ||v||, c =
+    lr ||dL/dv|| / ||v|| (norm growth)."""
     rng = np.random.default_rng(seed)
     v = rng.normal(size=(1, 7))
     dv, _ = weight_norm_backward(
@@ -175,7 +180,8 @@ def test_a_gradient_step_lengthens_v_by_sqrt_one_plus_c_squared(seed, lr):
 
 
 def test_norm_growth_prediction_fails_for_a_gradient_not_orthogonal_to_v():
-    """Without weight normalization the gradient has a radial part and ||v'|| differs from sqrt(1 + c^2) ||v||."""
+    """Without weight normalization the gradient has a radial part and ||v'|| differs
+    from sqrt(1 + c^2) ||v||."""
     v = np.array([1.0, 0.0])
     step = norm_growth(v, np.array([1.0, 1.0]), lr=0.5)
     assert step.cosine > 0.7
@@ -200,7 +206,8 @@ def test_norm_growth_cosine_has_the_sign_of_the_angle_between_v_and_the_gradient
 
 
 def test_norm_growth_shrinks_v_when_the_gradient_points_along_it():
-    """A step against a gradient along v shortens v: cosine > 0 goes with norm_after < norm_before."""
+    """A step against a gradient along v shortens v: cosine > 0 goes with
+    norm_after < norm_before."""
     v = np.array([3.0, 4.0])
     step = norm_growth(v, 0.5 * v, lr=0.2)
     assert step.cosine > 0 and step.norm_after == pytest.approx(
@@ -219,7 +226,8 @@ def test_projection_matrix_is_an_orthogonal_projection_that_kills_w():
 
 
 def test_data_dependent_init_gives_zero_mean_unit_variance_pre_activations():
-    """After g <- g/sigma[t], b <- -mu[t]/sigma[t], each unit has mean 0 and population std 1 on the init batch (with g != 1 too)."""
+    """After g <- g/sigma[t], b <- -mu[t]/sigma[t], each unit has mean 0 and population std 1 on the
+    init batch (with g != 1 too)."""
     rng = np.random.default_rng(4)
     x, v = (
         rng.normal(1.0, 4.0, size=(32, 6)),
@@ -234,7 +242,8 @@ def test_data_dependent_init_gives_zero_mean_unit_variance_pre_activations():
 
 
 def test_torch_data_dependent_init_matches_numpy_on_a_convolution():
-    """weight_norm_data_init_ on a weight-normalized Conv2d sets the same g and b as data_dependent_init."""
+    """weight_norm_data_init_ on a weight-normalized Conv2d sets the same g and
+    b as data_dependent_init."""
     torch.manual_seed(1)
     layer = weight_norm(torch.nn.Conv2d(2, 3, 3, dtype=torch.float64))
     x = 2.0 * torch.randn(8, 2, 6, 6, dtype=torch.float64) + 1.0
@@ -261,7 +270,8 @@ def test_torch_data_dependent_init_matches_numpy_on_a_convolution():
 
 
 def test_torch_data_dependent_init_refuses_unsuitable_layers_without_changing_them():
-    """A layer without weight_norm, with dim=None, without bias, or a constant unit raises and keeps its state."""
+    """A layer without weight_norm, with dim=None, without bias, or a constant unit
+    raises and keeps its state."""
     x = torch.randn(4, 3, dtype=torch.float64)
     plain = torch.nn.Linear(3, 2, dtype=torch.float64)
     whole = weight_norm(torch.nn.Linear(3, 2, dtype=torch.float64), dim=None)
@@ -308,7 +318,8 @@ def test_torch_data_dependent_init_refuses_a_bad_batch_without_changing_the_laye
 
 
 def test_mean_only_batch_norm_module_refuses_non_finite_and_integer_input():
-    """nan input would flow into running_mean and int input into torch's internals: both are named errors, state kept."""
+    """nan input would flow into running_mean and int input into torch's internals: both are
+    named errors, state kept."""
     layer = MeanOnlyBatchNorm(2)
     layer(torch.randn(5, 2))
     saved = layer.running_mean.clone()
@@ -320,7 +331,8 @@ def test_mean_only_batch_norm_module_refuses_non_finite_and_integer_input():
 
 
 def test_mean_only_batch_norm_matches_autograd_and_finite_differences():
-    """y = x - mean(x) + beta; dx = dy - mean(dy) and dbeta = sum(dy), against torch autograd and central differences."""
+    """y = x - mean(x) + beta; dx = dy - mean(dy) and dbeta = sum(dy), against torch
+    autograd and central differences."""
     rng = np.random.default_rng(5)
     x, dy, beta = (
         rng.normal(3.0, 2.0, size=(6, 3, 4)),
@@ -343,7 +355,8 @@ def test_mean_only_batch_norm_matches_autograd_and_finite_differences():
 
 
 def test_mean_only_batch_norm_module_follows_the_numpy_reference_and_the_running_mean_rule():
-    """MeanOnlyBatchNorm subtracts the batch mean in training, updates 0.9 old + 0.1 new, and subtracts running_mean in eval."""
+    """MeanOnlyBatchNorm subtracts the batch mean in training, updates 0.9 old + 0.1 new, and
+    subtracts running_mean in eval."""
     rng = np.random.default_rng(6)
     layer = MeanOnlyBatchNorm(3).double()
     with torch.no_grad():
@@ -366,7 +379,8 @@ def test_mean_only_batch_norm_module_follows_the_numpy_reference_and_the_running
 
 
 def test_mean_only_batch_norm_module_keeps_its_state_on_bad_input():
-    """A wrong channel count or a single value per channel raises and leaves running_mean unchanged."""
+    """A wrong channel count or a single value per channel raises and
+    leaves running_mean unchanged."""
     layer = MeanOnlyBatchNorm(3)
     layer(torch.randn(4, 3))
     saved = layer.running_mean.clone()
@@ -435,7 +449,8 @@ def test_bad_weight_norm_input_raises_a_named_error_and_leaves_inputs_unchanged(
 
 
 def test_bad_gradients_steps_and_batches_are_named():
-    """A wrong dw shape, a negative lr, a zero v, a constant unit and a one-value batch give clear errors."""
+    """A wrong dw shape, a negative lr, a zero v, a constant unit and a
+    one-value batch give clear errors."""
     _, cache = weight_norm_forward(np.ones((2, 3)), np.ones(2))
     with pytest.raises(
         ValueError, match="dw must have the forward output's shape"
@@ -461,12 +476,13 @@ def test_the_cache_does_not_alias_the_parameters():
     expected = weight_norm_backward(dw, cache)
     v[:] = 5.0
     g[:] = -1.0
-    for a, b in zip(weight_norm_backward(dw, cache), expected):
+    for a, b in zip(weight_norm_backward(dw, cache), expected, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_every_public_function_has_a_running_example():
-    """Each public function of bnnotes.weightnorm has an executed Examples section; each result class documents its attributes."""
+    """Each public function of bnnotes.weightnorm has an executed Examples section; each result
+    class documents its attributes."""
     for name in wn.__all__:
         obj = getattr(wn, name)
         doc = inspect.getdoc(obj) or ""

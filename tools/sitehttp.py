@@ -170,7 +170,7 @@ class SiteServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> SiteServer:  # noqa: PYI034
+    def __enter__(self) -> SiteServer:
         return self.start() if self.thread is None else self
 
     def __exit__(self, *exc) -> None:

@@ -160,7 +160,9 @@ def table(rows: list[Row]) -> str:
     ]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
     lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+        "  ".join(
+            c.ljust(w) for c, w in zip(row, widths, strict=True)
+        ).rstrip()
         for row in cells
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from bnnotes._threads import one_thread
 
@@ -170,8 +170,9 @@ def run_experiment(
 ) -> dict:
     """Run an experiment, store its results as JSON and its figures as SVG, per language.
 
-    Figures go to ``figures_dir/<lang>/`` for each language of the site. Quick runs go to ``quick/`` below the default folders unless folders are given.
-    Returns the results dict (with a ``meta`` entry: name, seed, quick, device, wall time).
+    Figures go to ``figures_dir/<lang>/`` for each language of the site. Quick runs go to ``quick/``
+    below the default folders unless folders are given. Returns the results dict (with a ``meta``
+    entry: name, seed, quick, device, wall time).
 
     Examples
     --------

@@ -18,7 +18,8 @@ from bnnotes.experiments import (
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bnnotes.experiments",
-        description="Run a reproduction experiment, list them, or re-render figures from stored results.",
+        description="Run a reproduction experiment, list them, or re-render figures from stored "
+        "results.",
     )
     parser.add_argument(
         "name", help="an experiment name, 'list', or 'figures'"

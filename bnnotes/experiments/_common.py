@@ -140,7 +140,8 @@ def pre_activation_module(model: nn.Sequential, layer: int) -> nn.Module:
 
 
 class ActivationRecorder:
-    """A forward hook that keeps per-channel means and standard deviations of one module's output in training mode."""
+    """A forward hook that keeps per-channel means and standard deviations of one
+    module's output in training mode."""
 
     def __init__(
         self,
@@ -167,7 +168,7 @@ class ActivationRecorder:
         if not (self.enabled and module.training):
             return
         values = output.detach().double()
-        axes = (0,) + tuple(range(2, values.ndim))
+        axes = (0, *range(2, values.ndim))
         mean = values.mean(dim=axes)
         shape = (1, -1) + (1,) * (values.ndim - 2)
         std = (values - mean.reshape(shape)).square().mean(dim=axes).sqrt()
@@ -181,7 +182,8 @@ class ActivationRecorder:
             ])
 
     def drift(self) -> dict:
-        """Median over channels of the step-to-step drift of the channel mean (in standard deviations) and log std."""
+        """Median over channels of the step-to-step drift of the channel mean (in
+        standard deviations) and log std."""
         means, stds = (
             np.array(self.means),
             np.maximum(np.array(self.stds), 1e-12),
@@ -200,7 +202,8 @@ class ActivationRecorder:
 
 
 def round_values(values, digits: int = 6) -> list:
-    """``values`` rounded to ``digits`` significant digits for the JSON results; nan and inf become None."""
+    """``values`` rounded to ``digits`` significant digits for the JSON
+    results; nan and inf become None."""
     return [
         None if v is None or not math.isfinite(v) else float(f"{v:.{digits}g}")
         for v in values
@@ -219,7 +222,8 @@ def train_vgg(
     progress: Progress | None = None,
     done: int = 0,
 ) -> dict:
-    """Train one VGG-style network with plain SGD; return its curves, activation statistics and drift.
+    """Train one VGG-style network with plain SGD; return its curves,
+    activation statistics and drift.
 
     ``landscape`` (optional) is ``{"every": k, "multipliers": [...]}``: every ``k`` steps the
     loss landscape is probed along the gradient on the current batch with step sizes
@@ -353,7 +357,7 @@ def train_vgg(
 
 def steps_to(record: dict, key: str, threshold: float) -> int | None:
     """The first evaluation step at which ``record[key]`` reaches ``threshold`` (None if never)."""
-    for step, value in zip(record["steps"], record[key]):
+    for step, value in zip(record["steps"], record[key], strict=True):
         if value is not None and value >= threshold:
             return step
     return None
@@ -443,7 +447,8 @@ def distribution_figure(results: dict, variants, lang: str) -> str:
     cols = 2
     rows = math.ceil(len(variants) / cols)
     fig, axes = subplots(rows, cols, 9.0, 2.6 * rows, sharex=True)
-    for ax, variant in zip(axes, variants):
+    # strict=False: with an odd number of variants the last panel stays empty.
+    for ax, variant in zip(axes, variants, strict=False):
         record = results["runs"][variant][0]["percentiles"]
         steps = record["steps"]
         p = np.array(

@@ -1,14 +1,14 @@
 r"""Wu & He (2018), Table 2 in small: test error of BN, GN and LN against the batch size.
 
-A small convolutional network (four 3x3 convolutions, the last three with stride 2, and a linear read-out) classifies scikit-learn's 8x8 digits (offline). Each of its
-convolutions is followed by a normalization: ``BatchNorm2d``, ``GroupNorm`` with 4
-groups (of 4 channels in the first, 16-channel layer and of 8 channels in the three
-32-channel layers after it), or layer normalization over $(C, H, W)$ (``GroupNorm`` with
-one group, which is how Wu & He define LN for images). Every configuration trains for the
-same number of epochs, so smaller batches take more steps, with SGD and a learning rate
-scaled linearly with the batch size, $0.1 \cdot B / 32$, the rule Wu & He use. The
-reported error is the median over the last 3 evaluations, echoing the paper's median of
-the last 5 epochs.
+A small convolutional network (four 3x3 convolutions, the last three with stride 2, and a linear
+read-out) classifies scikit-learn's 8x8 digits (offline). Each of its convolutions is followed by a
+normalization: ``BatchNorm2d``, ``GroupNorm`` with 4 groups (of 4 channels in the first, 16-channel
+layer and of 8 channels in the three 32-channel layers after it), or layer normalization over
+$(C, H, W)$ (``GroupNorm`` with one group, which is how Wu & He define LN for images). Every
+configuration trains for the same number of epochs, so smaller batches take more steps, with SGD and
+a learning rate scaled linearly with the batch size, $0.1 \cdot B / 32$, the rule Wu & He use. The
+reported error is the median over the last 3 evaluations, echoing the paper's median of the last 5
+epochs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-r"""The covariate-shift page's training run and figures: hidden units drifting while a network learns.
+r"""The covariate-shift page's training run and figures: hidden units
+drifting while a network learns.
 
 [`layer_input_drift`][bnnotes.experiments.covariate_shift.layer_input_drift] trains the
 two-layer network of [`bnnotes.covariate_shift`][bnnotes-covariate-shift] by SGD in the
@@ -135,7 +136,8 @@ def layer_input_drift(
     n_probe: int = 512,
     seed: int = 0,
 ) -> DriftTrace:
-    r"""Train a [`TwoLayerNet`][bnnotes.covariate_shift.TwoLayerNet] by SGD in the source domain and record its hidden units.
+    r"""Train a [`TwoLayerNet`][bnnotes.covariate_shift.TwoLayerNet] by SGD in the source domain
+    and record its hidden units.
 
     Parameters
     ----------
@@ -177,7 +179,8 @@ def layer_input_drift(
     running statistics), and the moments of $h$ over $P$ are recorded. With BN,
 
     $$\frac1{|P|}\sum_{x \in P} h_k(x) = \beta_k, \qquad
-    \frac1{|P|}\sum_{x \in P} \big(h_k(x) - \beta_k\big)^2 = \gamma_k^2\,\frac{\sigma_k^2}{\sigma_k^2 + \epsilon}$$
+    \frac1{|P|}\sum_{x \in P} \big(h_k(x) - \beta_k\big)^2 =
+    \gamma_k^2\,\frac{\sigma_k^2}{\sigma_k^2 + \epsilon}$$
 
     for every $W_1$, where $\sigma_k^2$ is the variance of $(W_1 x)_k$ over $P$: the first two
     moments can move only through $\gamma$ and $\beta$ (and, by a relative amount below
@@ -293,8 +296,9 @@ def _train_and_record(
             net(X[idx]), Y[idx]
         )
         grads = torch.autograd.grad(loss, parameters)
-        with torch.no_grad():  # plain SGD, W <- W - lr * grad (torch.optim would import torch._dynamo: seconds)
-            for parameter, grad in zip(parameters, grads):
+        # plain SGD, W <- W - lr * grad (torch.optim would import torch._dynamo: seconds)
+        with torch.no_grad():
+            for parameter, grad in zip(parameters, grads, strict=True):
                 parameter -= lr * grad
         losses[step] = loss.item()
         record()
@@ -525,7 +529,7 @@ def _draw(data: dict, lang: str) -> dict[str, str]:
         ax.set_title(text("drift_title", lang), fontsize=9)
         ax.legend(fontsize=8, ncol=2, loc="upper center")
         drift = to_svg(fig, lang)
-    return dict(zip(FIGURE_NAMES, (domains, drift)))
+    return dict(zip(FIGURE_NAMES, (domains, drift), strict=True))
 
 
 def write_figures(directory: Path | None = None, seed: int = 0) -> list[Path]:

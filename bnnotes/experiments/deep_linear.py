@@ -83,20 +83,22 @@ MARKS = {"none": MARKED["baseline"], "batch": MARKED["batchnorm"]}
 
 #: What Santurkar et al. (2018) report for the DLN.
 PAPER = {
-    "setup": "25-layer DLN, loss ||W_1...W_25 x - A x||^2, A random 10x10 Gaussian, synthetic Gaussian data, "
-    "full-batch gradient descent, 10,000 steps, learning rate 1e-6 (Santurkar et al., 2018, §2)",
+    "setup": "25-layer DLN, loss ||W_1...W_25 x - A x||^2, A random 10x10 Gaussian, synthetic "
+    "Gaussian data, full-batch gradient descent, 10,000 steps, learning rate 1e-6 "
+    "(Santurkar et al., 2018, §2)",
     "lr": 1e-6,
     "steps": 10_000,
     "probe_multiples": [0.01, 30],
-    "ics": "the standard DLN has almost no ICS for the whole run, while with BN G and G' look nearly "
-    "uncorrelated (Santurkar et al., 2018, Fig. 3)",
+    "ics": "the standard DLN has almost no ICS for the whole run, while with BN G and G' look "
+    "nearly uncorrelated (Santurkar et al., 2018, Fig. 3)",
 }
 
 
 def make_data(
     samples: int, dim: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Inputs ``x`` (samples, dim) ~ N(0, I), a matrix ``A`` (dim, dim) ~ N(0, 1) and targets ``x A^T``, float64."""
+    """Inputs ``x`` (samples, dim) ~ N(0, I), a matrix ``A`` (dim, dim) ~ N(0, 1) and
+    targets ``x A^T``, float64."""
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(samples, dim, generator=generator, dtype=torch.float64)
     a = torch.randn(dim, dim, generator=generator, dtype=torch.float64)
@@ -195,11 +197,12 @@ def _array(rows) -> np.ndarray:
 
 
 def summarize(record: dict) -> dict:
-    """Over the run: mean, min and max of the cosine and relative l2 (layers 2..k), medians of the probes."""
+    """Over the run: mean, min and max of the cosine and relative l2 (layers
+    2..k), medians of the probes."""
     cos = _array(record["cosine"])[:, 1:]
     relative = (_array(record["l2"]) / _array(record["grad_norm"]))[:, 1:]
     per_time_cos = np.nanmean(cos, axis=1)
-    loss = dict(zip(record["loss_steps"], record["loss"]))
+    loss = dict(zip(record["loss_steps"], record["loss"], strict=True))
     probes = {
         key: np.asarray(
             [np.nan if v is None else v for v in record[key]], dtype=float
@@ -259,7 +262,8 @@ def run(config: RunConfig) -> dict:
                 done += settings["steps"]
     return {
         "settings": settings,
-        "data": f"synthetic: {settings['samples']} samples x ~ N(0, I_{settings['dim']}), targets A x",
+        "data": f"synthetic: {settings['samples']} samples x ~ N(0, I_{settings['dim']}), "
+        "targets A x",
         "paper": PAPER,
         "runs": runs,
         "summary": {
@@ -481,7 +485,8 @@ def _figures(results: dict, lang: str) -> dict[str, str]:
 
 EXPERIMENT = Experiment(
     name="deep_linear",
-    summary="Santurkar et al. Figs. 3-4 (DLN) in small: ICS and landscape of a 25-layer linear net, with and without BN",
+    summary="Santurkar et al. Figs. 3-4 (DLN) in small: ICS and landscape of a 25-layer linear "
+    "net, with and without BN",
     run=run,
     figures=figures,
     accepts_data_dir=False,

@@ -87,7 +87,8 @@ STYLE = {"none": NORM_STYLE["baseline"], "batch": NORM_STYLE["batchnorm"]}
 
 #: What Santurkar et al. (2018) report for their VGG on CIFAR-10.
 PAPER = {
-    "setup": "VGG on CIFAR-10, plain SGD, batch 128, learning rate 0.1, 15,000 steps (Santurkar et al., 2018, §2)",
+    "setup": "VGG on CIFAR-10, plain SGD, batch 128, learning rate 0.1, 15,000 steps "
+    "(Santurkar et al., 2018, §2)",
     "test_accuracy": {"none": 0.80, "batch": 0.83},
     "ics": "BN networks show similar or even worse ICS (larger l2 difference, smaller cosine) "
     "despite better loss and accuracy (Santurkar et al., 2018, §2.2, Fig. 3)",
@@ -221,7 +222,8 @@ LOSS_BINS = (0.001, 0.01, 0.1, 1.0, 10.0)
 def _by_loss(
     loss: np.ndarray, cos: np.ndarray, relative: np.ndarray
 ) -> list[dict]:
-    """Mean cosine and relative l2 over layers 2..k of the measurements whose batch loss lies in each bin."""
+    """Mean cosine and relative l2 over layers 2..k of the measurements whose
+    batch loss lies in each bin."""
     out = []
     for low, high in itertools.pairwise(LOSS_BINS):
         inside = (loss >= low) & (loss < high)  # (seeds, times)
@@ -237,7 +239,8 @@ def _by_loss(
 
 
 def summarize(runs: dict, settings: dict) -> dict:
-    """Averages over seeds: per layer over the whole run, over layers 2..k early and late, accuracy."""
+    """Averages over seeds: per layer over the whole run, over layers 2..k
+    early and late, accuracy."""
     summary = {}
     for norm, records in runs.items():
         steps = np.asarray(records[0]["ics_steps"])
@@ -291,7 +294,8 @@ def _load(config: RunConfig) -> tuple[Dataset, dict]:
 
 
 def run(config: RunConfig) -> dict:
-    """Train the standard and the BN network for each seed; return ICS, loss and accuracy records."""
+    """Train the standard and the BN network for each seed; return ICS,
+    loss and accuracy records."""
     data, defaults = _load(config)
     settings = {**defaults, **config.overrides}
     tensors = images(data, config.device)

@@ -1,4 +1,5 @@
-r"""Santurkar et al. (2018, §3.2, Fig. 4) in small: the landscape along the gradient, with and without BN.
+r"""Santurkar et al. (2018, §3.2, Fig. 4) in small: the landscape along the
+gradient, with and without BN.
 
 A VGG-style network ([`bnnotes.models.vgg`][bnnotes.models.vgg]: three stages of two 3x3
 convolutions, then two fully connected layers) is trained twice, without normalization
@@ -73,7 +74,8 @@ MARKS = {"none": MARKED["baseline"], "batch": MARKED["batchnorm"]}
 
 #: What Santurkar et al. (2018) report for VGG on CIFAR-10.
 PAPER = {
-    "source": "Santurkar et al. (2018), Section 3.2 and Figure 4; setup of Section 2 per secondary sources",
+    "source": "Santurkar et al. (2018), Section 3.2 and Figure 4; setup of Section 2 per secondary "
+    "sources",
     "data": "CIFAR-10, no augmentation",
     "optimizer": "plain SGD, batch 128, learning rate 0.1, 15,000 steps, Glorot initialization",
     "step_multiples_of_lr": [0.5, 4.0],
@@ -235,7 +237,7 @@ def _window_medians(
 ) -> float | None:
     values = [
         v
-        for s, v in zip(record["step"], record[key])
+        for s, v in zip(record["step"], record[key], strict=True)
         if low <= s <= high and v is not None
     ]
     return float(np.median(values)) if values else None
@@ -248,9 +250,11 @@ def _equal_loss_ratios(
     losses differ by less than the factor ``tolerance``."""
     ratios = []
     for s_p, loss_p, value_p in zip(
-        plain["step"], plain["batch_loss"], plain[key]
+        plain["step"], plain["batch_loss"], plain[key], strict=True
     ):
-        for s_b, loss_b, value_b in zip(bn["step"], bn["batch_loss"], bn[key]):
+        for s_b, loss_b, value_b in zip(
+            bn["step"], bn["batch_loss"], bn[key], strict=True
+        ):
             if (
                 s_p
                 and s_b
@@ -297,9 +301,13 @@ def summarize(runs: dict, steps: int, equal_loss_factor: float = 1.25) -> dict:
             for key in keys:
                 a, b = plain[key][0], bn[key][0]
                 entry["at_start"][key] = None if a is None or not b else a / b
+                # strict=False: a network that diverged stops recording early; the pairs
+                # are the probes both networks have.
                 pairs = [
                     (p, q)
-                    for s, p, q in zip(plain["step"], plain[key], bn[key])
+                    for s, p, q in zip(
+                        plain["step"], plain[key], bn[key], strict=False
+                    )
                     if s > 0 and p is not None and q is not None
                 ]
                 entry["bn_smaller_fraction"][key] = (
@@ -562,8 +570,8 @@ def _line_figure(
 
 
 def figures(results: dict, lang: str) -> dict[str, str]:
-    """Fig. 4 in small (loss band, gradient-change band, beta), the random direction, training curves,
-    and beta against the loss at the probe; every word in ``lang``."""
+    """Fig. 4 in small (loss band, gradient-change band, beta), the random direction, training
+    curves, and beta against the loss at the probe; every word in ``lang``."""
     with language(lang):
         out = {
             "landscape-loss.svg": _band_figure(
@@ -602,8 +610,9 @@ def figures(results: dict, lang: str) -> dict[str, str]:
 def _training(results: dict, lang: str) -> str:
     fig, (left, right) = subplots(1, 2, 8.0, 3.4)
     styles = ("-", "--", ":", "-.")
+    # strict=False: one line style per learning rate, the unused styles are dropped.
     for lr_key, style in zip(
-        (str(lr) for lr in results["settings"]["lrs"]), styles
+        (str(lr) for lr in results["settings"]["lrs"]), styles, strict=False
     ):
         for k, seed_key in enumerate(sorted(results["runs"][lr_key], key=int)):
             for norm in NORMS:
@@ -674,7 +683,8 @@ def _beta_vs_loss(results: dict, lang: str) -> str:
 
 EXPERIMENT = Experiment(
     name="landscape",
-    summary="Santurkar et al. Fig. 4 in small: loss variation, gradient predictiveness and beta with and without BN",
+    summary="Santurkar et al. Fig. 4 in small: loss variation, gradient predictiveness and beta "
+    "with and without BN",
     run=run,
     figures=figures,
     accepts_data_dir=True,

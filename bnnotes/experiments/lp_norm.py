@@ -1,4 +1,5 @@
-r"""Santurkar et al. (2018, §3.3) in small: ℓ1, ℓ2 and ℓ∞ normalization of activations against BatchNorm.
+r"""Santurkar et al. (2018, §3.3) in small: ℓ1, ℓ2 and ℓ∞ normalization of
+activations against BatchNorm.
 
 Two models, each without normalization, with BatchNorm, and with
 [`LpNorm`][bnnotes.torch_layers.LpNorm] for $p = 1, 2, \infty$ after every hidden weight
@@ -12,11 +13,11 @@ layer:
   with step sizes from $\tfrac12$ to $4$ times the learning rate;
 * the deep linear network (DLN) of [`bnnotes.models.deep_linear`][bnnotes.models.deep_linear]:
   25 layers of $10 \times 10$, trained by full-batch gradient descent on
-  $\mathcal L = \frac1n \sum_i \lVert f(x_i) - A x_i \rVert_2^2$ with $x_i \sim \mathcal N(0, I_{10})$
-  and $A$ a $10 \times 10$ matrix of independent standard Gaussians, as in Santurkar et
-  al.'s DLN. Their learning rate $10^{-6}$ and 10,000 steps belong to
-  their data scale, which the source does not give; here the loss is a mean over
-  ``dln_samples`` points and the learning rate is ``dln_lr``.
+  $\mathcal L = \frac1n \sum_i \lVert f(x_i) - A x_i \rVert_2^2$ with
+  $x_i \sim \mathcal N(0, I_{10})$ and $A$ a $10 \times 10$ matrix of independent standard
+  Gaussians, as in Santurkar et al.'s DLN. Their learning rate $10^{-6}$ and 10,000 steps belong to
+  their data scale, which the source does not give; here the loss is a mean over ``dln_samples``
+  points and the learning rate is ``dln_lr``.
 """
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ VARIANTS = ("none", "batch", "l1", "l2", "linf")
 
 #: What Santurkar et al. (2018, §3.3) report, for comparison.
 PAPER = {
-    "dln_setup": "25 layers, loss ||W_1...W_25 x - A x||^2 with A a random 10x10 Gaussian matrix, full-batch "
-    "gradient descent, 10,000 steps, learning rate 1e-6 (one secondary source)",
+    "dln_setup": "25 layers, loss ||W_1...W_25 x - A x||^2 with A a random 10x10 Gaussian matrix, "
+    "full-batch gradient descent, 10,000 steps, learning rate 1e-6 (one secondary source)",
     "claims": [
         "all lp variants offer comparable performance to BatchNorm",
         "for deep linear networks, l1 normalization performs even better than BatchNorm",
@@ -109,7 +110,8 @@ PAPER = {
 def dln_data(
     samples: int, dim: int, seed: int, dtype=torch.float64
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Inputs $x_i \\sim \\mathcal N(0, I)$ (rows), targets $A x_i$ and the matrix $A$ (standard Gaussian entries)."""
+    """Inputs $x_i \\sim \\mathcal N(0, I)$ (rows), targets $A x_i$ and the matrix $A$
+    (standard Gaussian entries)."""
     g = torch.Generator().manual_seed(seed)
     a = torch.randn(dim, dim, generator=g, dtype=dtype)
     x = torch.randn(samples, dim, generator=g, dtype=dtype)
@@ -122,7 +124,8 @@ def dln_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def _dln_probe_module(model: nn.Sequential, layer: int) -> nn.Module:
-    """The output module of weight layer ``layer``: its norm when there is one, else the layer itself."""
+    """The output module of weight layer ``layer``: its norm when there is
+    one, else the layer itself."""
     layers = weight_layers(model)
     if not 0 <= layer < len(layers):
         raise ValueError(
@@ -145,7 +148,8 @@ def train_dln(
     progress: Progress | None = None,
     done: int = 0,
 ) -> dict:
-    """Full-batch gradient descent on the DLN; return the loss every ``dln_record_every`` steps and the drift."""
+    """Full-batch gradient descent on the DLN; return the loss every
+    ``dln_record_every`` steps and the drift."""
     x, y, _ = dln_data(settings["dln_samples"], settings["dln_dim"], seed)
     x, y = x.to(device), y.to(device)
     torch.manual_seed(seed)
@@ -195,7 +199,8 @@ def train_dln(
 
 
 def run(config: RunConfig) -> dict:
-    """Train the VGG-style net and the DLN with every normalization; return curves, probes and summaries."""
+    """Train the VGG-style net and the DLN with every normalization; return
+    curves, probes and summaries."""
     settings = settings_for(config, FULL, QUICK)
     data = load_data(config)
     image_shape(data.num_features)
@@ -421,7 +426,8 @@ def figures(results: dict, lang: str) -> dict[str, str]:
 
 EXPERIMENT = Experiment(
     name="lp_norm",
-    summary="Santurkar et al. §3.3 in small: l1, l2, linf normalization vs BN on a VGG-style net and a 25-layer DLN",
+    summary="Santurkar et al. §3.3 in small: l1, l2, linf normalization vs BN on a VGG-style net "
+    "and a 25-layer DLN",
     run=run,
     figures=figures,
 )

@@ -170,7 +170,8 @@ def train_variant(
 
 
 def percentile_drift(unit_percentiles: list) -> float:
-    """Mean over units and percentiles of the standard deviation over time of a sigmoid-input percentile.
+    """Mean over units and percentiles of the standard deviation over time of a
+    sigmoid-input percentile.
 
     One number for how much the input distribution of the last hidden layer's sigmoids moves
     during training (the evaluation at step 0 is left out: it measures the initialization).

@@ -1,4 +1,5 @@
-r"""Santurkar et al. (2018, §2.1) in small: BatchNorm still helps when noise destroys the stability of the distributions.
+r"""Santurkar et al. (2018, §2.1) in small: BatchNorm still helps when noise destroys the
+stability of the distributions.
 
 A VGG-style network ([`bnnotes.models.vgg`][bnnotes.models.vgg]: six 3x3 convolutions in
 three stages and two fully connected layers) is trained with plain SGD in four variants:
@@ -13,9 +14,9 @@ three stages and two fully connected layers) is trained with plain SGD in four v
 It records the mini-batch training loss and accuracy, the test accuracy (evaluation mode:
 running statistics, no noise) and, at every step, the mean and standard deviation of every
 channel of one layer's pre-activations (the values entering its ReLU) on the current
-batch. From these come the percentile bands of one channel over training (after the paper's §2.1 plots)
-and two drift numbers: how far a channel's mean moves from one step to the next, in units
-of its standard deviation, and how far its log standard deviation moves.
+batch. From these come the percentile bands of one channel over training (after the paper's §2.1
+plots) and two drift numbers: how far a channel's mean moves from one step to the next, in units of
+its standard deviation, and how far its log standard deviation moves.
 
 By default the data are scikit-learn's 8x8 digits (offline); ``--data-dir`` reads the
 CIFAR-10 python batches. The paper's own setup (VGG on CIFAR-10, batch 128, learning rate
@@ -67,11 +68,13 @@ VARIANTS = ("none", "batch", "noisy_batch", "noise")
 
 #: What Santurkar et al. (2018, §2.1) report, for comparison.
 PAPER = {
-    "setup": "VGG on CIFAR-10, plain SGD, batch 128, learning rate 0.1, 15,000 steps (one secondary source)",
+    "setup": "VGG on CIFAR-10, plain SGD, batch 128, learning rate 0.1, 15,000 steps "
+    "(one secondary source)",
     "noise": "mu ~ U(-0.5, 0.5), sigma ~ U(1, 1.25) per layer and step; m ~ U(mu - 0.1, mu + 0.1), "
     "s ~ N(sigma, 0.1) per activation (one secondary source, not checked against the appendix)",
     "claims": [
-        "noisy BatchNorm trains almost as well as BatchNorm, and both better than the standard network",
+        "noisy BatchNorm trains almost as well as BatchNorm, and both better than the standard "
+        "network",
         "the noisy BatchNorm network has less stable distributions than even the standard network",
         "the same noise injected into the standard network stops it from training",
     ],

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tools.sitehttp import SiteServer
+from tools.sitehttp import SiteServer  # noqa: E402 (after the sys.path line above)
 
 OUT = ROOT / "test-artifacts" / "lighthouse"
 LIGHTHOUSE = HERE / "node_modules" / "lighthouse" / "cli" / "index.js"
@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(
-        "| page | path | performance | accessibility | best practices | SEO | FCP | LCP | TBT | CLS |"
+        "| page | path | performance | accessibility | best practices | SEO | FCP | LCP | TBT "
+        "| CLS |"
     )
     print("| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: |")
     for label, path, scores, m in rows:
@@ -205,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print()
     print(
-        "Targets: performance >= 90, accessibility >= 95, best practices 100, SEO >= 95; (!) = below."
+        "Targets: performance >= 90, accessibility >= 95, best practices 100, SEO >= 95; "
+        "(!) = below."
     )
     print(
         "Audits that lost points: " + ("; ".join(notes) if notes else "none")
