@@ -56,7 +56,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 # The site is built once per run (by the pytest process that hands the tests to the workers).
-test: system-test setup
+test: system-test setup lint
 	$(PY) -m pytest -n $(JOBS) --dist loadfile
 
 # For the edit loop: ruff, the unit tests, the docstring examples and the English page snippets;
