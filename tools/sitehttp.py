@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip as gzip_module
 import http.server
 import os
+import sys
 import threading
 from functools import partial
 from pathlib import Path
@@ -129,6 +130,12 @@ class _Server(http.server.ThreadingHTTPServer):
     # The listen backlog: the default of 5 refuses connections when a crawler opens dozens
     # at once on a loaded machine (linkinator reports them as HTTP 0).
     request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        # A browser that drops a connection mid-response (a page closed while its images
+        # load) is not a server error; anything else is printed as usual.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class SiteServer:
