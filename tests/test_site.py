@@ -223,7 +223,7 @@ def test_tex_error_fails_build_naming_page(tmp_path):
         ignore=shutil.ignore_patterns("__pycache__"),
     )
     shutil.copytree(ROOT / "docs", project / "docs")
-    for name in ("node_modules", "bnnotes", "tools"):
+    for name in ("node_modules", "bnnotes", "tools", "overrides"):
         (project / name).symlink_to(ROOT / name, target_is_directory=True)
     page = project / "docs" / "ko" / "training-and-inference.md"
     page.write_text(

@@ -7,7 +7,7 @@ SITE_DIR (default ``site``) is a finished build. For each language, the chapter 
 the pages that also get a notebook) are read from the built HTML and joined into one print
 page: a title page, a table of contents with page numbers, then one chapter per page
 (each starting on a new sheet). The print page links the site's own stylesheets
-(Material, KaTeX, ``site.css`` and its ``@media print`` rules in ``print.css``) and adds
+(Material, KaTeX, ``site.css`` with its ``@media print`` rules) and adds
 ``tools/pdf.css``; it is served, together with the site, from 127.0.0.1 and never written
 into SITE_DIR. Debian's Chromium prints it through Playwright (``page.pdf``): A4, a page
 number in every footer, KaTeX's HTML with its fonts, the language's own SVG figures as
