@@ -55,6 +55,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tools import serve  # noqa: E402 (after the sys.path line above)
+
 # Targets of the benchmark issue, for this 2-core machine.
 TARGET_BN_RATIO = 1.5  # BN forward+backward, float32, bnnotes time / torch time, at both sizes
 TARGET_BN_MEMORY = (
@@ -570,15 +572,6 @@ def _without_build_times(data: bytes) -> bytes:
     return _BUILD_TIME_DATE.sub(rb"\1\2", data)
 
 
-def _without_livereload(html: bytes) -> bytes:
-    """A served page as built: without the live-reload script the server adds before </body>."""
-    end = html.rfind(b"</body>")
-    start = html.rfind(b"<script>", 0, end)
-    if end < 0 or start < 0 or b"livereload" not in html[start:end]:
-        return html
-    return html[:start] + html[end:]
-
-
 @contextlib.contextmanager
 def _serving(project: Path, log_file, port: int):
     """`make serve` (tools/serve.py) on port in project; yields (url, process)."""
@@ -632,7 +625,7 @@ def _compare_served(url: str, project: Path, tmp: Path) -> list[str]:
             continue
         served = _get(url + rel)
         if served is None or _without_build_times(
-            _without_livereload(served)
+            serve.without_livereload(served)
         ) != _without_build_times(path.read_bytes()):
             differ.append(rel)
     return differ

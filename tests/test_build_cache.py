@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from sitebuild import ROOT
 
+from tools import serve
+
 MKDOCS_YML = """\
 site_name: mini
 site_url: !ENV [BNNOTES_SITE_URL, http://127.0.0.1:8000/]
@@ -249,15 +251,6 @@ def _wait_for(url: str, token: bytes, proc, timeout: float = 120) -> bytes:
     raise AssertionError(f"{url} never showed {token!r}")
 
 
-def _as_built(html: bytes) -> bytes:
-    """A served page without the live-reload script the server adds before </body>."""
-    end = html.rfind(b"</body>")
-    start = html.rfind(b"<script>", 0, end)
-    if end < 0 or start < 0 or b"livereload" not in html[start:end]:
-        return html
-    return html[:start] + html[end:]
-
-
 @pytest.fixture
 def serving(project):
     """tools/serve.py (`make serve`) on the project; yields (url, process, log file)."""
@@ -294,7 +287,7 @@ def _served_equal_built(url: str, project: Path, out: Path) -> list[str]:
         name
         for name, data in files(site).items()
         if name.endswith(".html") or name.endswith("search_index.json")
-        if _as_built(_get(url + name)) != data
+        if serve.without_livereload(_get(url + name)) != data
     ]
 
 

@@ -74,6 +74,15 @@ def plan_for(paths, docs_dir: Path, previous: dict | None):
     return cache.ServePlan(changed, previous)
 
 
+def without_livereload(html: bytes) -> bytes:
+    """A served page as built: without the live-reload script the server adds before </body>."""
+    end = html.rfind(b"</body>")
+    start = html.rfind(b"<script>", 0, end)
+    if end < 0 or start < 0 or b"livereload" not in html[start:end]:
+        return html
+    return html[:start] + html[end:]
+
+
 def make_server_class():
     from mkdocs.livereload import LiveReloadServer
 
