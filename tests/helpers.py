@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import re
 from pathlib import Path
 
@@ -326,3 +327,12 @@ def page_title(path: Path) -> str:
     if match is None:
         raise ValueError(f"{path} has no '# ' title line")
     return match.group(1)
+
+
+def load_module(path: Path, name: str):
+    """The Python file at ``path`` (a hook, the root conftest.py) loaded as module ``name``,
+    afresh on every call."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -31,6 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from helpers import load_module
 from sitebuild import DOCS, LANGS, PAGES, ROOT
 from test_browser import RAW_TEX, Tab
 
@@ -841,7 +842,6 @@ def test_no_repository_or_edit_link_without_a_repository_address(
 def _page_with_repository(repo_url: str | None, src_uri: str):
     """A page of mkdocs.yml's configuration, loaded with BNNOTES_REPO_URL=repo_url and
     passed through hooks/repo_links.py, as the build makes it."""
-    import importlib.util
 
     from mkdocs.config import load_config
     from mkdocs.structure.files import File
@@ -856,11 +856,7 @@ def _page_with_repository(repo_url: str | None, src_uri: str):
     finally:
         os.environ.clear()
         os.environ.update(env)
-    spec = importlib.util.spec_from_file_location(
-        "repo_links", ROOT / "hooks" / "repo_links.py"
-    )
-    hook = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hook)
+    hook = load_module(ROOT / "hooks" / "repo_links.py", "repo_links")
     config = hook.on_config(config)
     file = File(
         src_uri, config.docs_dir, config.site_dir, config.use_directory_urls

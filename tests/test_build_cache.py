@@ -4,7 +4,6 @@ site a full build gives, byte for byte, on a small project with the same kinds o
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -14,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import load_module
 from sitebuild import ROOT
 
 from tools import serve
@@ -90,11 +90,9 @@ def scale(x: float, factor: float = 3.0) -> float:
 
 def site_cache():
     """hooks/site_cache.py, as the hooks load it."""
-    spec = importlib.util.spec_from_file_location(
-        "site_cache_under_test", ROOT / "hooks" / "site_cache.py"
+    module = load_module(
+        ROOT / "hooks" / "site_cache.py", "site_cache_under_test"
     )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     return module
 
 

@@ -8,13 +8,12 @@ explain the choices.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers import FENCE
+from helpers import FENCE, load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -25,11 +24,7 @@ EXEMPT = {"glossary.md"}
 
 
 def _hook():
-    spec = importlib.util.spec_from_file_location(
-        "glossary_hook", ROOT / "hooks" / "glossary.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_module(ROOT / "hooks" / "glossary.py", "glossary_hook")
     return module
 
 

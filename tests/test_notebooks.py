@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import doctest
-import importlib.util
 import json
 import os
 import re
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import load_module
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
@@ -49,11 +49,7 @@ VENV_KERNELS = Path(sys.prefix) / "share" / "jupyter" / "kernels"
 
 
 def _page_parsers():
-    spec = importlib.util.spec_from_file_location(
-        "page_snippets_conftest", ROOT / "conftest.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_module(ROOT / "conftest.py", "page_snippets_conftest")
     return module.page_snippets.parsers
 
 
@@ -61,11 +57,7 @@ PARSERS = _page_parsers()
 
 
 def _hook_labels() -> dict:
-    spec = importlib.util.spec_from_file_location(
-        "notebooks_hook", ROOT / "hooks" / "notebooks.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_module(ROOT / "hooks" / "notebooks.py", "notebooks_hook")
     return module.LABELS
 
 

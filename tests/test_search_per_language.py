@@ -5,20 +5,16 @@ hooks/korean_text.py, which marks Korean quoted on English and Chinese pages.
 The browser tests (tests/test_browser_screens.py) check the same in the built site.
 """
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from helpers import load_module
 
 HOOKS = Path(__file__).resolve().parents[1] / "hooks"
 
 
 def _hook(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f"{name}_hook", HOOKS / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_module(HOOKS / f"{name}.py", f"{name}_hook")
     return module
 
 

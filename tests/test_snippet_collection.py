@@ -4,9 +4,8 @@ directives, in the same order."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
+from helpers import load_module
 from sitebuild import ROOT
 
 ENGLISH = """\
@@ -28,11 +27,7 @@ x = 2 + 3
 @pytest.fixture
 def collection(tmp_path, monkeypatch):
     """The repository's conftest.py, reading pages from a docs folder in tmp_path."""
-    spec = importlib.util.spec_from_file_location(
-        "root_conftest_under_test", ROOT / "conftest.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_module(ROOT / "conftest.py", "root_conftest_under_test")
     docs = tmp_path / "docs"
     for lang in ("en", "ko"):
         (docs / lang).mkdir(parents=True)
