@@ -8,19 +8,23 @@ Speed is measured here, never by timed tests. One run measures
    (256, 1024) and (32, 64, 32, 32); layer norm and group norm too once
    ``bnnotes.layernorm`` / ``bnnotes.groupnorm`` exist. Also each kernel's peak extra
    memory (tracemalloc) in multiples of the input's size;
-2. the site: a full ``mkdocs build --strict`` of every language (median of 3, with the build
+2. the baseline: the same NumPy kernels against those of an earlier revision
+   (``BASELINE_REV``, extracted with ``git archive``), alternating in one run, with the
+   target that today's forward+backward time and peak memory are within 5 % of before;
+3. the site: a full ``mkdocs build --strict`` of every language (median of 3, with the build
    cache of ``hooks/site_cache.py``; once with an empty cache and once without it, for
    reference); and, in a temporary copy of the project, so the working tree is never
    touched, ``make serve`` (``tools/serve.py``): the time from its start to the first page
    (median of 3 starts), the time from a one-line edit of an English and of a Korean page to
    the served page showing it (median of 3 each), and then every served page and the search
    index against a full build of the edited tree, byte for byte;
-3. each registered experiment's ``--quick`` wall time, and their total.
+4. each registered experiment's ``--quick`` wall time, and their total.
 
 It prints a markdown table, marks each target met or missed, and writes the table to
 ``bench-results.md`` (ignored by git). Progress goes to standard error.
 
-Usage: ``python benchmarks/bench.py [--parts kernels,site,experiments] [--output FILE]``
+Usage: ``python benchmarks/bench.py [--parts kernels,baseline,site,experiments]
+[--baseline REV|none] [--output FILE]``
 """
 
 from __future__ import annotations
@@ -71,6 +75,12 @@ TARGET_REBUILD_S = (
     1.5  # `make serve`: a one-line edit until the served page shows it
 )
 TARGET_EXPERIMENTS_S = 300.0  # every --quick experiment together
+# The revision before the private kernels module (bnnotes/_kernels.py): its NumPy kernels are
+# timed against today's in the same run, in alternating blocks, so "speed and memory within 5 %
+# of before" is judged on one machine state. `--baseline none` skips it.
+BASELINE_REV = "68831a6"
+TARGET_BASELINE_RATIO = 1.05  # today's time (and peak memory) / the baseline's
+BASELINE_ROUNDS = 10  # alternating blocks per side: the two are close, so more than against torch
 INCONCLUSIVE = (
     "**inconclusive** (the median ratio and the ratio of minima disagree: the machine "
     "was busy)"
@@ -383,24 +393,28 @@ def bench_kernels(threads: int) -> tuple[list[KernelResult], list[str]]:
     return results, notes
 
 
-def _bench_one(
-    k: Kernel, x: np.ndarray, dtype: str, shape: tuple, torch, threads: int
-) -> KernelResult:
-    r = KernelResult(k.name, dtype, shape)
+def _our_passes(k: Kernel) -> dict[str, callable]:
+    """bnnotes' forward, backward (of one cached forward) and forward+backward of a kernel."""
     _, cache = k.ours_forward()
-    y_t = k.torch_forward()
 
     def ours_fwd_bwd():
-        y, cache = (
-            k.ours_forward()
-        )  # y stays alive during the backward pass, as in training
+        # y stays alive during the backward pass, as in training
+        y, cache = k.ours_forward()
         return y, cache, k.ours_backward(cache)
 
-    ours = {
+    return {
         "forward": k.ours_forward,
         "backward": lambda: k.ours_backward(cache),
         "fwd+bwd": ours_fwd_bwd,
     }
+
+
+def _bench_one(
+    k: Kernel, x: np.ndarray, dtype: str, shape: tuple, torch, threads: int
+) -> KernelResult:
+    r = KernelResult(k.name, dtype, shape)
+    y_t = k.torch_forward()
+    ours = _our_passes(k)
     theirs = {
         "forward": k.torch_forward,
         "backward": lambda: k.torch_backward(y_t),
@@ -427,6 +441,161 @@ def _bench_one(
     for p in PASSES:
         r.memory[p] = peak_extra_memory(ours[p]) / x.nbytes
     return r
+
+
+# --------------------------------------------------------------------------- baseline
+
+
+@dataclass
+class BaselineResult:
+    name: str
+    dtype: str
+    shape: tuple
+    ratio: dict = field(
+        default_factory=dict
+    )  # pass -> median today / median baseline
+    min_ratio: dict = field(
+        default_factory=dict
+    )  # pass -> fastest today / fastest baseline
+    now_ms: dict = field(default_factory=dict)
+    then_ms: dict = field(default_factory=dict)
+    memory: tuple = ()  # fwd+bwd peak extra memory, (today, baseline), in multiples of x
+
+
+def baseline_package(rev: str, dest: Path) -> Path:
+    """The ``bnnotes`` package of git revision ``rev``, extracted under ``dest``."""
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", rev, "bnnotes"],
+            capture_output=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        stderr = getattr(exc, "stderr", b"") or b""
+        raise RuntimeError(
+            f"revision {rev} is not in this clone ({stderr.decode().strip()[:120]})"
+        ) from exc
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+@contextlib.contextmanager
+def imported_from(path: Path):
+    """Within the block, ``import bnnotes...`` loads the package under ``path``.
+
+    Today's modules are set aside and put back afterwards; functions taken from either
+    package keep working, since each holds its own module's globals.
+    """
+
+    def ours(name):
+        return name == "bnnotes" or name.startswith("bnnotes.")
+
+    saved = {k: v for k, v in sys.modules.items() if ours(k)}
+    for k in saved:
+        del sys.modules[k]
+    sys.path.insert(0, str(path))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(path))
+        for k in [k for k in sys.modules if ours(k)]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+
+
+def bench_baseline(
+    rev: str, threads: int
+) -> tuple[list[BaselineResult], list[str]]:
+    """Today's kernels against those of ``rev``: same input, alternating blocks, one run."""
+    import torch
+
+    torch.set_num_threads(threads)
+    results, notes = [], []
+    with tempfile.TemporaryDirectory(prefix="bnnotes-baseline-") as tmp:
+        old = baseline_package(rev, Path(tmp))
+        for module_name, make in KERNELS:
+            for dtype in DTYPES:
+                for shape in SHAPES:
+                    now = make(*_inputs(shape, dtype), torch)
+                    with imported_from(old):
+                        then = make(*_inputs(shape, dtype), torch)
+                        old_file = sys.modules.get(module_name)
+                        old_file = getattr(old_file, "__file__", "") or ""
+                    if isinstance(now, str) or isinstance(then, str):
+                        if dtype is DTYPES[0] and shape == SHAPES[0]:
+                            notes.append(
+                                f"`{module_name}`: not compared "
+                                f"(today: {now if isinstance(now, str) else 'ok'}; "
+                                f"{rev}: {then if isinstance(then, str) else 'ok'})."
+                            )
+                        continue
+                    if not old_file.startswith(tmp):
+                        raise RuntimeError(
+                            f"{module_name} of {rev} was not the one imported"
+                        )
+                    name = np.dtype(dtype).name
+                    log(
+                        f"baseline {rev}: {now.name} {name} {shape} (load {load()})"
+                    )
+                    r = BaselineResult(now.name, name, shape)
+                    ours, theirs = _our_passes(now), _our_passes(then)
+                    for p in PASSES:
+                        m = median_times(
+                            {"now": ours[p], "then": theirs[p]},
+                            rounds=BASELINE_ROUNDS,
+                        )
+                        r.now_ms[p], r.then_ms[p] = m["now"][0], m["then"][0]
+                        r.ratio[p] = m["now"][0] / m["then"][0]
+                        r.min_ratio[p] = m["now"][2] / m["then"][2]
+                    x_bytes = np.empty(shape, dtype).nbytes
+                    r.memory = tuple(
+                        peak_extra_memory(f["fwd+bwd"]) / x_bytes
+                        for f in (ours, theirs)
+                    )
+                    results.append(r)
+    return results, notes
+
+
+def baseline_table(
+    rev: str, results: list[BaselineResult]
+) -> tuple[list[str], list[tuple[str, bool | None]]]:
+    """The comparison with the baseline revision, and its targets (fwd+bwd time, memory)."""
+    lines = [
+        (
+            f"| kernel | dtype | shape | pass | today ms | {rev} ms | ratio "
+            "| ratio of minima | peak extra memory, today / before (× x) | target |"
+        ),
+        "|---|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    targets = []
+    limit = TARGET_BASELINE_RATIO
+    for r in results:
+        shape = "×".join(map(str, r.shape))
+        for p in PASSES:
+            memory, target = "", ""
+            if p == "fwd+bwd":
+                ok = r.ratio[p] <= limit
+                if ok != (r.min_ratio[p] <= limit):
+                    ok = None
+                mem_ok = r.memory[0] <= limit * r.memory[1]
+                memory = f"{r.memory[0]:.2f} / {r.memory[1]:.2f}"
+                status = {True: "met", False: "**missed**", None: INCONCLUSIVE}
+                target = (
+                    f"time ≤ {limit:.2f}× before: {status[ok]}; "
+                    f"memory ≤ {limit:.2f}× before: {status[mem_ok]}"
+                )
+                label = f"{r.name} fwd+bwd {r.dtype} {shape}"
+                targets.append((f"{label}: time within 5 % of {rev}", ok))
+                targets.append((
+                    f"{label}: memory within 5 % of {rev}",
+                    mem_ok,
+                ))
+            lines.append(
+                f"| {r.name} | {r.dtype} | {shape} | {p} | {fmt_ms(r.now_ms[p])} "
+                f"| {fmt_ms(r.then_ms[p])} | {r.ratio[p]:.3f}× "
+                f"| {r.min_ratio[p]:.3f}× | {memory} | {target} |"
+            )
+    return lines, targets
 
 
 # --------------------------------------------------------------------------- site
@@ -823,8 +992,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--parts",
-        default="kernels,site,experiments",
-        help="comma-separated subset of kernels,site,experiments (default: all)",
+        default="kernels,baseline,site,experiments",
+        help="comma-separated subset of kernels,baseline,site,experiments (default: all)",
     )
     parser.add_argument(
         "--output",
@@ -832,9 +1001,17 @@ def main(argv: list[str] | None = None) -> int:
         default=ROOT / "bench-results.md",
         help="markdown file to write",
     )
+    parser.add_argument(
+        "--baseline",
+        default=BASELINE_REV,
+        help=(
+            "git revision whose kernels the baseline part times against today's "
+            f"(default: {BASELINE_REV}, before bnnotes/_kernels.py; none: skip)"
+        ),
+    )
     args = parser.parse_args(argv)
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
-    unknown = parts - {"kernels", "site", "experiments"}
+    unknown = parts - {"kernels", "baseline", "site", "experiments"}
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
 
@@ -908,6 +1085,34 @@ def main(argv: list[str] | None = None) -> int:
         out += (
             lines + [""] + [f"- {n}" for n in notes] + ([""] if notes else [])
         )
+
+    if "baseline" in parts and args.baseline.lower() != "none":
+        out += [
+            f"## Kernels: today against {args.baseline}",
+            "",
+            (
+                f"bnnotes' NumPy kernels today against those of revision {args.baseline} "
+                "(extracted with `git archive`), on the same input, timed in alternating "
+                "blocks in this run. Ratio = today / before (above 1: today is slower); "
+                f"the targets: fwd+bwd time and peak memory at most {TARGET_BASELINE_RATIO:.2f}× "
+                "before."
+            ),
+            "",
+        ]
+        try:
+            compared, notes = bench_baseline(args.baseline, threads)
+        except RuntimeError as exc:
+            log(str(exc))
+            out += [f"Not measured: {exc}.", ""]
+        else:
+            lines, baseline_targets = baseline_table(args.baseline, compared)
+            targets += baseline_targets
+            out += (
+                lines
+                + [""]
+                + [f"- {n}" for n in notes]
+                + ([""] if notes else [])
+            )
 
     if "site" in parts:
         out += [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -331,8 +332,10 @@ def page_title(path: Path) -> str:
 
 def load_module(path: Path, name: str):
     """The Python file at ``path`` (a hook, the root conftest.py) loaded as module ``name``,
-    afresh on every call."""
+    afresh on every call, and registered in ``sys.modules`` under that name (dataclasses
+    look their module up there while the file runs)."""
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
