@@ -894,6 +894,22 @@ def _installed(path: str) -> bool:
     return "site-packages" in parts or "dist-packages" in parts
 
 
+def _listing(folder: str) -> tuple:
+    """Every file under ``folder``: (relative path, size, modification time in ns)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            st = os.stat(path)
+            found.append((
+                os.path.relpath(path, folder),
+                st.st_size,
+                st.st_mtime_ns,
+            ))
+    return tuple(found)
+
+
 _theme_files: dict[tuple, list[tuple[str, str]]] = {}
 
 
@@ -901,7 +917,7 @@ def _cached_add_files_from_theme(original):
     def add_files_from_theme(self, env, config):
         # mkdocs-static-i18n adds its sitemap folder again in every language build.
         dirs = tuple(dict.fromkeys(config.theme.dirs))
-        if state.store is None or not all(_installed(d) for d in dirs):
+        if state.store is None:
             return original(self, env, config)
         from mkdocs import utils
         from mkdocs.structure.files import File, Files
@@ -910,6 +926,9 @@ def _cached_add_files_from_theme(original):
             dirs,
             tuple(config.theme.static_templates),
             tuple(utils.markdown_extensions),
+            # A folder of the project (theme.custom_dir) can change while serving: its
+            # files, with their sizes and times, are part of the key.
+            tuple(_listing(d) for d in dirs if not _installed(d)),
         )
         if key not in _theme_files:
             # The theme's static files, listed by mkdocs itself into an empty collection.
@@ -987,12 +1006,14 @@ def _cached_pure(kind: str, original):
 #: the salt holds), by module name and function: ``tools.notebooks.convert`` (a page's
 #: Markdown, path and site_url -> its notebook and script), the search hook's
 #: ``math_to_text`` (a search entry's text with TeX -> plain text) and ``name_fields`` (a
-#: search entry -> the code names in it). Wrapped when loaded (mkdocs loads a hook under
+#: search entry -> the code names in it) and ``mark_korean`` (a page's HTML -> the same with
+#: its Korean words marked). Wrapped when loaded (mkdocs loads a hook under
 #: the name it has in mkdocs.yml).
 PURE_FUNCTIONS = [
     ("tools.notebooks", "convert"),
     ("hooks/search_per_language.py", "math_to_text"),
     ("hooks/search_per_language.py", "name_fields"),
+    ("hooks/korean_text.py", "mark_korean"),
 ]
 
 

@@ -23,6 +23,10 @@ site_name: mini
 site_url: !ENV [BNNOTES_SITE_URL, http://127.0.0.1:8000/]
 theme:
   name: material
+  custom_dir: overrides
+watch:
+  - mini
+  - overrides
 nav:
   - index.md
   - other.md
@@ -109,6 +113,7 @@ def project(tmp_path) -> Path:
     (root / "docs" / "other.md").write_text(OTHER, "utf-8")
     (root / "mini" / "__init__.py").write_text("", "utf-8")
     (root / "mini" / "mod.py").write_text(MODULE, "utf-8")
+    (root / "overrides").mkdir()
     return root
 
 
@@ -323,3 +328,30 @@ def test_serve_after_a_title_edit_updates_the_other_pages(
     )
     _wait_for(url + "other/", b"Welcome home", proc)
     assert _served_equal_built(url, project, tmp_path / "full") == []
+
+
+def test_serve_after_a_docstring_edit_gives_the_full_build(
+    serving, project, tmp_path
+):
+    """An edited docstring of the documented package (a watched folder) reaches the API page,
+    and every served page is a full build's."""
+    url, proc, _ = serving
+    module = project / "mini" / "mod.py"
+    module.write_text(
+        module.read_text("utf-8").replace(
+            "The factor.", "The serve-edit factor."
+        ),
+        "utf-8",
+    )
+    _wait_for(url + "other/", b"serve-edit factor", proc)
+    assert _served_equal_built(url, project, tmp_path / "full") == []
+
+
+def test_serve_picks_up_a_file_added_to_the_theme_overrides(serving, project):
+    """A file added to the theme's custom_dir (a watched folder) while serving is served:
+    the theme's file list is not reused from before the change."""
+    url, proc, _ = serving
+    (project / "overrides" / "extra.txt").write_text(
+        "serve-theme-file\n", "utf-8"
+    )
+    _wait_for(url + "extra.txt", b"serve-theme-file", proc, timeout=60)

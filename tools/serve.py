@@ -8,7 +8,9 @@ Markdown from the cache where its source did not change, but the HTML file of a 
 was not edited is written again only if an edited page shows the rest of the site something
 new (a title, headings, anchors or front matter). The search index, the other languages and
 every cross-page reference are then exactly what a full build gives. Any other change
-(mkdocs.yml, a hook, glossary.yml, assets, a page added or removed) rebuilds everything.
+(mkdocs.yml, a hook, glossary.yml, assets, a docstring in bnnotes/, a theme override, a page
+added or removed: mkdocs.yml's ``watch`` lists the folders besides docs/) rebuilds
+everything.
 
 Usage: ``python tools/serve.py [-a HOST:PORT] [-f mkdocs.yml]``
 """
@@ -45,8 +47,13 @@ def site_cache():
 
 
 def _ignored(path: Path) -> bool:
-    """Editor droppings: hidden files (swap files) and backups."""
-    return path.name.startswith(".") or path.name.endswith("~")
+    """Editor droppings (hidden files such as swap files, backups) and Python's bytecode,
+    which running the tests writes under the watched bnnotes/ and hooks/."""
+    return (
+        path.name.startswith(".")
+        or path.name.endswith("~")
+        or "__pycache__" in path.parts
+    )
 
 
 def plan_for(paths, docs_dir: Path, previous: dict | None):
@@ -111,7 +118,10 @@ def make_server_class():
             self._watched_paths[path] = 1
 
             def callback(event):
-                if event.is_directory:
+                paths = [event.src_path, getattr(event, "dest_path", None)]
+                if event.is_directory or all(
+                    _ignored(Path(p)) for p in paths if p
+                ):
                     return
                 with self._rebuild_cond:
                     self.changes.add(event.src_path)
