@@ -355,3 +355,16 @@ def test_serve_picks_up_a_file_added_to_the_theme_overrides(serving, project):
         "serve-theme-file\n", "utf-8"
     )
     _wait_for(url + "extra.txt", b"serve-theme-file", proc, timeout=60)
+
+
+def test_serve_rebuilds_once_per_edit(serving, project):
+    """One edit gives one rebuild: the files a build reads do not trigger another."""
+    url, proc, log = serving
+    page = project / "docs" / "index.md"
+    page.write_text(page.read_text("utf-8") + "\nserve-edit-four\n", "utf-8")
+    _wait_for(url, b"serve-edit-four", proc)
+    time.sleep(
+        3
+    )  # a build reads every page: a rebuild on reads would have started by now
+    text = log.read_text()
+    assert text.count("Rebuilt in") + text.count("Building documentation") == 2

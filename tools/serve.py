@@ -90,6 +90,11 @@ def without_livereload(html: bytes) -> bytes:
     return html[:start] + html[end:]
 
 
+#: watchdog's events for a file opened or closed without a write (inotify reports reads
+#: too): every build reads the watched files, and a rebuild on these would follow each build.
+READ_EVENTS = {"opened", "closed_no_write"}
+
+
 def make_server_class():
     from mkdocs.livereload import LiveReloadServer
 
@@ -119,8 +124,10 @@ def make_server_class():
 
             def callback(event):
                 paths = [event.src_path, getattr(event, "dest_path", None)]
-                if event.is_directory or all(
-                    _ignored(Path(p)) for p in paths if p
+                if (
+                    event.is_directory
+                    or event.event_type in READ_EVENTS
+                    or all(_ignored(Path(p)) for p in paths if p)
                 ):
                     return
                 with self._rebuild_cond:
