@@ -81,14 +81,17 @@ def test_run_writes_results_and_figures(tiny_run):
     ]
 
 
-def test_same_seed_gives_identical_results(tiny_run, tmp_path):
+def test_same_seed_gives_identical_results(tmp_path):
     """Two runs with one seed on the CPU give identical records (only the wall time may differ)."""
-    first, _ = tiny_run
-    second = run_experiment(
-        "mnist_sigmoid",
-        RunConfig(seed=0, progress=False, overrides=TINY),
-        tmp_path / "r",
-        tmp_path / "f",
+    short = {"steps": 60, "eval_every": 20}
+    first, second = (
+        run_experiment(
+            "mnist_sigmoid",
+            RunConfig(seed=0, progress=False, overrides=short),
+            tmp_path / f"r{i}",
+            tmp_path / f"f{i}",
+        )
+        for i in range(2)
     )
     assert first["variants"] == second["variants"]
 
