@@ -11,11 +11,11 @@ TORCH  := torch==2.13.0
 export NO_MKDOCS_2_WARNING := 1
 export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-# pytest-xdist workers for make test and make check (auto: one per core), --dist loadgroup
-# with the groups of tests/conftest.py: a page's snippets run in one worker, in order (they
-# share one namespace); the tests that share a module fixture (an experiment run, a survey
-# of every page in Chromium) run in one worker, so it is set up once; long work first.
-# One BLAS and OpenMP thread per worker: the workers already use every core.
+# pytest-xdist workers for make test and make check (auto: one per core). Each file's tests
+# run in one worker (--dist loadfile): a page's snippets share one namespace, in order, and
+# a module's expensive fixtures (an experiment run, the executed notebooks) are set up
+# once; the files go out longest first, and the per-page browser checks one by one at the
+# end (tests/conftest.py). One BLAS and OpenMP thread per worker: the workers use every core.
 JOBS   ?= auto
 TEST_THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
@@ -60,13 +60,13 @@ lint: setup
 
 # The site is built once per run (by the pytest process that hands the tests to the workers).
 test: system-test setup lint
-	$(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadgroup
+	$(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
 # For the edit loop: ruff, the unit tests, the docstring examples and the English page snippets;
 # nothing that needs the built site or a browser, runs experiments, notebooks or processes
 # (make test runs those too).
 check: system-serve setup lint
-	$(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadgroup -m "not site and not slow" tests bnnotes docs/en
+	$(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder -m "not site and not slow" tests bnnotes docs/en
 
 build: system-serve setup
 	$(VENV)/bin/mkdocs build --strict

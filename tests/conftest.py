@@ -47,9 +47,6 @@ SLOW_MODULES = (
 )
 #: Fixtures that drive Chromium.
 BROWSER_FIXTURES = {"browser", "chromium", "tabs"}
-#: Test modules whose tests that share no module fixture run one by one on any worker
-#: (every other file's tests stay on one worker: see ``_xdist_group``).
-SPREAD_MODULES = ("test_browser.py",)
 
 
 def _xdist_controller(config) -> bool:
@@ -121,56 +118,41 @@ def pytest_unconfigure(config):
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _module_fixtures(item) -> list[str]:
-    """The module-scoped fixtures defined in the item's own test module that it uses."""
-    info = getattr(item, "_fixtureinfo", None)
-    module = getattr(item, "module", None)
-    if info is None or module is None:
-        return []
-    return sorted(
-        name
-        for name, defs in info.name2fixturedefs.items()
-        if any(
-            d.scope == "module"
-            and getattr(d.func, "__module__", None) == module.__name__
-            for d in defs
-        )
-    )
+#: Test files whose tests pytest-xdist hands out one by one (all other files: a whole file
+#: to one worker, in order).
+SPREAD_MODULES = ("tests/test_browser.py",)
 
 
-def _xdist_group(item) -> str | None:
-    """The work unit of ``--dist loadgroup`` the item belongs to (None: a unit of its own).
+def _spread(nodeid: str) -> bool:
+    return nodeid.split("::", 1)[0] in SPREAD_MODULES
 
-    A page's snippets share one namespace, in order, and docstring examples run in order:
-    every file outside tests/ is one unit. In tests/, the tests that use the same module
-    fixtures of their file (an experiment run, a survey of every page in Chromium) are one
-    unit, so the fixture is set up once, and the file's other tests another; in
-    ``SPREAD_MODULES`` those other tests are units of their own."""
-    path = item.path
-    tests_dir = Path(__file__).parent
-    rel = path.relative_to(tests_dir.parent).as_posix()
-    if not path.is_relative_to(tests_dir):
-        return rel
-    fixtures = _module_fixtures(item)
-    if not fixtures and path.name in SPREAD_MODULES:
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` (make test), except that the tests of ``SPREAD_MODULES`` go out
+    one at a time, to whichever worker is free: Chromium on each page of each language at
+    both addresses, independent tests that would otherwise end the run on one worker."""
+    if config.getvalue("dist") != "loadfile":
         return None
-    return f"{rel}::{'+'.join(fixtures)}"
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid if _spread(nodeid) else super()._split_scope(nodeid)
+
+    return Scheduling(config, log)
 
 
 def _schedule_rank(item) -> int:
     """Long work first, so that short tests fill the end of the run: experiments and other
     slow modules that do not need the site, then those that do (the site is built by then),
-    then the rest, and the tests spread one by one last."""
+    then the rest, and the tests handed out one by one last."""
     slow = item.get_closest_marker("slow") is not None
     site = item.get_closest_marker("site") is not None
-    if _xdist_group(item) is None:
+    if _spread(item.nodeid):
         return 3
     return 0 if slow and not site else 1 if slow else 2
 
 
-@pytest.hookimpl(
-    tryfirst=True
-)  # before pytest-xdist adds the groups to the test ids
 def pytest_collection_modifyitems(config, items):
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
@@ -180,14 +162,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
         if any(item.path.match(pattern) for pattern in SLOW_MODULES):
             item.add_marker(pytest.mark.slow)
-    if config.getoption("dist", "no") == "loadgroup" or getattr(
-        config.option, "loadgroup", False
-    ):
-        for item in items:
-            group = _xdist_group(item)
-            if group is not None:
-                item.add_marker(pytest.mark.xdist_group(group))
-        # A stable sort: each file's tests keep their order.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Under pytest-xdist (make test: --no-loadscope-reorder) the files go out to the
+        # workers in this order. A stable sort: each file's tests keep their order.
         items.sort(key=_schedule_rank)
 
 
