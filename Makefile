@@ -3,7 +3,8 @@
 #   make test    the same setup, then ruff and every test (unit, docstrings, page snippets, strict build,
 #                browser checks of every page in Chromium, link check), on every core
 # Also: make check (ruff and the tests without the site or a browser, for the edit loop), make build,
-# make translations (stale ko/zh pages), make lighthouse (speed and accessibility report).
+# make translations (stale ko/zh pages), make lighthouse (speed and accessibility report),
+# make screenshots (every page in Chromium at two widths, as images).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -19,7 +20,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 JOBS   ?= auto
 TEST_THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: setup system-serve system-test serve test check lint build clean bench translations lighthouse pdf
+.PHONY: setup system-serve system-test serve test check lint build clean bench translations lighthouse pdf screenshots
 
 setup: $(VENV)/.deps-installed node_modules/.npm-installed
 
@@ -67,6 +68,11 @@ test: system-test setup lint
 # (make test runs those too).
 check: system-serve setup lint
 	$(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder -m "not site and not slow" tests bnnotes docs/en
+
+# The per-page browser checks of make test, with full-page screenshots of every page of every
+# language at desktop and mobile width in test-artifacts/screenshots/ (for reading the site).
+screenshots: system-test setup
+	BNNOTES_SCREENSHOTS=1 $(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder tests/test_browser.py -k test_page_in_browser
 
 build: system-serve setup
 	$(VENV)/bin/mkdocs build --strict

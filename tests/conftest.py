@@ -127,6 +127,7 @@ def _spread(nodeid: str) -> bool:
     return nodeid.split("::", 1)[0] in SPREAD_MODULES
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadfile`` (make test), except that the tests of ``SPREAD_MODULES`` go out
     one at a time, to whichever worker is free: Chromium on each page of each language at

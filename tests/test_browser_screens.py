@@ -775,6 +775,41 @@ def test_palette_toggle_switches_and_is_remembered(
         tab.context.close()
 
 
+#: Counts each time <body> gets data-md-color-switching (installed before the page's scripts).
+SWITCH_COUNTER_JS = """
+window.__switching = 0;
+new MutationObserver((records) => {
+  for (const r of records) if (r.oldValue === null) window.__switching++;
+}).observe(document, {
+  subtree: true,
+  attributeOldValue: true,
+  attributeFilter: ["data-md-color-switching"],
+});
+"""
+
+
+@all_langs
+def test_loading_a_page_does_not_mark_a_palette_switch(
+    chromium, site_server, lang
+):
+    """A page load never marks <body> data-md-color-switching (a restyle of every element
+    of the page); a reader's switch with the toggle still does."""
+    _require_build(site_server)
+    tab = _contexts(chromium, site_server, color_scheme="dark")["desktop"]
+    tab.context.add_init_script(SWITCH_COUNTER_JS)
+    try:
+        page = tab.start(site_server.url("/") + LANGS[lang] + "gradient-ics/")
+        page.wait_for_load_state("load")
+        page.wait_for_timeout(
+            200
+        )  # Material sets the palette after load as well
+        assert page.evaluate("window.__switching") == 0
+        page.click("form[data-md-component=palette] label:not([hidden])")
+        page.wait_for_function("window.__switching === 1")
+    finally:
+        tab.context.close()
+
+
 # 7. Dates, repository and edit links --------------------------------------------------------
 
 DATE_FORMS = {

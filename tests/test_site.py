@@ -126,6 +126,34 @@ def test_katex_stylesheet_linked(site):
     )
 
 
+PRELOAD_RE = re.compile(
+    r'<link rel="preload" href="([^"]+)" as="font" type="font/woff2" crossorigin>'
+)
+
+
+def test_pages_with_math_preload_the_two_main_katex_fonts(site):
+    """Every page with KaTeX output asks in <head> for KaTeX_Main-Regular and
+    KaTeX_Math-Italic, at addresses that exist in the built site; pages without math ask
+    for no font."""
+    wrong = []
+    for name, text in _all_html(site).items():
+        head = text.split("</head>", 1)[0]
+        hrefs = PRELOAD_RE.findall(head)
+        if 'class="katex"' not in text:
+            if hrefs:
+                wrong.append((name, "preloads without math"))
+            continue
+        page_dir = (site / name).parent
+        names = sorted(Path(h).name for h in hrefs)
+        missing = [h for h in hrefs if not (page_dir / h).resolve().is_file()]
+        if (
+            names != ["KaTeX_Main-Regular.woff2", "KaTeX_Math-Italic.woff2"]
+            or missing
+        ):
+            wrong.append((name, names, missing))
+    assert wrong == []
+
+
 def test_katex_fonts_shipped(site):
     """Every font file that katex.min.css references exists in the built site."""
     css_dir = site / "assets" / "katex"
