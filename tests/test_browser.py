@@ -1,5 +1,6 @@
 """Every page, in every language, in a real browser with no network: Playwright driving Debian's
-Chromium against the built site on a local server, at / and under the sub-path /bnnotes/.
+Chromium against the built site on a local server: every page at /, and the home page, the
+heaviest page, an API page and the glossary of each language under the sub-path /bnnotes/.
 
 Per page: no console errors, no failed or external requests, every formula rendered, a
 language switcher that leads to the same page in the other languages. With
@@ -166,9 +167,25 @@ def _shot_path(lang: str, url: str, viewport: str) -> Path:
     return SCREENSHOTS / lang / name
 
 
-@pytest.mark.parametrize("url", PAGES, ids=lambda u: u or "home")
-@pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize("where", PREFIXES)
+#: The pages checked in Chromium under the sub-path too: the home page, the heaviest page, an
+#: API page and the glossary of each language. The build under /bnnotes/ differs from the
+#: one at / only in site_url; every link, script, stylesheet and image of every page there
+#: is checked by tests/test_links.py, and these pages run its scripts (search included).
+SUBPATH_PAGES = ("", "gradient-ics/", "api/batchnorm/", "glossary/")
+PAGE_CASES = [
+    (where, lang, url)
+    for where in PREFIXES
+    for lang in LANGS
+    for url in PAGES
+    if where == "root" or url in SUBPATH_PAGES
+]
+
+
+@pytest.mark.parametrize(
+    ("where", "lang", "url"),
+    PAGE_CASES,
+    ids=[f"{w}-{lang}-{u or 'home'}" for w, lang, u in PAGE_CASES],
+)
 def test_page_in_browser(site_server, tabs, where, lang, url):
     """The page loads without console errors or external requests at desktop and mobile width,
     its formulas are rendered, and its switcher leads to the same page in each language.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,24 @@ def _check(origin: str, url: str) -> tuple[dict, str]:
     """linkinator's JSON report for url (links outside origin skipped), and its exit status."""
     if not LINKINATOR.is_file():
         pytest.fail(f"{LINKINATOR} not found: run `npm ci` (make setup does)")
-    proc = subprocess.run(
+    # The report goes to a file: Node writes to a pipe asynchronously, and linkinator's exit
+    # can cut a report longer than the pipe's 64 KiB buffer short (seen under load).
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
+        proc = _linkinator(origin, url, out)
+        out.seek(0)
+        stdout = out.read()
+    try:
+        report = json.loads(stdout)
+    except json.JSONDecodeError:
+        pytest.fail(
+            f"linkinator {url} gave no report (exit {proc.returncode}):\n"
+            f"{stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        )
+    return report, f"exit {proc.returncode}"
+
+
+def _linkinator(origin: str, url: str, out) -> subprocess.CompletedProcess:
+    return subprocess.run(
         # 16 connections at a time (default 100): enough for speed, gentle on a 2-core machine.
         [
             str(LINKINATOR),
@@ -40,19 +58,12 @@ def _check(origin: str, url: str) -> tuple[dict, str]:
             "--format",
             "json",
         ],
-        capture_output=True,
+        stdout=out,
+        stderr=subprocess.PIPE,
         text=True,
         timeout=300,
         check=False,
     )
-    try:
-        report = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(
-            f"linkinator {url} gave no report (exit {proc.returncode}):\n"
-            f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
-        )
-    return report, f"exit {proc.returncode}"
 
 
 def _broken(report: dict) -> list[dict]:
