@@ -19,6 +19,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # end (tests/conftest.py). One BLAS and OpenMP thread per worker: the workers use every core.
 JOBS   ?= auto
 TEST_THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+PYTEST := $(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: setup system-serve system-test serve test check lint build clean bench translations lighthouse pdf screenshots
 
@@ -61,18 +62,18 @@ lint: setup
 
 # The site is built once per run (by the pytest process that hands the tests to the workers).
 test: system-test setup lint
-	$(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder
+	$(PYTEST)
 
 # For the edit loop: ruff, the unit tests, the docstring examples and the English page snippets;
 # nothing that needs the built site or a browser, runs experiments, notebooks or processes
 # (make test runs those too).
 check: system-serve setup lint
-	$(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder -m "not site and not slow" tests bnnotes docs/en
+	$(PYTEST) -m "not site and not slow" tests bnnotes docs/en
 
 # The per-page browser checks of make test, with full-page screenshots of every page of every
 # language at desktop and mobile width in test-artifacts/screenshots/ (for reading the site).
 screenshots: system-test setup
-	BNNOTES_SCREENSHOTS=1 $(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder tests/test_browser.py -k test_page_in_browser
+	BNNOTES_SCREENSHOTS=1 $(PYTEST) tests/test_browser.py -k test_page_in_browser
 
 build: system-serve setup
 	$(VENV)/bin/mkdocs build --strict

@@ -85,6 +85,8 @@ INCONCLUSIVE = (
     "**inconclusive** (the median ratio and the ratio of minima disagree: the machine "
     "was busy)"
 )
+#: How a target reads in the tables: met, missed, or (None) decided by other processes.
+STATUS = {True: "met", False: "**missed**", None: INCONCLUSIVE}
 
 SHAPES = [(256, 1024), (32, 64, 32, 32)]
 DTYPES = [np.float32, np.float64]
@@ -516,11 +518,13 @@ def bench_baseline(
         for module_name, make in KERNELS:
             for dtype in DTYPES:
                 for shape in SHAPES:
-                    now = make(*_inputs(shape, dtype), torch)
+                    x, dy, rng = _inputs(shape, dtype)
+                    now = make(x, dy, rng, torch)
                     with imported_from(old):
+                        # the same input again: make() draws gamma and beta from rng
                         then = make(*_inputs(shape, dtype), torch)
-                        old_file = sys.modules.get(module_name)
-                        old_file = getattr(old_file, "__file__", "") or ""
+                        module = sys.modules.get(module_name)
+                        old_file = getattr(module, "__file__", None) or ""
                     if isinstance(now, str) or isinstance(then, str):
                         if dtype is DTYPES[0] and shape == SHAPES[0]:
                             notes.append(
@@ -547,9 +551,8 @@ def bench_baseline(
                         r.now_ms[p], r.then_ms[p] = m["now"][0], m["then"][0]
                         r.ratio[p] = m["now"][0] / m["then"][0]
                         r.min_ratio[p] = m["now"][2] / m["then"][2]
-                    x_bytes = np.empty(shape, dtype).nbytes
                     r.memory = tuple(
-                        peak_extra_memory(f["fwd+bwd"]) / x_bytes
+                        peak_extra_memory(f["fwd+bwd"]) / x.nbytes
                         for f in (ours, theirs)
                     )
                     results.append(r)
@@ -574,15 +577,12 @@ def baseline_table(
         for p in PASSES:
             memory, target = "", ""
             if p == "fwd+bwd":
-                ok = r.ratio[p] <= limit
-                if ok != (r.min_ratio[p] <= limit):
-                    ok = None
+                ok = ratio_ok(r.ratio[p], r.min_ratio[p], limit)
                 mem_ok = r.memory[0] <= limit * r.memory[1]
                 memory = f"{r.memory[0]:.2f} / {r.memory[1]:.2f}"
-                status = {True: "met", False: "**missed**", None: INCONCLUSIVE}
                 target = (
-                    f"time ≤ {limit:.2f}× before: {status[ok]}; "
-                    f"memory ≤ {limit:.2f}× before: {status[mem_ok]}"
+                    f"time ≤ {limit:.2f}× before: {STATUS[ok]}; "
+                    f"memory ≤ {limit:.2f}× before: {STATUS[mem_ok]}"
                 )
                 label = f"{r.name} fwd+bwd {r.dtype} {shape}"
                 targets.append((f"{label}: time within 5 % of {rev}", ok))
@@ -918,7 +918,14 @@ def _first_error(exc: Exception) -> str:
 
 
 def verdict(value: float, limit: float) -> str:
-    return "met" if value <= limit else "**missed**"
+    return STATUS[value <= limit]
+
+
+def ratio_ok(ratio: float, min_ratio: float, limit: float) -> bool | None:
+    """Whether a time ratio is within ``limit``: None when the ratio of medians and the
+    ratio of minima disagree (other processes decided it)."""
+    ok = ratio <= limit
+    return ok if ok == (min_ratio <= limit) else None
 
 
 def fmt_ms(seconds: float) -> str:
@@ -955,8 +962,7 @@ def kernel_table(
             if r.name == "batch norm" and p == "fwd+bwd":
                 memory_ok = r.memory[p] <= TARGET_BN_MEMORY + MEMORY_SLACK
                 checks = [
-                    f"≤ {TARGET_BN_MEMORY} arrays of x's size: "
-                    f"{'met' if memory_ok else '**missed**'}"
+                    f"≤ {TARGET_BN_MEMORY} arrays of x's size: {STATUS[memory_ok]}"
                 ]
                 targets.append((
                     f"BN fwd+bwd {r.dtype} {shape}: at most {TARGET_BN_MEMORY} arrays "
@@ -964,17 +970,10 @@ def kernel_table(
                     memory_ok,
                 ))
                 if r.dtype == "float32":
-                    ok = ratio <= TARGET_BN_RATIO
-                    if ok != (
-                        r.min_ratio[p] <= TARGET_BN_RATIO
-                    ):  # other processes decided it
-                        ok = None
-                    status = {
-                        True: "met",
-                        False: "**missed**",
-                        None: INCONCLUSIVE,
-                    }[ok]
-                    checks.insert(0, f"ratio ≤ {TARGET_BN_RATIO}: {status}")
+                    ok = ratio_ok(ratio, r.min_ratio[p], TARGET_BN_RATIO)
+                    checks.insert(
+                        0, f"ratio ≤ {TARGET_BN_RATIO}: {STATUS[ok]}"
+                    )
                     targets.append((
                         f"BN fwd+bwd float32 {shape} within {TARGET_BN_RATIO}× torch",
                         ok,
@@ -1233,8 +1232,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
 
     out += [f"Load average at the end: {load()}.", "", "## Targets", ""]
-    status = {True: "met", False: "**missed**", None: INCONCLUSIVE}
-    out += [f"- {status[ok]}: {name}" for name, ok in targets] or [
+    out += [f"- {STATUS[ok]}: {name}" for name, ok in targets] or [
         "- (none measured)"
     ]
     text = "\n".join(out) + "\n"

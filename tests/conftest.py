@@ -130,8 +130,8 @@ def _spread(nodeid: str) -> bool:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadfile`` (make test), except that the tests of ``SPREAD_MODULES`` go out
-    one at a time, to whichever worker is free: Chromium on each page of each language at
-    both addresses, independent tests that would otherwise end the run on one worker."""
+    one at a time, to whichever worker is free: Chromium on each page of each language,
+    independent tests that would otherwise end the run on one worker."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling

@@ -138,12 +138,19 @@ class _Browser:
         return self.chromium.new_context(**kwargs, **self.options)
 
 
+def _context(chromium, site_server, width: str, **options) -> Tab:
+    """A browser context at one of WIDTHS that records errors and blocks off-site requests
+    (test_browser.Tab); options go to the context."""
+    return Tab(
+        _Browser(chromium, **options), site_server.origin, WIDTHS[width]
+    )
+
+
 def _contexts(chromium, site_server, **options) -> dict[str, Tab]:
-    """One browser context per width that records errors and blocks off-site requests
-    (test_browser.Tab); options go to every context."""
+    """One such context per width."""
     return {
-        name: Tab(_Browser(chromium, **options), site_server.origin, viewport)
-        for name, viewport in WIDTHS.items()
+        name: _context(chromium, site_server, name, **options)
+        for name in WIDTHS
     }
 
 
@@ -238,7 +245,7 @@ def test_split_word_check_finds_words_broken_without_keep_all(
 ):
     """The split-word check is not vacuous: with keep-all off, Korean words split at 390 px."""
     _require_build(site_server)
-    tab = _contexts(chromium, site_server)["phone"]
+    tab = _context(chromium, site_server, "phone")
     try:
         page = tab.start(site_server.url("/ko/batch-normalizing-transform/"))
         page.wait_for_load_state("load")
@@ -382,7 +389,7 @@ def test_edge_shadow_marks_where_a_wide_table_is_cut_off(
     """The comparison table, wider than the screen, has a shaded right edge; scrolled to its
     end, a shaded left edge and a plain right one."""
     _require_build(site_server)
-    tab = _contexts(chromium, site_server)[width]
+    tab = _context(chromium, site_server, width)
     try:
         page, shaded = _probe_first_table(
             tab, site_server.url("/") + LANGS[lang] + "comparison/"
@@ -404,7 +411,7 @@ def test_a_table_that_fits_has_no_edge_shadow(
 ):
     """A table that fits the text column (training and inference's first) shows no shadow."""
     _require_build(site_server)
-    tab = _contexts(chromium, site_server)[width]
+    tab = _context(chromium, site_server, width)
     try:
         page, shaded = _probe_first_table(
             tab,
@@ -501,7 +508,7 @@ def test_code_name_search_lists_its_page_first(
 ):
     """Searching the code name running_var lists the training-and-inference page first."""
     _require_build(site_server)
-    tab = _contexts(chromium, site_server)[width]
+    tab = _context(chromium, site_server, width)
     base = site_server.url("/") + LANGS[lang]
     try:
         results = _search(tab.start(base), "running_var")
@@ -571,7 +578,7 @@ def test_language_switcher_keeps_the_section_in_the_address(
     """From a page opened at #backward-pass, the switcher opens the other language's page at
     #backward-pass."""
     _require_build(site_server)
-    tab = _contexts(chromium, site_server)[width]
+    tab = _context(chromium, site_server, width)
     base = site_server.url("/")
     page_url = "batch-normalizing-transform/"
     try:
@@ -594,7 +601,7 @@ def test_language_switcher_keeps_the_section_scrolled_to(
     """After the reader scrolls to a section, the switcher opens that section of the other
     language's page: the one the table of contents marks as current."""
     _require_build(site_server)
-    tab = _contexts(chromium, site_server)[width]
+    tab = _context(chromium, site_server, width)
     base = site_server.url("/")
     page_url = "training-and-inference/"
     try:
@@ -760,7 +767,7 @@ def test_palette_toggle_switches_and_is_remembered(
 ):
     """The header's toggle switches to the dark palette, and the next page keeps it."""
     _require_build(site_server)
-    tab = _contexts(chromium, site_server, color_scheme="light")[width]
+    tab = _context(chromium, site_server, width, color_scheme="light")
     base = site_server.url("/") + LANGS[lang]
     scheme = "() => document.body.dataset.mdColorScheme"
     try:
@@ -795,7 +802,7 @@ def test_loading_a_page_does_not_mark_a_palette_switch(
     """A page load never marks <body> data-md-color-switching (a restyle of every element
     of the page); a reader's switch with the toggle still does."""
     _require_build(site_server)
-    tab = _contexts(chromium, site_server, color_scheme="dark")["desktop"]
+    tab = _context(chromium, site_server, "desktop", color_scheme="dark")
     tab.context.add_init_script(SWITCH_COUNTER_JS)
     try:
         page = tab.start(site_server.url("/") + LANGS[lang] + "gradient-ics/")
