@@ -119,7 +119,8 @@ def pytest_unconfigure(config):
 
 
 #: Test files whose tests pytest-xdist hands out one by one (all other files: a whole file
-#: to one worker, in order).
+#: to one worker, in order), except that the tests of one page go out together: those whose
+#: parameter id starts with "page-" (tests/test_browser.py loads each page once for them).
 SPREAD_MODULES = ("tests/test_browser.py",)
 
 
@@ -127,18 +128,28 @@ def _spread(nodeid: str) -> bool:
     return nodeid.split("::", 1)[0] in SPREAD_MODULES
 
 
+def _spread_scope(nodeid: str) -> str:
+    """The unit a spread test goes out in: its page ("tests/test_browser.py[page-root-en-home]")
+    or, for a test that is not a page's, the test itself."""
+    module, _, rest = nodeid.partition("::")
+    params = rest.partition("[")[2]
+    return f"{module}[{params}" if params.startswith("page-") else nodeid
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadfile`` (make test), except that the tests of ``SPREAD_MODULES`` go out
-    one at a time, to whichever worker is free: Chromium on each page of each language,
-    independent tests that would otherwise end the run on one worker."""
+    one page (or one test) at a time, to whichever worker is free: Chromium on each page of
+    each language, independent work that would otherwise end the run on one worker."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
     class Scheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return nodeid if _spread(nodeid) else super()._split_scope(nodeid)
+            if _spread(nodeid):
+                return _spread_scope(nodeid)
+            return super()._split_scope(nodeid)
 
     return Scheduling(config, log)
 

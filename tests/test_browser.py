@@ -2,9 +2,18 @@
 Chromium against the built site on a local server: every page at /, and the home page, the
 heaviest page, an API page and the glossary of each language under the sub-path /bnnotes/.
 
-Per page: no console errors, no failed or external requests, every formula rendered, a
-language switcher that leads to the same page in the other languages. With
-BNNOTES_SCREENSHOTS=1 (``make screenshots``) also full-page screenshots at desktop and
+Each page is loaded once (the ``view`` fixture): at desktop width (1280 px) until its search
+is ready, then narrowed to mobile width (390 px); the pages checked under /bnnotes/ are also
+loaded afresh at 390 px, and test_narrowed_page_is_measured_as_one_loaded_at_mobile_width
+shows that both give the same measurements. The checks of a page, one claim each: no console
+errors, no failed or external requests, every formula rendered, no raw TeX, a language
+switcher that leads to the same page in the other languages; and what a reader sees at each
+width (SURVEY_JS): code blocks that fit the text column at 1280 px and scroll in their own
+box, Korean that breaks between words only, wide tables and formulas that scroll in their
+box with a cue, no page wider than the screen, API parameters as lists, the date of the last
+change in the page's language, no repository links unless configured, code links whose
+underline clears the underscores, the site's logo and favicon.
+With BNNOTES_SCREENSHOTS=1 (``make screenshots``) also full-page screenshots at desktop and
 mobile width in test-artifacts/screenshots/ (git-ignored): they are for reading the site,
 check nothing, and take longer than the checks.
 Search is checked with an English, a Korean (particle attached) and a Chinese query.
@@ -19,6 +28,7 @@ import contextlib
 import itertools
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urldefrag
 
@@ -167,10 +177,11 @@ def _shot_path(lang: str, url: str, viewport: str) -> Path:
     return SCREENSHOTS / lang / name
 
 
-#: The pages checked in Chromium under the sub-path too: the home page, the heaviest page, an
-#: API page and the glossary of each language. The build under /bnnotes/ differs from the
-#: one at / only in site_url; every link, script, stylesheet and image of every page there
-#: is checked by tests/test_links.py, and these pages run its scripts (search included).
+#: The pages that are also loaded afresh at mobile width, and checked in Chromium under the
+#: sub-path: the home page, the heaviest page, an API page and the glossary of each language.
+#: The build under /bnnotes/ differs from the one at / only in site_url; every link, script,
+#: stylesheet and image of every page there is checked by tests/test_links.py, and these
+#: pages run its scripts (search included).
 SUBPATH_PAGES = ("", "gradient-ics/", "api/batchnorm/", "glossary/")
 PAGE_CASES = [
     (where, lang, url)
@@ -179,52 +190,344 @@ PAGE_CASES = [
     for url in PAGES
     if where == "root" or url in SUBPATH_PAGES
 ]
+#: The test ids of the page cases; tests/conftest.py hands out all tests of one page (the
+#: ``view`` fixture's parameter) to one worker.
+PAGE_IDS = [f"page-{w}-{lang}-{u or 'home'}" for w, lang, u in PAGE_CASES]
+
+# Everything the width-dependent checks measure on a loaded page, in one evaluation.
+SURVEY_JS = r"""() => {
+  const visible = e => e.getClientRects().length > 0;
+  const style = e => getComputedStyle(e);
+  const scrolls = e => ["auto", "scroll"].includes(style(e).overflowX);
+  const overflows = e => e.scrollWidth > e.clientWidth + 1;
+  const cue = e => (style(e).backgroundImage.match(/radial-gradient/g) || []).length >= 2;
+
+  // Hangul words (two or more syllables) whose characters lie on more than one line.
+  const splitWords = [];
+  const range = document.createRange();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || el.closest("pre, code, .katex, script, style, .md-search")) continue;
+    for (const m of n.data.matchAll(/[\uac00-\ud7a3]{2,}/g)) {
+      range.setStart(n, m.index);
+      range.setEnd(n, m.index + m[0].length);
+      const rects = [...range.getClientRects()].filter(r => r.width > 0);
+      if (rects.some(r => Math.abs(r.top - rects[0].top) > r.height / 2)) {
+        splitWords.push(m[0]);
+      }
+    }
+  }
+
+  const tables = [...document.querySelectorAll(".md-typeset__scrollwrap")].map(w => {
+    const first = w.querySelector("tr > :first-child");
+    const out = {overflows: overflows(w), scrolls: scrolls(w), cue: cue(w),
+                 firstInView: null};
+    if (first && out.overflows) {
+      w.scrollLeft = w.scrollWidth;
+      const dx = first.getBoundingClientRect().left - w.getBoundingClientRect().left;
+      out.firstInView = dx >= -1;
+      w.scrollLeft = 0;
+    }
+    return out;
+  });
+  const equations = [...document.querySelectorAll("div.arithmatex")].filter(visible).map(
+    e => ({overflows: overflows(e), scrolls: scrolls(e), cue: cue(e)}));
+
+  const codeBlocks = [...document.querySelectorAll("article pre > code")].filter(visible);
+  const date = document.querySelector(".git-revision-date-localized-plugin-date");
+  const paragraph = document.querySelector("article p") || document.body;
+  const logo = document.querySelector(".md-header .md-logo img");
+  return {
+    lang: document.documentElement.lang,
+    docWidth: document.documentElement.scrollWidth,
+    viewport: window.innerWidth,
+    codeBlocks: codeBlocks.length,
+    wideCode: codeBlocks.filter(overflows).map(c => ({
+      width: c.scrollWidth, box: c.clientWidth,
+      line: c.textContent.split("\n").reduce((a, b) => b.length > a.length ? b : a, "")})),
+    codeScrolls: codeBlocks.every(scrolls),
+    splitWords,
+    breaking: [style(paragraph).wordBreak, style(paragraph).overflowWrap],
+    tables,
+    equations,
+    // A docstring section (Parameters:, Returns:, Raises:) rendered as a table or a list;
+    // tables that a docstring writes itself are content, not a section.
+    apiTables: document.querySelectorAll(
+      ".doc-contents p:has(> .doc-section-title) + table").length,
+    apiLists: document.querySelectorAll(
+      ".doc-contents p:has(> .doc-section-title) + ul").length,
+    date: date && visible(date) ? date.textContent.trim() : null,
+    repoLink: document.querySelectorAll(".md-source").length,
+    editLink: document.querySelectorAll("a[rel=edit], .md-content__button").length,
+    codeLinks: [...document.querySelectorAll(".md-typeset a > code:only-child")].map(c => [
+      c.textContent, style(c.parentElement).textUnderlinePosition]),
+    favicon: document.querySelector("link[rel=icon]")?.getAttribute("href"),
+    logo: logo ? {src: logo.getAttribute("src"), width: logo.naturalWidth} : null,
+  };
+}"""
+# Resolves after two frames: the layout and the page's resize handlers have run.
+TWO_FRAMES_JS = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
 
 
-@pytest.mark.parametrize(
-    ("where", "lang", "url"),
-    PAGE_CASES,
-    ids=[f"{w}-{lang}-{u or 'home'}" for w, lang, u in PAGE_CASES],
-)
-def test_page_in_browser(site_server, tabs, where, lang, url):
-    """The page loads without console errors or external requests at desktop and mobile width,
-    its formulas are rendered, and its switcher leads to the same page in each language.
-    With BNNOTES_SCREENSHOTS=1, screenshots of the site at / go to
-    test-artifacts/screenshots/."""
-    base = site_server.url(PREFIXES[where])
-    address = base + LANGS[lang] + url
-    # Both widths load at once (each in its own context), so their idle waits overlap.
-    pages = {name: tab.start(address) for name, tab in tabs.items()}
-    for name, page in pages.items():
-        Tab.settle(page)
-        assert tabs[name].problems() == [], (
-            f"{address} ({name}):\n" + "\n".join(tabs[name].problems())
+def resize(page, viewport: dict) -> None:
+    """Give the page another viewport and wait until it has been laid out again."""
+    page.set_viewport_size(viewport)
+    page.evaluate(TWO_FRAMES_JS)
+
+
+@dataclass
+class PageView:
+    """What the checks of one page read: the page loaded (and settled) at desktop width,
+    then narrowed to mobile width, and measured at each width (keys of VIEWPORTS)."""
+
+    where: str
+    lang: str
+    url: str
+    address: str
+    #: console errors, failed and external requests, by width
+    problems: dict[str, list[str]]
+    #: SURVEY_JS, by width
+    survey: dict[str, dict]
+    #: MATH_JS, the visible text and the language switcher's links, at desktop width
+    math: dict
+    text: str
+    switcher: list[list[str]]
+    #: SUBPATH_PAGES only: SURVEY_JS of the page loaded afresh at mobile width
+    loaded_at_mobile: dict | None
+
+
+@pytest.fixture(scope="module", params=PAGE_CASES, ids=PAGE_IDS)
+def view(request, site_server, tabs) -> PageView:
+    """One page of one language (every page at /, SUBPATH_PAGES at /bnnotes/ too), loaded
+    once: at desktop width until its search is ready, then narrowed to mobile width; the
+    pages of SUBPATH_PAGES are loaded at mobile width as well. With BNNOTES_SCREENSHOTS=1
+    the pages at / are saved as full-page screenshots at both widths."""
+    where, lang, url = request.param
+    address = site_server.url(PREFIXES[where]) + LANGS[lang] + url
+    desktop = tabs["desktop"]
+    page = desktop.start(address)
+    fresh = tabs["mobile"].start(address) if url in SUBPATH_PAGES else None
+    Tab.settle(page)
+    problems = {"desktop": list(desktop.problems())}
+    survey = {"desktop": page.evaluate(SURVEY_JS)}
+    shoot = where == "root" and TAKE_SCREENSHOTS
+    if shoot:
+        page.screenshot(
+            path=_shot_path(lang, url, "desktop"),
+            full_page=True,
+            animations="disabled",
         )
-        assert page.evaluate("document.documentElement.lang") == lang
-
-    page = pages["desktop"]
-    math = page.evaluate(MATH_JS)
-    assert math["unrendered"] == [] and math["errors"] == [], (
-        f"{address}: {math}"
+    result = PageView(
+        where=where,
+        lang=lang,
+        url=url,
+        address=address,
+        problems=problems,
+        survey=survey,
+        math=page.evaluate(MATH_JS),
+        text=page.evaluate(VISIBLE_TEXT_JS),
+        switcher=page.eval_on_selector_all(
+            "a.md-select__link[hreflang]",
+            "links => links.map(a => [a.hreflang, a.href])",
+        ),
+        loaded_at_mobile=None,
     )
-    raw = RAW_TEX.findall(page.evaluate(VISIBLE_TEXT_JS))
-    assert raw == [], f"{address}: raw TeX in the visible text: {raw[:10]}"
-
-    switcher = page.eval_on_selector_all(
-        "a.md-select__link[hreflang]",
-        "links => links.map(a => [a.hreflang, a.href])",
-    )
-    assert {hl: urldefrag(href).url for hl, href in switcher} == {
-        other: base + prefix + url for other, prefix in LANGS.items()
-    }, f"{address}: language switcher {switcher}"
-
-    if where == "root" and TAKE_SCREENSHOTS:
-        for name, page in pages.items():
+    try:
+        resize(page, VIEWPORTS["mobile"])
+        survey["mobile"] = page.evaluate(SURVEY_JS)
+        problems["mobile"] = [
+            p for p in desktop.problems() if p not in problems["desktop"]
+        ]
+        if shoot:
             page.screenshot(
-                path=_shot_path(lang, url, name),
+                path=_shot_path(lang, url, "mobile"),
                 full_page=True,
                 animations="disabled",
             )
+    finally:  # the other tests of the desktop tab expect its width
+        page.set_viewport_size(VIEWPORTS["desktop"])
+    if fresh is not None:
+        Tab.settle(fresh)
+        problems["mobile, loaded"] = list(tabs["mobile"].problems())
+        result.loaded_at_mobile = fresh.evaluate(SURVEY_JS)
+    return result
+
+
+def test_page_loads_without_errors_or_external_requests(view):
+    """No console error, failed request or off-site request while the page loads and its
+    search gets ready, nor when it is narrowed to mobile width (or loaded at that width)."""
+    assert {w: p for w, p in view.problems.items() if p} == {}, view.address
+
+
+def test_page_declares_its_language(view):
+    """<html lang> is the page's language at both widths."""
+    assert {s["lang"] for s in view.survey.values()} == {view.lang}
+
+
+def test_every_formula_is_rendered(view):
+    """Every formula of the page is rendered by KaTeX, without a KaTeX error."""
+    assert (view.math["unrendered"], view.math["errors"]) == ([], [])
+
+
+def test_no_raw_tex_in_the_visible_text(view):
+    """The visible text (not code, not KaTeX's hidden MathML) holds no TeX source."""
+    assert RAW_TEX.findall(view.text)[:10] == []
+
+
+def test_language_switcher_leads_to_the_same_page_in_each_language(view):
+    """The switcher's links lead to this page in every language, under the same prefix."""
+    base = view.address.removesuffix(LANGS[view.lang] + view.url)
+    assert {hl: urldefrag(href).url for hl, href in view.switcher} == {
+        other: base + prefix + view.url for other, prefix in LANGS.items()
+    }
+
+
+def test_narrowed_page_is_measured_as_one_loaded_at_mobile_width(view):
+    """Narrowing a loaded page to 390 px gives the measurements of a page loaded at 390 px
+    (what the checks at mobile width rely on), on the pages loaded both ways."""
+    if view.loaded_at_mobile is None:
+        pytest.skip("loaded at mobile width: SUBPATH_PAGES only")
+    assert view.survey["mobile"] == view.loaded_at_mobile
+
+
+# The screens: code width, Korean line breaks, wide tables and formulas, API lists, dates,
+# links, logo (tests/test_browser_screens.py has the checks that need their own page loads).
+
+
+def test_code_blocks_fit_the_text_column_on_a_desktop(view):
+    """At 1280 px no code block is wider than its box (1 px allowed)."""
+    assert view.survey["desktop"]["wideCode"] == []
+
+
+def test_code_blocks_scroll_inside_their_own_box(view):
+    """Every code block scrolls sideways in its box rather than widening the page."""
+    assert [w for w, s in view.survey.items() if not s["codeScrolls"]] == []
+
+
+def test_korean_words_are_not_split_across_lines(view):
+    """No Hangul word is broken over two lines: not in the text, sidebars or tables of the
+    Korean pages, nor in the Korean terms of the English and Chinese glossary."""
+    split = {w: s["splitWords"][:5] for w, s in view.survey.items()}
+    assert split == {w: [] for w in split}
+
+
+def test_keep_all_line_breaking_applies_to_korean_only(view):
+    """Korean text breaks at spaces only (keep-all, long tokens anywhere); en and zh as
+    Material does (between words, inside a word only if it must)."""
+    expected = (
+        ["keep-all", "anywhere"]
+        if view.lang == "ko"
+        else ["normal", "break-word"]
+    )
+    assert {w: s["breaking"] for w, s in view.survey.items()} == {
+        w: expected for w in view.survey
+    }
+
+
+def test_no_page_is_wider_than_the_screen(view):
+    """The document never scrolls sideways: it is exactly as wide as the viewport."""
+    assert [
+        (w, s["docWidth"])
+        for w, s in view.survey.items()
+        if s["docWidth"] > s["viewport"]
+    ] == []
+
+
+#: A page with a table wider than a phone, and one with a formula wider than a phone:
+#: the checks of wide tables and formulas are not vacuous.
+WIDE_TABLE_PAGE = "comparison/"
+WIDE_FORMULA_PAGE = "bn-theory/"
+
+
+def test_wide_tables_scroll_in_their_box_with_a_cue_and_a_pinned_first_column(
+    view,
+):
+    """A table wider than the text scrolls in its own box, which has edge shadows, and its
+    first column stays in view when scrolled to the end (the comparison table is wider
+    than a phone)."""
+    bad = [
+        (w, t)
+        for w, s in view.survey.items()
+        for t in s["tables"]
+        if t["overflows"]
+        and not (t["scrolls"] and t["cue"] and t["firstInView"])
+    ]
+    assert bad == []
+    if view.url == WIDE_TABLE_PAGE:
+        assert any(t["overflows"] for t in view.survey["mobile"]["tables"])
+
+
+def test_wide_equations_scroll_in_their_box_with_a_cue(view):
+    """A display formula wider than the text scrolls in its own box, which has edge
+    shadows (bn-theory has formulas wider than a phone)."""
+    bad = [
+        (w, e)
+        for w, s in view.survey.items()
+        for e in s["equations"]
+        if e["overflows"] and not (e["scrolls"] and e["cue"])
+    ]
+    assert bad == []
+    if view.url == WIDE_FORMULA_PAGE:
+        assert any(e["overflows"] for e in view.survey["mobile"]["equations"])
+
+
+def test_api_parameters_are_lists_not_tables(view):
+    """API pages list parameters, returns and errors as lists, which reflow on a phone
+    (api/batchnorm has all three)."""
+    assert [w for w, s in view.survey.items() if s["apiTables"]] == []
+    if view.url == "api/batchnorm/":
+        assert view.survey["mobile"]["apiLists"] >= 3
+
+
+#: How each language writes the date of a page's last change.
+DATE_FORMS = {
+    "en": r"[A-Z][a-z]+ \d{1,2}, \d{4}",
+    "ko": r"\d{4}년 \d{1,2}월 \d{1,2}일",
+    "zh": r"\d{4}年\d{1,2}月\d{1,2}日",
+}
+
+
+def test_page_shows_its_last_change_in_its_language(view):
+    """The page shows the date of its last change, written the way its language writes
+    dates (June 5, 2026 / 2026년 6월 5일 / 2026年6月5日)."""
+    dates = {w: s["date"] for w, s in view.survey.items()}
+    assert [
+        d
+        for d in dates.values()
+        if not re.fullmatch(DATE_FORMS[view.lang], d or "")
+    ] == [], dates
+
+
+def test_no_repository_or_edit_link_without_a_repository_address(view):
+    """With BNNOTES_REPO_URL unset (the tests' build), the page links to no repository and
+    has no "edit this page" button."""
+    if os.environ.get("BNNOTES_REPO_URL"):
+        pytest.skip("BNNOTES_REPO_URL is set for this run")
+    assert {(s["repoLink"], s["editLink"]) for s in view.survey.values()} == {
+        (0, 0)
+    }
+
+
+def test_code_in_links_is_underlined_below_its_underscores(view):
+    """A link whose text is code (batch_norm_forward) draws its underline under the
+    descenders, so the underscores stay visible (api/batchnorm has such links)."""
+    links = [link for s in view.survey.values() for link in s["codeLinks"]]
+    assert [(text, pos) for text, pos in links if "under" not in pos] == []
+    if view.url == "api/batchnorm/":
+        assert any("_" in text for text, _ in links)
+
+
+def test_page_has_the_site_logo_and_favicon(view):
+    """The page shows the project's own SVG logo and favicon, not Material's."""
+    assert {
+        (
+            Path(s["favicon"]).name,
+            Path(s["logo"]["src"]).name,
+            s["logo"]["width"] > 0,
+        )
+        for s in view.survey.values()
+    } == {("favicon.svg", "logo.svg", True)}
 
 
 @pytest.mark.parametrize("where", PREFIXES)
