@@ -119,9 +119,12 @@ def pytest_unconfigure(config):
 
 
 #: Test files whose tests pytest-xdist hands out one by one (all other files: a whole file
-#: to one worker, in order), except that the tests of one page go out together: those whose
-#: parameter id starts with "page-" (tests/test_browser.py loads each page once for them).
+#: to one worker, in order), except that tests which share a page load go out together:
+#: those with the same parameter id, when it starts with one of GROUPED_IDS
+#: (tests/test_browser.py: "page-root-en-home", each page's checks; "figures-ko", the checks
+#: of the figures of one language).
 SPREAD_MODULES = ("tests/test_browser.py",)
+GROUPED_IDS = ("page-", "figures-")
 
 
 def _spread(nodeid: str) -> bool:
@@ -129,11 +132,11 @@ def _spread(nodeid: str) -> bool:
 
 
 def _spread_scope(nodeid: str) -> str:
-    """The unit a spread test goes out in: its page ("tests/test_browser.py[page-root-en-home]")
-    or, for a test that is not a page's, the test itself."""
+    """The unit a spread test goes out in: the tests of its group
+    ("tests/test_browser.py[page-root-en-home]") or the test itself."""
     module, _, rest = nodeid.partition("::")
     params = rest.partition("[")[2]
-    return f"{module}[{params}" if params.startswith("page-") else nodeid
+    return f"{module}[{params}" if params.startswith(GROUPED_IDS) else nodeid
 
 
 @pytest.hookimpl(optionalhook=True)

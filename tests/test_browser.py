@@ -77,6 +77,11 @@ SEARCH_READY_JS = """() => {
   return window.__searchMetaAtLoad !== undefined && meta !== null
     && meta.textContent !== window.__searchMetaAtLoad;
 }"""
+#: Material's search worker, which fetches the language's search index and lunr files and
+#: builds the index: the same for every page of a language.
+SEARCH_WORKER = re.compile(
+    r"/assets/javascripts/workers/search\.[0-9a-f]+\.min\.js$"
+)
 RAW_TEX = re.compile(
     r"\\[()\[\]]|\$\$|\\(?:frac|sum|hat|mathbb|mathrm|sqrt|partial|left|right|begin|end|cdot)\b"
 )
@@ -87,6 +92,9 @@ class Tab:
 
     def __init__(self, browser, origin: str, viewport: dict):
         self.origin = origin
+        #: False: the site's search worker is served as an empty script (it then fetches
+        #: and indexes nothing; the page's search stays "Initializing")
+        self.search = True
         self.context = browser.new_context(
             viewport=viewport, service_workers="block"
         )
@@ -123,7 +131,9 @@ class Tab:
 
     def _route(self, route):
         url = route.request.url
-        if url.startswith(self.origin + "/"):
+        if not self.search and SEARCH_WORKER.search(url):
+            route.fulfill(content_type="text/javascript", body="")
+        elif url.startswith(self.origin + "/"):
             route.continue_()
         else:
             self.external.append(url)
@@ -300,15 +310,37 @@ class PageView:
 @pytest.fixture(scope="module", params=PAGE_CASES, ids=PAGE_IDS)
 def view(request, site_server, tabs) -> PageView:
     """One page of one language (every page at /, SUBPATH_PAGES at /bnnotes/ too), loaded
-    once: at desktop width until its search is ready, then narrowed to mobile width; the
-    pages of SUBPATH_PAGES are loaded at mobile width as well. With BNNOTES_SCREENSHOTS=1
-    the pages at / are saved as full-page screenshots at both widths."""
+    once at desktop width, then narrowed to mobile width; the pages of SUBPATH_PAGES are
+    loaded at mobile width as well, and are waited for until their search is ready. On the
+    other pages the search worker is served empty (Tab.search): it is the same worker, index
+    and language files for every page of a language, checked on that language's
+    SUBPATH_PAGES at both prefixes and by test_search. With BNNOTES_SCREENSHOTS=1 the pages
+    at / are saved as full-page screenshots at both widths."""
     where, lang, url = request.param
     address = site_server.url(PREFIXES[where]) + LANGS[lang] + url
-    desktop = tabs["desktop"]
+    desktop, mobile = tabs["desktop"], tabs["mobile"]
+    search = url in SUBPATH_PAGES
+    desktop.search = search
+    try:
+        return _measure(
+            desktop, mobile if search else None, where, lang, url, address
+        )
+    finally:  # the other tests of the desktop tab expect its width and its search
+        desktop.page.set_viewport_size(VIEWPORTS["desktop"])
+        desktop.search = True
+
+
+def _measure(
+    desktop: Tab, mobile: Tab | None, where, lang, url, address
+) -> PageView:
+    """The view fixture's measurements; mobile: the tab that loads the page at mobile
+    width too, or None. The page's search is awaited where the desktop tab serves it."""
     page = desktop.start(address)
-    fresh = tabs["mobile"].start(address) if url in SUBPATH_PAGES else None
-    Tab.settle(page)
+    fresh = mobile.start(address) if mobile else None
+    if desktop.search:
+        Tab.settle(page)
+    else:
+        page.wait_for_load_state("load")
     problems = {"desktop": list(desktop.problems())}
     survey = {"desktop": page.evaluate(SURVEY_JS)}
     shoot = where == "root" and TAKE_SCREENSHOTS
@@ -333,23 +365,20 @@ def view(request, site_server, tabs) -> PageView:
         ),
         loaded_at_mobile=None,
     )
-    try:
-        resize(page, VIEWPORTS["mobile"])
-        survey["mobile"] = page.evaluate(SURVEY_JS)
-        problems["mobile"] = [
-            p for p in desktop.problems() if p not in problems["desktop"]
-        ]
-        if shoot:
-            page.screenshot(
-                path=_shot_path(lang, url, "mobile"),
-                full_page=True,
-                animations="disabled",
-            )
-    finally:  # the other tests of the desktop tab expect its width
-        page.set_viewport_size(VIEWPORTS["desktop"])
+    resize(page, VIEWPORTS["mobile"])
+    survey["mobile"] = page.evaluate(SURVEY_JS)
+    problems["mobile"] = [
+        p for p in desktop.problems() if p not in problems["desktop"]
+    ]
+    if shoot:
+        page.screenshot(
+            path=_shot_path(lang, url, "mobile"),
+            full_page=True,
+            animations="disabled",
+        )
     if fresh is not None:
         Tab.settle(fresh)
-        problems["mobile, loaded"] = list(tabs["mobile"].problems())
+        problems["mobile, loaded"] = list(mobile.problems())
         result.loaded_at_mobile = fresh.evaluate(SURVEY_JS)
     return result
 
@@ -662,7 +691,8 @@ FIGURES_JS = """() => [...document.querySelectorAll("article figure")].map(f => 
 }))"""
 
 
-def _figures(tabs, site_server, lang: str, viewport: str) -> list[dict]:
+def _load_figures(tabs, site_server, lang: str, viewport: str) -> list[dict]:
+    """FIGURES_JS on FIGURE_PAGE, loaded in the tab of viewport (left open there)."""
     tab = tabs[viewport]
     page = tab.open(site_server.url("/") + LANGS[lang] + FIGURE_PAGE)
     for img in page.locator("article figure img").all():
@@ -672,53 +702,72 @@ def _figures(tabs, site_server, lang: str, viewport: str) -> list[dict]:
     return figures
 
 
-@pytest.mark.parametrize("lang", LANGS)
-def test_figures_carry_numbered_captions_in_the_page_language(
-    site_server, tabs, lang
-):
+#: The figure checks, by language; the checks of one language go to one worker together
+#: (tests/conftest.py), which loads each language's figure page once per viewport.
+figure_langs = pytest.mark.parametrize(
+    "lang", LANGS, ids=[f"figures-{lang}" for lang in LANGS]
+)
+
+
+@pytest.fixture(scope="module")
+def figures(tabs, site_server):
+    """FIGURES_JS on FIGURE_PAGE, by language and viewport, each page loaded once."""
+    loaded = {}
+
+    def get(lang: str, viewport: str) -> list[dict]:
+        if (lang, viewport) not in loaded:
+            loaded[lang, viewport] = _load_figures(
+                tabs, site_server, lang, viewport
+            )
+        return loaded[lang, viewport]
+
+    return get
+
+
+@figure_langs
+def test_figures_carry_numbered_captions_in_the_page_language(figures, lang):
     """Every figure of the page has a caption that starts with the language's word and
     its number, 1, 2, 3, ... ("Figure 2.", "그림 2.", "图 2")."""
-    figures = _figures(tabs, site_server, lang, "desktop")
-    assert len(figures) >= 4
-    for number, figure in enumerate(figures, start=1):
+    assert len(figures(lang, "desktop")) >= 4
+    for number, figure in enumerate(figures(lang, "desktop"), start=1):
         assert re.match(
             rf"{FIGURE_WORD[lang]} {number}\b", figure["caption"]
         ), figure["caption"][:40]
 
 
-@pytest.mark.parametrize("lang", LANGS)
-def test_panels_sit_side_by_side_on_a_wide_screen(site_server, tabs, lang):
+@figure_langs
+def test_panels_sit_side_by_side_on_a_wide_screen(figures, lang):
     """At 1280 px the first two panels of the multi-panel figure share a row."""
-    panels = _figures(tabs, site_server, lang, "desktop")[0]["panels"]
+    panels = figures(lang, "desktop")[0]["panels"]
     first, second = panels[:2]
     assert abs(second["top"] - first["top"]) < 1
     assert second["left"] >= first["right"]
 
 
-@pytest.mark.parametrize("lang", LANGS)
-def test_panels_stack_on_a_phone(site_server, tabs, lang):
+@figure_langs
+def test_panels_stack_on_a_phone(figures, lang):
     """At 390 px the panels of the multi-panel figure stand one below the other, each as
     wide as the text."""
-    panels = _figures(tabs, site_server, lang, "mobile")[0]["panels"]
+    panels = figures(lang, "mobile")[0]["panels"]
     assert len(panels) == 3
     for above, below in itertools.pairwise(panels):
         assert below["top"] >= above["bottom"]
         assert abs(below["left"] - above["left"]) < 1
 
 
-@pytest.mark.parametrize("lang", LANGS)
-def test_figures_have_an_opaque_white_ground(site_server, tabs, lang):
+@figure_langs
+def test_figures_have_an_opaque_white_ground(figures, lang):
     """Every figure image is drawn on opaque white, so it stays legible on a dark page."""
-    for figure in _figures(tabs, site_server, lang, "desktop"):
+    for figure in figures(lang, "desktop"):
         for panel in figure["panels"]:
             assert panel["background"] == "rgb(255, 255, 255)", panel["src"]
 
 
-@pytest.mark.parametrize("lang", LANGS)
+@figure_langs
 def test_a_tap_opens_a_figure_full_screen(site_server, tabs, lang):
     """At 390 px every figure image links to itself for the lightbox, and a tap on one
     opens it over the page, from the site's own files (no external request)."""
-    figures = _figures(tabs, site_server, lang, "mobile")
+    figures = _load_figures(tabs, site_server, lang, "mobile")
     assert all(
         panel["link"] == panel["src"]
         for figure in figures

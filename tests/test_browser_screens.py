@@ -63,12 +63,16 @@ class _Browser:
         return self.chromium.new_context(**kwargs, **self.options)
 
 
-def _context(chromium, site_server, width: str, **options) -> Tab:
+def _context(
+    chromium, site_server, width: str, search: bool = False, **options
+) -> Tab:
     """A browser context at one of WIDTHS that records errors and blocks off-site requests
-    (test_browser.Tab); options go to the context."""
-    return Tab(
-        _Browser(chromium, **options), site_server.origin, WIDTHS[width]
-    )
+    (test_browser.Tab); options go to the context. Only with search=True do its pages load
+    their search (else the search worker is served empty: Tab.search); the tests of search
+    ask for it, the others leave the browser the work of indexing the site on every load."""
+    tab = Tab(_Browser(chromium, **options), site_server.origin, WIDTHS[width])
+    tab.search = search
+    return tab
 
 
 def _contexts(chromium, site_server, **options) -> dict[str, Tab]:
@@ -241,7 +245,7 @@ def _search(page, query: str) -> list[dict]:
 def momentum_results(chromium, site_server):
     """The results of searching "momentum" from each language's home: (width, lang) -> list."""
     _require_build(site_server)
-    tabs = _contexts(chromium, site_server)
+    tabs = _contexts(chromium, site_server, search=True)
     try:
         return {
             (width, lang): _search(
@@ -289,7 +293,7 @@ def test_code_name_search_lists_its_page_first(
 ):
     """Searching the code name running_var lists the training-and-inference page first."""
     _require_build(site_server)
-    tab = _context(chromium, site_server, width)
+    tab = _context(chromium, site_server, width, search=True)
     base = site_server.url("/") + LANGS[lang]
     try:
         results = _search(tab.start(base), "running_var")
