@@ -73,7 +73,7 @@ check: system-serve setup lint
 # The per-page browser checks of make test, with full-page screenshots of every page of every
 # language at desktop and mobile width in test-artifacts/screenshots/ (for reading the site).
 screenshots: system-test setup
-	BNNOTES_SCREENSHOTS=1 $(PYTEST) tests/test_browser.py -k test_page_in_browser
+	BNNOTES_SCREENSHOTS=1 $(PYTEST) tests/test_browser.py -k page-root
 
 build: system-serve setup
 	$(VENV)/bin/mkdocs build --strict

@@ -41,7 +41,7 @@ VIEWPORTS = {
     "mobile": {"width": 390, "height": 844},
 }
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-#: Whether test_page_in_browser writes its full-page screenshots (``make screenshots``).
+#: Whether the view fixture writes full-page screenshots of the pages at / (``make screenshots``).
 TAKE_SCREENSHOTS = os.environ.get("BNNOTES_SCREENSHOTS") == "1"
 
 # Text nodes of the article that are visible and not code or KaTeX's hidden MathML copy.
