@@ -24,6 +24,7 @@ import html
 import importlib.util
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -102,17 +103,15 @@ _renderer: _Katex | None = None
 _cache: dict[tuple[str, bool], dict] = {}
 _katex_dir: Path | None = None
 _node: str | None = None
-_tmpdir: Path | None = None
+#: Where the trimmed katex.min.css is kept: .cache/katex/ of the project (git-ignored).
+_css_dir: Path | None = None
 
 
 def _shutdown() -> None:
-    global _renderer, _tmpdir
+    global _renderer
     if _renderer is not None:
         _renderer.close()
         _renderer = None
-    if _tmpdir is not None:
-        shutil.rmtree(_tmpdir, ignore_errors=True)
-        _tmpdir = None
 
 
 atexit.register(_shutdown)
@@ -123,7 +122,7 @@ def on_shutdown() -> None:
 
 
 def on_config(config):
-    global _katex_dir, _node
+    global _katex_dir, _node, _css_dir
     root = Path(config.config_file_path).absolute().parent
     katex_dir = root / "node_modules" / "katex"
     if not (katex_dir / "dist" / "katex.min.css").is_file():
@@ -146,18 +145,22 @@ def on_config(config):
             "katex: `node` is not on PATH (Node.js 20+ is needed to render math)"
         )
     _katex_dir, _node = katex_dir, node
+    _css_dir = root / ".cache" / "katex"
     if CSS_URI not in config.extra_css:
         config.extra_css.append(CSS_URI)
     return config
 
 
 def _trimmed_css() -> Path:
-    """Write katex.min.css with woff2-only font sources to a per-process temp dir."""
-    global _tmpdir
-    assert _katex_dir is not None
-    if _tmpdir is None:
-        _tmpdir = Path(tempfile.mkdtemp(prefix="bnnotes-katex-"))
-    out = _tmpdir / "katex.min.css"
+    """katex.min.css with woff2-only font sources, written once per KaTeX version to
+    .cache/katex/ (a file, not a temporary folder: a build that is killed leaves nothing
+    behind). Written to a temporary name and renamed, so builds running side by side never
+    read a partial file."""
+    assert _katex_dir is not None and _css_dir is not None
+    version = json.loads((_katex_dir / "package.json").read_text("utf-8"))[
+        "version"
+    ]
+    out = _css_dir / f"katex-{version}.min.css"
     if not out.exists():
         css = (_katex_dir / "dist" / "katex.min.css").read_text("utf-8")
         css = FONT_FALLBACK_RE.sub("", css)
@@ -165,7 +168,12 @@ def _trimmed_css() -> Path:
             raise PluginError(
                 "katex: could not trim woff/ttf fallbacks from katex.min.css"
             )
-        out.write_text(css, "utf-8")
+        _css_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=_css_dir, suffix=".tmp", delete=False
+        ) as part:
+            part.write(css)
+        os.replace(part.name, out)
     return out
 
 
