@@ -339,3 +339,15 @@ def load_module(path: Path, name: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def assert_same_files(
+    written: list[Path], root: Path, reference: Path
+) -> None:
+    """Each file written under ``root`` is byte for byte the file at the same place under
+    ``reference`` (figures re-rendered from stored results against the run's own)."""
+    for path in written:
+        assert (
+            path.read_bytes()
+            == (reference / path.relative_to(root)).read_bytes()
+        ), path

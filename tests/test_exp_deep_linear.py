@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from helpers import assert_same_files
 
 from bnnotes.experiments import RunConfig, get, render_figures, run_experiment
 from bnnotes.experiments.deep_linear import make_data, squared_error
@@ -118,9 +119,7 @@ def test_figures_are_rendered_deterministically(tiny_run, tmp_path):
         assert sorted(p.name for p in folder.iterdir()) == FIGURES
     written = render_figures(out / "results", tmp_path)
     assert len(written) == len(FIGURES) * len(LANGUAGES)
-    for path in written:
-        again = out / "figures" / path.relative_to(tmp_path)
-        assert path.read_bytes() == again.read_bytes()
+    assert_same_files(written, tmp_path, out / "figures")
 
 
 def test_figures_follow_the_run_order_of_the_rates(tmp_path):

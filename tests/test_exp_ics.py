@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+from helpers import assert_same_files
 
 from bnnotes.experiments import RunConfig, render_figures, run_experiment
 from bnnotes.experiments.ics import measurement_steps
@@ -109,9 +110,7 @@ def test_figures_are_rendered_deterministically(tiny_run, tmp_path):
         assert sorted(p.name for p in folder.iterdir()) == FIGURES
     written = render_figures(out / "results", tmp_path)
     assert len(written) == len(FIGURES) * len(LANGUAGES)
-    for path in written:
-        again = out / "figures" / path.relative_to(tmp_path)
-        assert path.read_bytes() == again.read_bytes()
+    assert_same_files(written, tmp_path, out / "figures")
 
 
 def write_cifar(folder, per_batch=8, seed=0):

@@ -3,6 +3,7 @@ figures, and the CIFAR-10 path."""
 
 import numpy as np
 import pytest
+from helpers import assert_same_files
 from test_data import write_cifar10
 
 from bnnotes.experiments import RunConfig, get, render_figures, run_experiment
@@ -160,9 +161,7 @@ def test_figures_are_rendered_deterministically_from_results(
             == FIGURES
         )
     assert len(written) == len(FIGURES) * len(LANGUAGES)
-    for path in written:
-        again = out / "figures" / path.relative_to(folder)
-        assert path.read_bytes() == again.read_bytes()
+    assert_same_files(written, folder, out / "figures")
 
 
 def test_render_figures_picks_up_the_stored_result(rerendered):

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from helpers import assert_same_files
 from test_data import write_mnist
 
 from bnnotes import experiments
@@ -103,9 +104,7 @@ def test_figures_are_rendered_deterministically_from_results(
     _, out = tiny_run
     written = render_figures(out / "results", tmp_path)
     assert len(written) == 3 * len(LANGUAGES)
-    for path in written:
-        again = out / "figures" / path.relative_to(tmp_path)
-        assert path.read_bytes() == again.read_bytes()
+    assert_same_files(written, tmp_path, out / "figures")
 
 
 def test_bn_network_is_ahead_early_in_training(tiny_run):
