@@ -103,8 +103,9 @@ _renderer: _Katex | None = None
 _cache: dict[tuple[str, bool], dict] = {}
 _katex_dir: Path | None = None
 _node: str | None = None
-#: Where the trimmed katex.min.css is kept: .cache/katex/ of the project (git-ignored).
-_css_dir: Path | None = None
+#: The trimmed katex.min.css: .cache/katex/katex-<version>.min.css of the project
+#: (git-ignored), set by on_config.
+_css_path: Path | None = None
 
 
 def _shutdown() -> None:
@@ -122,7 +123,7 @@ def on_shutdown() -> None:
 
 
 def on_config(config):
-    global _katex_dir, _node, _css_dir
+    global _katex_dir, _node, _css_path
     root = Path(config.config_file_path).absolute().parent
     katex_dir = root / "node_modules" / "katex"
     if not (katex_dir / "dist" / "katex.min.css").is_file():
@@ -145,7 +146,7 @@ def on_config(config):
             "katex: `node` is not on PATH (Node.js 20+ is needed to render math)"
         )
     _katex_dir, _node = katex_dir, node
-    _css_dir = root / ".cache" / "katex"
+    _css_path = root / ".cache" / "katex" / f"katex-{found}.min.css"
     if CSS_URI not in config.extra_css:
         config.extra_css.append(CSS_URI)
     return config
@@ -156,11 +157,8 @@ def _trimmed_css() -> Path:
     .cache/katex/ (a file, not a temporary folder: a build that is killed leaves nothing
     behind). Written to a temporary name and renamed, so builds running side by side never
     read a partial file."""
-    assert _katex_dir is not None and _css_dir is not None
-    version = json.loads((_katex_dir / "package.json").read_text("utf-8"))[
-        "version"
-    ]
-    out = _css_dir / f"katex-{version}.min.css"
+    assert _katex_dir is not None and _css_path is not None
+    out = _css_path
     if not out.exists():
         css = (_katex_dir / "dist" / "katex.min.css").read_text("utf-8")
         css = FONT_FALLBACK_RE.sub("", css)
@@ -168,9 +166,9 @@ def _trimmed_css() -> Path:
             raise PluginError(
                 "katex: could not trim woff/ttf fallbacks from katex.min.css"
             )
-        _css_dir.mkdir(parents=True, exist_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=_css_dir, suffix=".tmp", delete=False
+            "w", encoding="utf-8", dir=out.parent, suffix=".tmp", delete=False
         ) as part:
             part.write(css)
         os.replace(part.name, out)

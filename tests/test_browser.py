@@ -182,9 +182,12 @@ def tabs(browser, site_server):
         tab.context.close()
 
 
-def _shot_path(lang: str, url: str, viewport: str) -> Path:
+def _screenshot(page, lang: str, url: str, viewport: str) -> None:
+    """A full-page screenshot of the page as it is now, in test-artifacts/screenshots/."""
     name = (url.strip("/").replace("/", "-") or "index") + f"-{viewport}.png"
-    return SCREENSHOTS / lang / name
+    page.screenshot(
+        path=SCREENSHOTS / lang / name, full_page=True, animations="disabled"
+    )
 
 
 #: The pages that are also loaded afresh at mobile width, and checked in Chromium under the
@@ -291,7 +294,6 @@ class PageView:
     """What the checks of one page read: the page loaded (and settled) at desktop width,
     then narrowed to mobile width, and measured at each width (keys of VIEWPORTS)."""
 
-    where: str
     lang: str
     url: str
     address: str
@@ -345,13 +347,8 @@ def _measure(
     survey = {"desktop": page.evaluate(SURVEY_JS)}
     shoot = where == "root" and TAKE_SCREENSHOTS
     if shoot:
-        page.screenshot(
-            path=_shot_path(lang, url, "desktop"),
-            full_page=True,
-            animations="disabled",
-        )
+        _screenshot(page, lang, url, "desktop")
     result = PageView(
-        where=where,
         lang=lang,
         url=url,
         address=address,
@@ -371,11 +368,7 @@ def _measure(
         p for p in desktop.problems() if p not in problems["desktop"]
     ]
     if shoot:
-        page.screenshot(
-            path=_shot_path(lang, url, "mobile"),
-            full_page=True,
-            animations="disabled",
-        )
+        _screenshot(page, lang, url, "mobile")
     if fresh is not None:
         Tab.settle(fresh)
         problems["mobile, loaded"] = list(mobile.problems())
