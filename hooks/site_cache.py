@@ -183,10 +183,18 @@ def _installed_distributions() -> list[str]:
     return sorted(names)
 
 
-def _files_digest(paths: list[Path]) -> str:
+def _files_digest(paths: list[Path], base: Path | None = None) -> str:
+    """Digest of the files' names and bytes. A name is the path below ``base`` (default: the
+    file's folder and name), never the absolute path: a copy of the project elsewhere (a
+    second checkout, a test's copy) has the same digests and shares the cache."""
     h = hashlib.sha256()
     for path in sorted(paths):
-        h.update(path.as_posix().encode())
+        name = (
+            path.relative_to(base)
+            if base is not None
+            else Path(path.parent.name, path.name)
+        )
+        h.update(name.as_posix().encode())
         h.update(b"\0")
         with contextlib.suppress(OSError):
             h.update(path.read_bytes())
@@ -278,9 +286,10 @@ def _package_digest(identifier: str) -> str:
     """Digest of every source file of the top-level package that ``identifier`` belongs to."""
     package = identifier.split(".", 1)[0]
     if package not in state.package_digests:
-        files = []
+        digests = []
         for base in state.package_paths:
             folder = base / package
+            files = []
             if folder.is_dir():
                 files += [
                     p for p in folder.rglob("*") if p.suffix in (".py", ".pyi")
@@ -290,7 +299,8 @@ def _package_digest(identifier: str) -> str:
                 for p in (base / f"{package}.py", base / f"{package}.pyi")
                 if p.is_file()
             ]
-        state.package_digests[package] = _files_digest(files)
+            digests.append(_files_digest(files, base))
+        state.package_digests[package] = _digest(digests)
     return state.package_digests[package]
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers import assert_same_files
 
-from bnnotes.experiments import RunConfig, render_figures, run_experiment
+from bnnotes.experiments import RunConfig, get, render_figures, run_experiment
 from bnnotes.experiments.ics import measurement_steps
 from bnnotes.figure_text import LANGUAGES
 
@@ -88,14 +88,11 @@ def test_measurement_schedule():
     }) == [0, 5, 10, 15, 25, 50, 59]
 
 
-def test_same_seed_gives_identical_results(tiny_run, tmp_path):
+def test_same_seed_gives_identical_results(tiny_run):
     """Two runs with one seed on the CPU give identical records."""
-    second = run_experiment(
-        "ics",
-        RunConfig(seed=0, progress=False, overrides=TINY),
-        tmp_path / "r",
-        tmp_path / "f",
-    )
+    second = get("ics").run(
+        RunConfig(seed=0, progress=False, overrides=TINY)
+    )  # the records only: the figures are checked from the first run
     assert json.dumps(second["runs"], sort_keys=True) == json.dumps(
         tiny_run[0]["runs"], sort_keys=True
     )
@@ -138,11 +135,8 @@ def test_data_dir_runs_on_cifar10_files(tmp_path):
         "eval_every": 3,
         "repeats": 1,
     }
-    results = run_experiment(
-        "ics",
-        RunConfig(data_dir=tmp_path, progress=False, overrides=overrides),
-        tmp_path / "r",
-        tmp_path / "f",
+    results = get("ics").run(
+        RunConfig(data_dir=tmp_path, progress=False, overrides=overrides)
     )
     assert results["data"].startswith("CIFAR-10")
     assert results["runs"]["batch"][0]["ics_steps"] == [0, 1, 2]

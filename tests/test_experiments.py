@@ -82,17 +82,14 @@ def test_run_writes_results_and_figures(tiny_run):
     ]
 
 
-def test_same_seed_gives_identical_results(tmp_path):
+def test_same_seed_gives_identical_results():
     """Two runs with one seed on the CPU give identical records (only the wall time may differ)."""
     short = {"steps": 60, "eval_every": 20}
     first, second = (
-        run_experiment(
-            "mnist_sigmoid",
-            RunConfig(seed=0, progress=False, overrides=short),
-            tmp_path / f"r{i}",
-            tmp_path / f"f{i}",
+        experiments.get("mnist_sigmoid").run(
+            RunConfig(seed=0, progress=False, overrides=short)
         )
-        for i in range(2)
+        for _ in range(2)
     )
     assert first["variants"] == second["variants"]
 
@@ -138,15 +135,12 @@ def test_run_on_real_mnist_files(tmp_path):
     """--data-dir uses the IDX loader: a run on tiny MNIST-format files
     records 784-input networks."""
     write_mnist(tmp_path, n_train=120, n_test=30)
-    results = run_experiment(
-        "mnist_sigmoid",
+    results = experiments.get("mnist_sigmoid").run(
         RunConfig(
             data_dir=tmp_path,
             progress=False,
             overrides={"steps": 4, "eval_every": 2},
-        ),
-        tmp_path / "r",
-        tmp_path / "f",
+        )
     )
     assert results["data"].startswith("MNIST")
     assert results["variants"]["baseline"]["steps"] == [0, 2, 4]
