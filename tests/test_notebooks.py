@@ -2,11 +2,14 @@
 
 The code of a notebook is the code that pytest runs on the page: the regions that the
 page-snippet parsers of the root ``conftest.py`` (Sybil) find, in order. The English
-notebooks are executed with nbclient in fresh kernels of this interpreter (the project's
-``.venv``), from the repository root as pytest runs the pages, several at a time; every
+notebooks are executed top to bottom, each in a fresh IPython shell of this interpreter (the
+project's ``.venv``) in a process of its own, forked from one that imported the common
+packages once (tests/notebook_runner.py: a Jupyter kernel would import torch again for every
+notebook), from the repository root as pytest runs the pages, two at a time; every
 ``pycon`` example's output is then checked against the page as doctest checks it (ELLIPSIS,
-NORMALIZE_WHITESPACE). The ko and zh pages have the same code (tests/test_docs_parity.py),
-so their notebooks run the same cells.
+NORMALIZE_WHITESPACE). One chapter also runs in a Jupyter kernel (nbclient), which must
+record the same outputs as the forked shell. The ko and zh pages have the same code
+(tests/test_docs_parity.py), so their notebooks run the same cells.
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ PAGES = [(lang, page) for lang in LANGS for page in CHAPTERS]
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 SITE = "https://example.org/bnnotes/"
 VENV_KERNELS = Path(sys.prefix) / "share" / "jupyter" / "kernels"
+RUNNER = Path(__file__).with_name("notebook_runner.py")
+#: The chapter that a Jupyter kernel runs too: short, with printed values, displayed
+#: values and an expected exception.
+KERNEL_PAGE = "normalization-in-the-gradient.md"
 
 
 def _page_parsers():
@@ -383,9 +390,88 @@ async def _run_all(nbs: dict, workers: int) -> dict:
     return dict(await asyncio.gather(*(run(p, nb) for p, nb in nbs.items())))
 
 
+def _jupyter_env(tmp: Path) -> dict[str, str]:
+    """The environment of the notebooks' processes: their own IPython and Jupyter folders,
+    the Agg backend, one thread each (several share the cores)."""
+    return {
+        "IPYTHONDIR": str(tmp / "ipython"),
+        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+    }
+
+
+def _run_in_kernels(nbs: dict, tmp: Path) -> dict:
+    """Run the notebooks in Jupyter kernels (nbclient): page -> (nb, error, seconds)."""
+    env = _jupyter_env(tmp)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return asyncio.run(_run_all(nbs, max(2, os.cpu_count() or 2)))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _run_forked(nbs: dict, tmp: Path) -> dict:
+    """Run the notebooks with tests/notebook_runner.py, each in a fresh IPython shell of a
+    process forked from one that imported the common packages:
+    page -> (nb, error, seconds)."""
+    jobs = []
+    for page, nb in nbs.items():
+        stem = tmp / page.replace("/", "-").removesuffix(".md")
+        nbformat.write(nb, f"{stem}.ipynb")
+        jobs.append([f"{stem}.ipynb", f"{stem}.out.ipynb", f"{stem}.json"])
+    (tmp / "jobs.json").write_text(json.dumps(jobs))
+    subprocess.run(
+        [sys.executable, str(RUNNER), str(tmp / "jobs.json")],
+        cwd=ROOT,
+        env=dict(os.environ, **_jupyter_env(tmp)),
+        check=True,
+        timeout=900,
+    )
+    results = {}
+    for page, (_, out, report) in zip(nbs, jobs, strict=True):
+        if not Path(report).is_file():
+            results[page] = (
+                nbs[page],
+                "its process ended without a report",
+                0,
+            )
+            continue
+        done = json.loads(Path(report).read_text())
+        results[page] = (
+            nbformat.read(out, as_version=4),
+            done["error"],
+            done["seconds"],
+        )
+    return results
+
+
+def _outputs(nb) -> list[list[tuple]]:
+    """What each code cell recorded, as the tests read it: kind, stream, text, error."""
+    return [
+        [
+            (
+                o.output_type,
+                o.get("name"),
+                o.get("text") or o.get("data", {}).get("text/plain"),
+                o.get("ename"),
+                o.get("evalue"),
+            )
+            for o in cell.outputs
+        ]
+        for cell in code_cells(nb)
+    ]
+
+
 @pytest.fixture(scope="module")
 def executed(request, tmp_path_factory):
-    """The en notebooks of the selected tests, run top to bottom:
+    """The en notebooks of the selected tests, run top to bottom (_run_forked):
     page -> (executed notebook, error or None, seconds, the page's code when converted)."""
     wanted = sorted({
         item.callspec.params["page"]
@@ -394,30 +480,12 @@ def executed(request, tmp_path_factory):
         and "executed" in getattr(item, "fixturenames", ())
         and hasattr(item, "callspec")
     })
-    tmp = tmp_path_factory.mktemp("jupyter")
-    env = {
-        "IPYTHONDIR": str(tmp / "ipython"),
-        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "MPLBACKEND": "Agg",
-        # Several kernels share the cores: one thread each, no oversubscription.
-        "OMP_NUM_THREADS": "1",
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        # The page's code is read with its notebook, so both come from one version.
-        code = {page: page_code(DOCS / "en" / page) for page in wanted}
-        nbs = {page: converted("en", page, None)[0] for page in wanted}
-        start = time.perf_counter()
-        results = asyncio.run(_run_all(nbs, max(2, os.cpu_count() or 2)))
-        total = time.perf_counter() - start
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    # The page's code is read with its notebook, so both come from one version.
+    code = {page: page_code(DOCS / "en" / page) for page in wanted}
+    nbs = {page: converted("en", page, None)[0] for page in wanted}
+    start = time.perf_counter()
+    results = _run_forked(nbs, tmp_path_factory.mktemp("jupyter"))
+    total = time.perf_counter() - start
     slowest = sorted(results.items(), key=lambda kv: -kv[1][2])[:3]
     print(
         f"\nnotebooks: {len(results)} executed in {total:.1f} s; slowest: "
@@ -428,7 +496,7 @@ def executed(request, tmp_path_factory):
 
 @pytest.mark.parametrize("page", CHAPTERS)
 def test_notebook_runs_top_to_bottom(executed, page):
-    """The en notebook runs in a fresh kernel with no error but the expected ones."""
+    """The en notebook runs in a fresh shell with no error but the expected ones."""
     nb, error, _, _ = executed[page]
     assert error is None, str(error)[-3000:]
     assert all(c.execution_count is not None for c in code_cells(nb))
@@ -462,6 +530,26 @@ def test_kernel_is_the_projects_python():
     km = VenvKernelManager(kernel_name="python3")
     assert km.kernel_spec.resource_dir == str(VENV_KERNELS / "python3")
     assert km.format_kernel_cmd()[0] == sys.executable
+
+
+def test_forked_shell_records_what_a_jupyter_kernel_records(tmp_path):
+    """A chapter's notebook run in a Jupyter kernel (nbclient) and by the forked shells of
+    the other tests (tests/notebook_runner.py) records the same outputs in every cell:
+    streams, values, the expected exception."""
+    nb = converted("en", KERNEL_PAGE, None)[0]
+    kernel = _run_in_kernels({KERNEL_PAGE: nb}, tmp_path / "kernel")
+    forked = _run_forked({KERNEL_PAGE: nb}, tmp_path)
+    (kernel_nb, kernel_error, _), (forked_nb, forked_error, _) = (
+        kernel[KERNEL_PAGE],
+        forked[KERNEL_PAGE],
+    )
+    assert kernel_error is None and forked_error is None
+    assert any(
+        o[0] == "error" for cell in _outputs(kernel_nb) for o in cell
+    ) and any(
+        o[0] == "execute_result" for cell in _outputs(kernel_nb) for o in cell
+    )
+    assert _outputs(forked_nb) == _outputs(kernel_nb)
 
 
 # ---------------------------------------------------------------- the build
