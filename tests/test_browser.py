@@ -3,8 +3,8 @@ Chromium against the built site on a local server: every page at /, and the home
 heaviest page, an API page and the glossary of each language under the sub-path /bnnotes/.
 
 Each page is loaded once (the ``view`` fixture): at desktop width (1280 px) until its search
-is ready, then narrowed to mobile width (390 px); the pages checked under /bnnotes/ are also
-loaded afresh at 390 px, and test_narrowed_page_is_measured_as_one_loaded_at_mobile_width
+is ready, then narrowed to mobile width (390 px); the pages also checked under /bnnotes/ are
+loaded afresh at 390 px at /, and test_narrowed_page_is_measured_as_one_loaded_at_mobile_width
 shows that both give the same measurements. The checks of a page, one claim each: no console
 errors, no failed or external requests, every formula rendered, no raw TeX, a language
 switcher that leads to the same page in the other languages; and what a reader sees at each
@@ -190,7 +190,7 @@ def _screenshot(page, lang: str, url: str, viewport: str) -> None:
     )
 
 
-#: The pages that are also loaded afresh at mobile width, and checked in Chromium under the
+#: The pages that are also loaded afresh at mobile width (at /), and checked in Chromium under the
 #: sub-path: the home page, the heaviest page, an API page and the glossary of each language.
 #: The build under /bnnotes/ differs from the one at / only in site_url; every link, script,
 #: stylesheet and image of every page there is checked by tests/test_links.py, and these
@@ -305,7 +305,7 @@ class PageView:
     math: dict
     text: str
     switcher: list[list[str]]
-    #: SUBPATH_PAGES only: SURVEY_JS of the page loaded afresh at mobile width
+    #: SUBPATH_PAGES at / only: SURVEY_JS of the page loaded afresh at mobile width
     loaded_at_mobile: dict | None
 
 
@@ -313,7 +313,7 @@ class PageView:
 def view(request, site_server, tabs) -> PageView:
     """One page of one language (every page at /, SUBPATH_PAGES at /bnnotes/ too), loaded
     once at desktop width, then narrowed to mobile width; the pages of SUBPATH_PAGES are
-    loaded at mobile width as well, and are waited for until their search is ready. On the
+    waited for until their search is ready, and at / loaded at mobile width as well. On the
     other pages the search worker is served empty (Tab.search): it is the same worker, index
     and language files for every page of a language, checked on that language's
     SUBPATH_PAGES at both prefixes and by test_search. With BNNOTES_SCREENSHOTS=1 the pages
@@ -325,7 +325,12 @@ def view(request, site_server, tabs) -> PageView:
     desktop.search = search
     try:
         return _measure(
-            desktop, mobile if search else None, where, lang, url, address
+            desktop,
+            mobile if search and where == "root" else None,
+            where,
+            lang,
+            url,
+            address,
         )
     finally:  # the other tests of the desktop tab expect its width and its search
         desktop.page.set_viewport_size(VIEWPORTS["desktop"])
@@ -409,7 +414,7 @@ def test_narrowed_page_is_measured_as_one_loaded_at_mobile_width(view):
     """Narrowing a loaded page to 390 px gives the measurements of a page loaded at 390 px
     (what the checks at mobile width rely on), on the pages loaded both ways."""
     if view.loaded_at_mobile is None:
-        pytest.skip("loaded at mobile width: SUBPATH_PAGES only")
+        pytest.skip("loaded at mobile width: SUBPATH_PAGES at / only")
     assert view.survey["mobile"] == view.loaded_at_mobile
 
 
