@@ -3,19 +3,17 @@ its results."""
 
 import pytest
 
-from bnnotes.experiments import RunConfig, run_experiment
+from bnnotes.experiments import RunConfig, get
 
 
 @pytest.fixture(scope="module")
-def tiny_batch_size_run(tmp_path_factory):
-    """batch_size at 2 epochs, batch sizes 2 and 16, seed 0."""
-    out = tmp_path_factory.mktemp("bs")
+def tiny_batch_size_run():
+    """batch_size at 2 epochs, batch sizes 2 and 16, seed 0: the records (its figure is
+    checked from the committed results, tests/test_experiments.py)."""
     config = RunConfig(
         seed=0, progress=False, overrides={"epochs": 2, "batch_sizes": [2, 16]}
     )
-    return run_experiment(
-        "batch_size", config, out / "results", out / "figures"
-    )
+    return get("batch_size").run(config)
 
 
 def test_bn_fails_at_batch_size_two_where_gn_and_ln_do_not(
