@@ -98,7 +98,7 @@ translations:
 	@$(PYTHON) tools/translations.py
 
 # Lighthouse (tools/lighthouse, kept out of the site's npm ci) with /usr/bin/chromium on the
-# home page and the heaviest page of each language; prints the scores (a report, not a gate).
+# home page and the heaviest pages of each language; prints the scores (a report, not a gate).
 tools/lighthouse/node_modules/.npm-installed: tools/lighthouse/package.json tools/lighthouse/package-lock.json
 	cd tools/lighthouse && npm ci --no-audit --no-fund
 	touch $@

@@ -1,4 +1,4 @@
-"""`make lighthouse`: Lighthouse scores for the home page and the heaviest page of each language.
+"""`make lighthouse`: Lighthouse scores for the home page and the heaviest pages of each language.
 
 Builds the site (strict) into test-artifacts/lighthouse/site, serves it on 127.0.0.1 with gzip
 like a static host, and runs Lighthouse (tools/lighthouse/node_modules, pinned in
@@ -7,6 +7,9 @@ page: Lighthouse's default mobile profile with simulated throttling, no network 
 Prints a table of the four category scores and the audits that lost points; the JSON reports
 are kept in test-artifacts/lighthouse/. Targets: performance >= 95, accessibility 100,
 best practices 100, SEO 100. A report, not a gate: exits 0 unless a run fails.
+The heaviest page is the one with the most bytes of HTML and images; where another page has
+more elements (the browser's style and layout work grows with them: formulas and highlighted
+code are thousands of elements), that page is scored too, as "most elements".
 ``--only "en heaviest"`` scores only the pages whose label contains the text.
 
 Each page is scored in both palettes: the site follows the reader's system setting
@@ -48,6 +51,8 @@ CHROME_FLAGS = (
 #: Extra Chromium flags per palette: a dark system preference for the dark runs.
 PALETTES = {"light": "", "dark": " --force-dark-mode"}
 IMG_RE = re.compile(r'<img\b[^>]*\bsrc="([^"]+)"')
+#: A start tag: <name, not </, <!-- or <!doctype.
+TAG_RE = re.compile(r"<[a-zA-Z]")
 
 
 def build(site: Path, site_url: str) -> None:
@@ -82,8 +87,14 @@ def weight(page_dir: Path) -> int:
     )
 
 
+def elements(page_dir: Path) -> int:
+    """The number of elements (start tags) of a page's HTML."""
+    return len(TAG_RE.findall((page_dir / "index.html").read_text("utf-8")))
+
+
 def pages(site: Path) -> list[tuple[str, str]]:
-    """(label, path) for the home page and the heaviest page of each language."""
+    """(label, path) for the home page, the heaviest page and (if it is another) the page with
+    the most elements, of each language."""
     out = []
     for lang, prefix in LANGS.items():
         root = site / prefix
@@ -99,6 +110,12 @@ def pages(site: Path) -> list[tuple[str, str]]:
             f"{lang} heaviest",
             heaviest.relative_to(site).as_posix() + "/",
         ))
+        largest = max(candidates, key=elements)
+        if largest != heaviest:
+            out.append((
+                f"{lang} most elements",
+                largest.relative_to(site).as_posix() + "/",
+            ))
     return out
 
 
