@@ -124,7 +124,8 @@ def write_cifar(folder, per_batch=8, seed=0):
 
 
 def test_data_dir_runs_on_cifar10_files(tmp_path):
-    """--data-dir reads CIFAR-10 batches and trains the 3-channel 32x32 network."""
+    """--data-dir reads CIFAR-10 batches and trains the 3-channel 32x32 network (the
+    training figure says so)."""
     write_cifar(tmp_path)
     overrides = {
         "steps": 3,
@@ -140,3 +141,6 @@ def test_data_dir_runs_on_cifar10_files(tmp_path):
     )
     assert results["data"].startswith("CIFAR-10")
     assert results["runs"]["batch"][0]["ics_steps"] == [0, 1, 2]
+    # The training figure names the data set it was trained on.
+    training = get("ics").figures(results, "en")["ics-training.svg"]
+    assert "CIFAR-10" in training

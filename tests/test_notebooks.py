@@ -7,18 +7,20 @@ project's ``.venv``) in a process of its own, forked from one that imported the 
 packages once (tests/notebook_runner.py: a Jupyter kernel would import torch again for every
 notebook), from the repository root as pytest runs the pages, two at a time; every
 ``pycon`` example's output is then checked against the page as doctest checks it (ELLIPSIS,
-NORMALIZE_WHITESPACE). One chapter also runs in a Jupyter kernel (nbclient), which must
-record the same outputs as the forked shell. The ko and zh pages have the same code
+NORMALIZE_WHITESPACE). Two chapters also run in Jupyter kernels (nbclient), which must
+record the same outputs as the forked shells. The ko and zh pages have the same code
 (tests/test_docs_parity.py), so their notebooks run the same cells.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import doctest
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -50,9 +52,14 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 SITE = "https://example.org/bnnotes/"
 VENV_KERNELS = Path(sys.prefix) / "share" / "jupyter" / "kernels"
 RUNNER = Path(__file__).with_name("notebook_runner.py")
-#: The chapter that a Jupyter kernel runs too: short, with printed values, displayed
-#: values and an expected exception.
-KERNEL_PAGE = "normalization-in-the-gradient.md"
+#: The chapters that a Jupyter kernel runs too: printed text, expression values, torch
+#: and NumPy results, an expected exception.
+KERNEL_PAGES = (
+    "normalization-in-the-gradient.md",
+    "internal-covariate-shift.md",
+)
+#: Seconds the runner may take for all the notebooks (each cell: CELL_TIMEOUT there).
+RUNNER_TIMEOUT = 900
 
 
 def _page_parsers():
@@ -377,6 +384,7 @@ async def _run_all(nbs: dict, workers: int) -> dict:
                 kernel_name="python3",
                 kernel_manager_class=VenvKernelManager,
                 timeout=300,
+                coalesce_streams=True,
                 resources={"metadata": {"path": str(ROOT)}},
             )
             start = time.perf_counter()
@@ -393,6 +401,7 @@ async def _run_all(nbs: dict, workers: int) -> dict:
 def _jupyter_env(tmp: Path) -> dict[str, str]:
     """The environment of the notebooks' processes: their own IPython and Jupyter folders,
     the Agg backend, one thread each (several share the cores)."""
+    tmp.mkdir(parents=True, exist_ok=True)
     return {
         "IPYTHONDIR": str(tmp / "ipython"),
         "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
@@ -402,13 +411,23 @@ def _jupyter_env(tmp: Path) -> dict[str, str]:
     }
 
 
+def _blank(nb):
+    """A copy of a converted notebook without the page's outputs (the conversion writes
+    them into the cells), so that every output checked is one the run recorded."""
+    nb = copy.deepcopy(nb)
+    for cell in code_cells(nb):
+        cell.outputs, cell.execution_count = [], None
+    return nb
+
+
 def _run_in_kernels(nbs: dict, tmp: Path) -> dict:
     """Run the notebooks in Jupyter kernels (nbclient): page -> (nb, error, seconds)."""
     env = _jupyter_env(tmp)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        return asyncio.run(_run_all(nbs, max(2, os.cpu_count() or 2)))
+        blank = {page: _blank(nb) for page, nb in nbs.items()}
+        return asyncio.run(_run_all(blank, max(2, os.cpu_count() or 2)))
     finally:
         for k, v in saved.items():
             if v is None:
@@ -424,24 +443,30 @@ def _run_forked(nbs: dict, tmp: Path) -> dict:
     jobs = []
     for page, nb in nbs.items():
         stem = tmp / page.replace("/", "-").removesuffix(".md")
-        nbformat.write(nb, f"{stem}.ipynb")
+        nbformat.write(_blank(nb), f"{stem}.ipynb")
         jobs.append([f"{stem}.ipynb", f"{stem}.out.ipynb", f"{stem}.json"])
     (tmp / "jobs.json").write_text(json.dumps(jobs))
-    subprocess.run(
+    # A session of its own: on a timeout the runner and the notebooks it forked end together.
+    runner = subprocess.Popen(
         [sys.executable, str(RUNNER), str(tmp / "jobs.json")],
         cwd=ROOT,
         env=dict(os.environ, **_jupyter_env(tmp)),
-        check=True,
-        timeout=900,
+        start_new_session=True,
     )
+    try:
+        runner.wait(timeout=RUNNER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(runner.pid, signal.SIGKILL)
+        runner.wait()
     results = {}
     for page, (_, out, report) in zip(nbs, jobs, strict=True):
-        if not Path(report).is_file():
-            results[page] = (
-                nbs[page],
-                "its process ended without a report",
-                0,
+        if not Path(report).is_file() or not Path(out).is_file():
+            why = (
+                json.loads(Path(report).read_text())["error"]
+                if Path(report).is_file()
+                else f"no report (the runner's exit status: {runner.returncode})"
             )
+            results[page] = (_blank(nbs[page]), why, 0)
             continue
         done = json.loads(Path(report).read_text())
         results[page] = (
@@ -504,7 +529,7 @@ def test_notebook_runs_top_to_bottom(executed, page):
 
 @pytest.mark.parametrize("page", CHAPTERS)
 def test_executed_pycon_outputs_match_the_page(executed, page):
-    """Run in Jupyter, every pycon cell gives the page's shown output (doctest's check)."""
+    """Run top to bottom, every pycon cell gives the page's shown output (doctest's check)."""
     nb, _, _, code = executed[page]
     checker = doctest.OutputChecker()
     for cell, (source, example) in zip(code_cells(nb), code, strict=True):
@@ -533,23 +558,26 @@ def test_kernel_is_the_projects_python():
 
 
 def test_forked_shell_records_what_a_jupyter_kernel_records(tmp_path):
-    """A chapter's notebook run in a Jupyter kernel (nbclient) and by the forked shells of
-    the other tests (tests/notebook_runner.py) records the same outputs in every cell:
-    streams, values, the expected exception."""
-    nb = converted("en", KERNEL_PAGE, None)[0]
-    kernel = _run_in_kernels({KERNEL_PAGE: nb}, tmp_path / "kernel")
-    forked = _run_forked({KERNEL_PAGE: nb}, tmp_path)
-    (kernel_nb, kernel_error, _), (forked_nb, forked_error, _) = (
-        kernel[KERNEL_PAGE],
-        forked[KERNEL_PAGE],
-    )
-    assert kernel_error is None and forked_error is None
-    assert any(
-        o[0] == "error" for cell in _outputs(kernel_nb) for o in cell
-    ) and any(
-        o[0] == "execute_result" for cell in _outputs(kernel_nb) for o in cell
-    )
-    assert _outputs(forked_nb) == _outputs(kernel_nb)
+    """Two chapters' notebooks run in Jupyter kernels (nbclient) and by the forked shells of
+    the other tests (tests/notebook_runner.py) record the same outputs in every cell:
+    printed text, expression values (NumPy arrays, torch results), the expected exception."""
+    nbs = {page: converted("en", page, None)[0] for page in KERNEL_PAGES}
+    kernel = _run_in_kernels(nbs, tmp_path / "kernel")
+    forked = _run_forked(nbs, tmp_path)
+    assert {p: r[1] for p, r in kernel.items()} == dict.fromkeys(KERNEL_PAGES)
+    assert {p: r[1] for p, r in forked.items()} == dict.fromkeys(KERNEL_PAGES)
+    recorded = {page: _outputs(kernel[page][0]) for page in KERNEL_PAGES}
+    kinds = {
+        o[:2] for cells in recorded.values() for cell in cells for o in cell
+    }
+    assert {
+        ("error", None),
+        ("execute_result", None),
+        ("stream", "stdout"),
+    } <= kinds
+    assert {
+        page: _outputs(forked[page][0]) for page in KERNEL_PAGES
+    } == recorded
 
 
 # ---------------------------------------------------------------- the build
