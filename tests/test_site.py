@@ -155,6 +155,30 @@ def test_pages_with_math_preload_the_two_main_katex_fonts(site):
     assert wrong == []
 
 
+SCRIPT_TAG_RE = re.compile(r"<script\b[^>]*>")
+
+
+def test_no_page_script_stops_the_parser(site):
+    """Every script of every page that loads a file has defer, and the lightbox's init script
+    is a module script (also deferred): the parser never waits for a script, which held back
+    the first paint (overrides/main.html, hooks/glightbox_late.py)."""
+    blocking = {}
+    for name, html in _all_html(site).items():
+        tags = SCRIPT_TAG_RE.findall(html)
+        bad = [
+            t
+            for t in tags
+            if ("src=" in t and not re.search(r"\b(defer|async)\b", t))
+            or ('id="init-glightbox"' in t and 'type="module"' not in t)
+        ]
+        if bad:
+            blocking[name] = bad
+    assert blocking == {}
+    home = _html(site, "")
+    assert 'id="init-glightbox" type="module"' in home
+    assert re.search(r"<script defer[^>]*bundle\.[0-9a-f]+\.min\.js", home)
+
+
 def test_katex_fonts_shipped(site):
     """Every font file that katex.min.css references exists in the built site."""
     css_dir = site / "assets" / "katex"
