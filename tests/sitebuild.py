@@ -63,38 +63,20 @@ def build(
     project: Path, site_dir: Path, site_url: str | None = None
 ) -> SimpleNamespace:
     """`mkdocs build --strict` of project into site_dir: rc, output (stdout+stderr), site."""
-    return build_many(project, [(site_dir, site_url)])[0]
-
-
-def build_many(
-    project: Path, targets: list[tuple[Path, str | None]]
-) -> list[SimpleNamespace]:
-    """Several builds of one project at once (one per (site_dir, site_url)), in parallel."""
-    procs = [
-        (
-            site_dir,
-            subprocess.Popen(
-                _command(project, site_dir),
-                cwd=project,
-                env=_env(site_url),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            ),
-        )
-        for site_dir, site_url in targets
-    ]
-    results = []
-    for site_dir, proc in procs:
-        try:
-            output, _ = proc.communicate(timeout=600)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            output, _ = proc.communicate()
-        results.append(
-            SimpleNamespace(rc=proc.returncode, output=output, site=site_dir)
-        )
-    return results
+    proc = subprocess.Popen(
+        _command(project, site_dir),
+        cwd=project,
+        env=_env(site_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output, _ = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output, _ = proc.communicate()
+    return SimpleNamespace(rc=proc.returncode, output=output, site=site_dir)
 
 
 class SiteBuilds:
