@@ -8,11 +8,11 @@ loaded afresh at 390 px at /, and test_narrowed_page_is_measured_as_one_loaded_a
 shows that both give the same measurements. The checks of a page, one claim each: no console
 errors, no failed or external requests, the root element's class final before the body is
 parsed, every formula rendered, no raw TeX, a language switcher that leads to the same page
-in the other languages; and what a reader sees at each width (SURVEY_JS, on the page laid
-out in full): code blocks that fit the text column at 1280 px and scroll in their own box,
-Korean that breaks between words only, wide tables and formulas that scroll in their box
-with a cue, no page wider than the screen, API parameters as lists, the date of the last
-change in the page's language, no repository links unless configured, code links whose
+in the other languages; and what a reader sees at each width (SURVEY_JS): code blocks that
+fit the text column at 1280 px and scroll in their own box, Korean that breaks between words
+only, wide tables and formulas that scroll in their box with a cue, no page wider than the
+screen, API parameters as lists, the date of the last change in the page's language, no
+repository links unless configured, code links whose
 underline clears the underscores, the site's logo and favicon.
 With BNNOTES_SCREENSHOTS=1 (``make screenshots``) also full-page screenshots at desktop and
 mobile width in test-artifacts/screenshots/ (git-ignored): they are for reading the site,
@@ -221,15 +221,6 @@ PAGE_IDS = [f"page-{w}-{lang}-{u or 'home'}" for w, lang, u in PAGE_CASES]
 
 # Everything the width-dependent checks measure on a loaded page, in one evaluation.
 SURVEY_JS = r"""() => {
-  // The page laid out in full: the boxes that the site's CSS lets the browser skip while
-  // off screen (content-visibility: auto) are shown, as when the reader scrolls to them
-  // (the layout is the same: tests/test_browser_screens.py).
-  if (!document.getElementById("bn-show-all")) {
-    const all = document.createElement("style");
-    all.id = "bn-show-all";
-    all.textContent = "* { content-visibility: visible !important; }";
-    document.head.append(all);
-  }
   const visible = e => e.getClientRects().length > 0;
   const style = e => getComputedStyle(e);
   const scrolls = e => ["auto", "scroll"].includes(style(e).overflowX);
