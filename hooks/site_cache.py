@@ -202,18 +202,24 @@ def _files_digest(paths: list[Path], base: Path | None = None) -> str:
     return h.hexdigest()
 
 
+def cache_dir(root_dir: Path) -> Path:
+    """The cache's folder for the project at ``root_dir``: ``BNNOTES_SITE_CACHE_DIR`` if set,
+    else ``.cache/site/`` there."""
+    return Path(
+        os.environ.get("BNNOTES_SITE_CACHE_DIR")
+        or root_dir / ".cache" / "site"
+    )
+
+
 def configure(config) -> None:
     """Open the store and compute the salt for this build (called by each build's on_config)."""
     if not enabled():
         state.store = None
         return
     root_dir = Path(config.config_file_path).resolve().parent
-    cache_dir = Path(
-        os.environ.get("BNNOTES_SITE_CACHE_DIR")
-        or root_dir / ".cache" / "site"
-    )
-    if state.store is None or state.store.root != cache_dir:
-        state.store = Store(cache_dir)
+    folder = cache_dir(root_dir)
+    if state.store is None or state.store.root != folder:
+        state.store = Store(folder)
     folders = {
         Path(__file__).resolve().parent,
         root_dir / "hooks",

@@ -12,8 +12,8 @@ in the other languages; and what a reader sees at each width (SURVEY_JS): code b
 fit the text column at 1280 px and scroll in their own box, Korean that breaks between words
 only, wide tables and formulas that scroll in their box with a cue, no page wider than the
 screen, API parameters as lists, the date of the last change in the page's language, no
-repository links unless configured, code links whose
-underline clears the underscores, the site's logo and favicon.
+repository links unless configured, code links whose underline clears the underscores, the
+site's logo and favicon.
 With BNNOTES_SCREENSHOTS=1 (``make screenshots``) also full-page screenshots at desktop and
 mobile width in test-artifacts/screenshots/ (git-ignored): they are for reading the site,
 check nothing, and take longer than the checks.

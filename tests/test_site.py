@@ -6,13 +6,13 @@ Needs `npm ci` (KaTeX in node_modules/) and node on PATH.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+from helpers import load_module
 from sitebuild import LANGS, PAGES, ROOT
 from sitebuild import build as _build
 
@@ -267,10 +267,11 @@ def test_tex_error_fails_build_naming_page(tmp_path, monkeypatch):
     """A TeX error in a page fails the build, and the output names that page and formula."""
     # The copy shares the checkout's build cache (the same inputs give the same keys), so
     # only what the broken formula changes is computed afresh.
+    site_cache = load_module(
+        ROOT / "hooks" / "site_cache.py", "site_cache_dir"
+    )
     monkeypatch.setenv(
-        "BNNOTES_SITE_CACHE_DIR",
-        os.environ.get("BNNOTES_SITE_CACHE_DIR")
-        or str(ROOT / ".cache" / "site"),
+        "BNNOTES_SITE_CACHE_DIR", str(site_cache.cache_dir(ROOT))
     )
     project = tmp_path / "project"
     project.mkdir()
