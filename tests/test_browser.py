@@ -6,14 +6,13 @@ Each page is loaded once (the ``view`` fixture): at desktop width (1280 px) unti
 is ready, then narrowed to mobile width (390 px); the pages also checked under /bnnotes/ are
 loaded afresh at 390 px at /, and test_narrowed_page_is_measured_as_one_loaded_at_mobile_width
 shows that both give the same measurements. The checks of a page, one claim each: no console
-errors, no failed or external requests, the root element's class final before the body is
-parsed, every formula rendered, no raw TeX, a language switcher that leads to the same page
-in the other languages; and what a reader sees at each width (SURVEY_JS): code blocks that
-fit the text column at 1280 px and scroll in their own box, Korean that breaks between words
-only, wide tables and formulas that scroll in their box with a cue, no page wider than the
-screen, API parameters as lists, the date of the last change in the page's language, no
-repository links unless configured, code links whose underline clears the underscores, the
-site's logo and favicon.
+errors, no failed or external requests, every formula rendered, no raw TeX, a language
+switcher that leads to the same page in the other languages; and what a reader sees at each
+width (SURVEY_JS): code blocks that fit the text column at 1280 px and scroll in their own
+box, Korean that breaks between words only, wide tables and formulas that scroll in their
+box with a cue, no page wider than the screen, API parameters as lists, the date of the last
+change in the page's language, no repository links unless configured, code links whose
+underline clears the underscores, the site's logo and favicon.
 With BNNOTES_SCREENSHOTS=1 (``make screenshots``) also full-page screenshots at desktop and
 mobile width in test-artifacts/screenshots/ (git-ignored): they are for reading the site,
 check nothing, and take longer than the checks.
@@ -73,16 +72,6 @@ REMEMBER_SEARCH_META_JS = """document.addEventListener("DOMContentLoaded", () =>
   const meta = document.querySelector(".md-search-result__meta");
   window.__searchMetaAtLoad = meta ? meta.textContent : "";
 });"""
-# Changes of the root element's class once the body exists (each restyles the whole page).
-ROOT_CLASS_JS = """window.__rootClassChanges = [];
-new MutationObserver(records => {
-  const root = document.documentElement, now = root.getAttribute("class");
-  for (const r of records) {
-    if (r.target === root && document.body && r.oldValue !== now) {
-      window.__rootClassChanges.push([r.oldValue, now]);
-    }
-  }
-}).observe(document, {subtree: true, attributeFilter: ["class"], attributeOldValue: true});"""
 SEARCH_READY_JS = """() => {
   const meta = document.querySelector(".md-search-result__meta");
   return window.__searchMetaAtLoad !== undefined && meta !== null
@@ -113,7 +102,6 @@ class Tab:
         self.external: list[str] = []
         self.context.route("**/*", self._route)
         self.context.add_init_script(REMEMBER_SEARCH_META_JS)
-        self.context.add_init_script(ROOT_CLASS_JS)
         self.context.on(
             "console",
             lambda m: (
@@ -315,8 +303,6 @@ class PageView:
     survey: dict[str, dict]
     #: MATH_JS, the visible text and the language switcher's links, at desktop width
     math: dict
-    #: the root element's class changes after the body existed, and its class, at load
-    root_class: dict
     text: str
     switcher: list[list[str]]
     #: SUBPATH_PAGES at / only: SURVEY_JS of the page loaded afresh at mobile width
@@ -374,10 +360,6 @@ def _measure(
         problems=problems,
         survey=survey,
         math=page.evaluate(MATH_JS),
-        root_class=page.evaluate(
-            "() => ({changes: window.__rootClassChanges,"
-            " now: document.documentElement.className})"
-        ),
         text=page.evaluate(VISIBLE_TEXT_JS),
         switcher=page.eval_on_selector_all(
             "a.md-select__link[hreflang]",
@@ -408,13 +390,6 @@ def test_page_loads_without_errors_or_external_requests(view):
 def test_page_declares_its_language(view):
     """<html lang> is the page's language at both widths."""
     assert {s["lang"] for s in view.survey.values()} == {view.lang}
-
-
-def test_root_class_is_final_before_the_body_is_parsed(view):
-    """The root element gets the classes of a page with JavaScript ("js", and
-    "js-focus-visible" from Material's focus-visible polyfill) while the head is parsed:
-    once the body exists its class never changes (a change restyles every element)."""
-    assert view.root_class == {"changes": [], "now": "js-focus-visible js"}
 
 
 def test_every_formula_is_rendered(view):
