@@ -113,6 +113,46 @@ def test_rejected_variant_check_catches_a_variant():
     assert [v for v in _rejected("zh") if v in "批量归一化的推导"] == []
 
 
+#: Words in a formula's ``\text{...}``: a run of two or more Latin letters.
+FORMULA_WORD = re.compile(r"\\text\{([^{}]*)\}")
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+#: Latin words that are notation, not English, in every language: a subscript label.
+NOTATION_WORDS = {"eff"}
+
+
+def english_in_formulas(line: str) -> list[str]:
+    """The Latin words (other than NOTATION_WORDS) inside ``\\text{...}`` of a line."""
+    return [
+        word
+        for text in FORMULA_WORD.findall(line)
+        for word in LATIN_WORD.findall(text)
+        if word not in NOTATION_WORDS
+    ]
+
+
+@pytest.mark.parametrize("lang", ["ko", "zh"])
+def test_words_in_formulas_are_in_the_page_language(lang):
+    """The words a ko/zh formula writes with ``\\text{}`` (labels such as "variation of
+    loss" or "for all") are in that language, from the glossary; only notation is Latin."""
+    found = [
+        f"{page.relative_to(ROOT)}:{number}: {words}"
+        for page in _pages(lang)
+        for number, line in scanned_lines(page.read_text("utf-8"))
+        if (words := english_in_formulas(line))
+    ]
+    assert found == [], "English in formulas:\n" + "\n".join(found)
+
+
+def test_formula_word_check_finds_english_labels():
+    """The scan above finds English words in ``\\text{}`` and lets notation and CJK pass."""
+    assert english_in_formulas(
+        r"$$G_t \qquad \text{(gradient predictiveness, the } \ell_2 \text{ change)}$$"
+    ) == ["gradient", "predictiveness", "the", "change"]
+    assert (
+        english_in_formulas(r"$\beta_{\text{eff}} \text{(유효 } \beta)$") == []
+    )
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_glossary_page_exists_and_has_the_marker(lang):
     """docs/<lang>/glossary.md exists and contains the marker the hook replaces with the table."""
