@@ -25,18 +25,21 @@ JOBS   ?= auto
 TEST_THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 PYTEST := $(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: setup system-serve system-test serve test check lint build clean bench translations lighthouse pdf screenshots
+.PHONY: setup system-serve system-test system-lighthouse serve test check lint build clean bench translations lighthouse pdf screenshots
 
 setup: $(VENV)/.deps-installed node_modules/.npm-installed
 
-# The Debian packages (nodejs, npm, python3-venv; for the tests also chromium, fonts-noto-cjk,
-# poppler-utils, git), installed when missing: apt-get as root, sudo without a password, or
+# The Debian packages (nodejs, npm, python3-venv; for the tests also chromium-headless-shell,
+# fonts-noto-cjk, poppler-utils, git; for make lighthouse chromium), installed when missing: apt-get as root, sudo without a password, or
 # one line naming the command to run. A few milliseconds when nothing is missing.
 system-serve:
 	@bash tools/system-deps.sh serve
 
 system-test:
 	@bash tools/system-deps.sh test
+
+system-lighthouse:
+	@bash tools/system-deps.sh lighthouse
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
@@ -103,7 +106,7 @@ tools/lighthouse/node_modules/.npm-installed: tools/lighthouse/package.json tool
 	cd tools/lighthouse && npm ci --no-audit --no-fund
 	touch $@
 
-lighthouse: setup tools/lighthouse/node_modules/.npm-installed
+lighthouse: system-lighthouse setup tools/lighthouse/node_modules/.npm-installed
 	$(PY) tools/lighthouse/run.py $(LIGHTHOUSE_ARGS)
 
 clean:

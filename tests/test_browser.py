@@ -18,8 +18,8 @@ mobile width in test-artifacts/screenshots/ (git-ignored): they are for reading 
 check nothing, and take longer than the checks.
 Search is checked with an English, a Korean (particle attached) and a Chinese query.
 
-Chromium comes from apt (`apt-get install chromium fonts-noto-cjk`; `.ci/run` does it);
-the tests never download a browser.
+Chromium's headless shell comes from apt (`apt-get install chromium-headless-shell
+fonts-noto-cjk`; `make test` does it); the tests never download a browser.
 """
 
 from __future__ import annotations

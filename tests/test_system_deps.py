@@ -18,6 +18,7 @@ TOOLS = {
     "npm": "npm",
     "git": "git",
     "pdftotext": "poppler-utils",
+    "chromium-headless-shell": "chromium-headless-shell",
 }
 
 
@@ -79,6 +80,16 @@ def test_serve_does_not_ask_for_the_browser_test_packages(
     """`make serve` needs node and npm but not git or poppler-utils."""
     result = run_with_path(path_without(tmp_path, hidden="pdftotext"), "serve")
     assert result.returncode == 0
+
+
+def test_only_lighthouse_asks_for_the_full_browser(tmp_path, everything_present):
+    """The tests drive the headless shell; `make lighthouse` needs Chromium itself."""
+    bin_dir = path_without(tmp_path, hidden="")  # links no `chromium`
+    assert not (bin_dir / "chromium").exists()
+    assert run_with_path(bin_dir, "test").returncode == 0
+    result = run_with_path(bin_dir, "lighthouse")
+    assert result.returncode == 1
+    assert "install -y --no-install-recommends chromium)" in result.stdout
 
 
 def test_an_unknown_target_is_refused():

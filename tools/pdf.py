@@ -9,9 +9,10 @@ page: a title page, a table of contents with page numbers, then one chapter per 
 (each starting on a new sheet). The print page links the site's own stylesheets
 (Material, KaTeX, ``site.css`` with its ``@media print`` rules) and adds
 ``tools/pdf.css``; it is served, together with the site, from 127.0.0.1 and never written
-into SITE_DIR. Debian's Chromium prints it through Playwright (``page.pdf``): A4, a page
-number in every footer, KaTeX's HTML with its fonts, the language's own SVG figures as
-vectors and all text as text, so Korean and Chinese can be selected and searched. No
+into SITE_DIR. Debian's Chromium (its headless shell) prints it through Playwright
+(``page.pdf``): A4, a page number in every footer, KaTeX's HTML with its fonts, the
+language's own SVG figures as vectors and all text as text, so Korean and Chinese can be
+selected and searched. No
 request leaves the local server. The PDFs have no bookmarks: Chromium makes them only for
 a tagged PDF, which for these pages is three times the size (about 12 MB instead of 4)
 and slower to print; the table of contents links every chapter instead.
@@ -47,7 +48,9 @@ sys.path.insert(0, str(ROOT))
 from tools import notebooks  # noqa: E402
 from tools.sitehttp import SiteServer  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
+#: Debian's Chromium without its user interface (package chromium-headless-shell): the same
+#: engine as the browser, with less work per page; the browser tests drive it too.
+CHROMIUM = Path("/usr/bin/chromium-headless-shell")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The Debian packages that `make serve` and `make test` need, installed when missing.
 #
-#   tools/system-deps.sh serve   what building and serving the site needs
-#   tools/system-deps.sh test    that, and what the browser tests, the PDF test and
-#                                `make translations` need
+#   tools/system-deps.sh serve       what building and serving the site needs
+#   tools/system-deps.sh test        that, and what the browser tests, the PDF test and
+#                                    `make translations` need
+#   tools/system-deps.sh lighthouse  that, and the full Chromium (`make lighthouse`)
 #
 # Missing packages are installed with apt-get when running as root, through sudo when sudo
 # works without a password, and otherwise the script stops at once with one line naming the
@@ -16,9 +17,9 @@ set -euo pipefail
 
 target=${1:-test}
 case "$target" in
-  serve | test) ;;
+  serve | test | lighthouse) ;;
   *)
-    echo "tools/system-deps.sh: unknown target '$target' (expected 'serve' or 'test')" >&2
+    echo "tools/system-deps.sh: unknown target '$target' (expected 'serve', 'test' or 'lighthouse')" >&2
     exit 2
     ;;
 esac
@@ -28,14 +29,20 @@ need=()
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
-if [ "$target" = test ]; then
+if [ "$target" != serve ]; then
   command -v git >/dev/null || need+=(git) # make translations and its test
-  # The browser tests; the CJK fonts render the Korean and Chinese pages and figures.
-  [ -x /usr/bin/chromium ] || need+=(chromium)
+  # The browser tests and the PDF drive Chromium's headless shell (the browser without its
+  # user interface: the same engine, about a third less work per page than the full
+  # browser). The CJK fonts render the Korean and Chinese pages and figures.
+  command -v chromium-headless-shell >/dev/null || need+=(chromium-headless-shell)
   if ! command -v dpkg >/dev/null || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then
     need+=(fonts-noto-cjk)
   fi
   command -v pdftotext >/dev/null || need+=(poppler-utils) # reads the PDFs back
+fi
+if [ "$target" = lighthouse ]; then
+  # Lighthouse measures the site in the browser readers use.
+  command -v chromium >/dev/null || need+=(chromium)
 fi
 
 ((${#need[@]})) || exit 0
