@@ -82,7 +82,9 @@ def test_serve_does_not_ask_for_the_browser_test_packages(
     assert result.returncode == 0
 
 
-def test_only_lighthouse_asks_for_the_full_browser(tmp_path, everything_present):
+def test_only_lighthouse_asks_for_the_full_browser(
+    tmp_path, everything_present
+):
     """The tests drive the headless shell; `make lighthouse` needs Chromium itself."""
     bin_dir = path_without(tmp_path, hidden="")  # links no `chromium`
     assert not (bin_dir / "chromium").exists()
