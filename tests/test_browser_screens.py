@@ -8,6 +8,7 @@ that conftest.py builds and serves at /, one claim each:
 
 * the split-word check finds words broken when keep-all is off (it is not vacuous);
 * the edge shadow of a wide table is there in pixels, and absent where a table fits;
+* with JavaScript off the page still fits a phone, its language list too;
 * search from a language lists that language's pages only, with math as text, and ranks a
   code name's page first;
 * the language switcher carries the current section over;
@@ -207,6 +208,40 @@ def test_a_table_that_fits_has_no_edge_shadow(
             " return w.scrollWidth > w.clientWidth; }"
         )
         assert shaded() == {"left": False, "right": False}
+    finally:
+        tab.context.close()
+
+
+#: The language list's box and the page's width, with the list closed and opened (hovered).
+LANGUAGE_LIST_JS = """() => {
+  const box = document.querySelector('.md-header__option .md-select__inner')
+    .getBoundingClientRect();
+  return {left: box.left, right: box.right,
+          page: document.documentElement.scrollWidth, screen: innerWidth};
+}"""
+
+
+@all_langs
+def test_without_javascript_the_page_fits_a_phone_and_the_language_list_too(
+    chromium, site_server, lang
+):
+    """With JavaScript off (Material then hides the search and the palette toggle, and the
+    language button is at the screen's edge) the page is no wider than a phone, and the
+    language list, closed or opened, lies inside the screen."""
+    _require_build(site_server)
+    tab = _context(chromium, site_server, "phone", java_script_enabled=False)
+    try:
+        page = tab.start(site_server.url("/") + LANGS[lang])
+        page.wait_for_load_state("load")
+        closed = page.evaluate(LANGUAGE_LIST_JS)
+        page.hover(".md-header__option .md-select")
+        page.wait_for_timeout(600)  # Material's opening transition: 0.25 s
+        opened = page.evaluate(LANGUAGE_LIST_JS)
+        for state in (closed, opened):
+            assert state["page"] == state["screen"] == WIDTHS["phone"]["width"]
+            assert 0 <= state["left"] < state["right"] <= state["screen"], (
+                state
+            )
     finally:
         tab.context.close()
 
