@@ -8,11 +8,12 @@ loaded afresh at 390 px at /, and test_narrowed_page_is_measured_as_one_loaded_a
 shows that both give the same measurements. The checks of a page, one claim each: no console
 errors, no failed or external requests, every formula rendered, no raw TeX, a language
 switcher that leads to the same page in the other languages; and what a reader sees at each
-width (SURVEY_JS): code blocks that fit the text column at 1280 px and scroll in their own
-box, Korean that breaks between words only, wide tables and formulas that scroll in their
-box with a cue, no page wider than the screen, API parameters as lists, the date of the last
-change in the page's language, no repository links unless configured, code links whose
-underline clears the underscores, the site's logo and favicon.
+width (SURVEY_JS, on the page laid out in full): code blocks that fit the text column at
+1280 px and scroll in their own box, Korean that breaks between words only, wide tables and
+formulas that scroll in their box with a cue, no page wider than the screen, API parameters
+as lists, the date of the last change in the page's language, no repository links unless
+configured, code links whose underline clears the underscores, no box skipped off screen on
+the first screen, the site's logo and favicon.
 With BNNOTES_SCREENSHOTS=1 (``make screenshots``) also full-page screenshots at desktop and
 mobile width in test-artifacts/screenshots/ (git-ignored): they are for reading the site,
 check nothing, and take longer than the checks.
@@ -209,6 +210,21 @@ PAGE_IDS = [f"page-{w}-{lang}-{u or 'home'}" for w, lang, u in PAGE_CASES]
 
 # Everything the width-dependent checks measure on a loaded page, in one evaluation.
 SURVEY_JS = r"""() => {
+  // The boxes that the site's CSS lets the browser skip while off screen
+  // (content-visibility: auto), found once per page load; then the page is laid out in
+  // full, every skipped box shown as when the reader scrolls to it (the layout is the
+  // same: tests/test_browser_screens.py), and measured.
+  if (!window.__skippable) {
+    window.__skippable = [...document.querySelectorAll(
+      "article :is(p, div.arithmatex, pre, .md-typeset__scrollwrap)")]
+      .filter(e => getComputedStyle(e).contentVisibility === "auto");
+  }
+  if (!document.getElementById("bn-show-all")) {
+    const all = document.createElement("style");
+    all.id = "bn-show-all";
+    all.textContent = "* { content-visibility: visible !important; }";
+    document.head.append(all);
+  }
   const visible = e => e.getClientRects().length > 0;
   const style = e => getComputedStyle(e);
   const scrolls = e => ["auto", "scroll"].includes(style(e).overflowX);
@@ -275,6 +291,11 @@ SURVEY_JS = r"""() => {
     editLink: document.querySelectorAll("a[rel=edit], .md-content__button").length,
     codeLinks: [...document.querySelectorAll(".md-typeset a > code:only-child")].map(c => [
       c.textContent, style(c.parentElement).textUnderlinePosition]),
+    skippable: window.__skippable.length,
+    // skippable boxes that start within the first screen (the page scrolled to the top)
+    skippedOnFirstScreen: window.__skippable
+      .filter(e => e.getBoundingClientRect().top + scrollY < innerHeight)
+      .map(e => `${e.tagName.toLowerCase()}: ${e.textContent.trim().slice(0, 40)}`),
     favicon: document.querySelector("link[rel=icon]")?.getAttribute("href"),
     logo: logo ? {src: logo.getAttribute("src"), width: logo.naturalWidth} : null,
   };
@@ -545,6 +566,14 @@ def test_code_in_links_is_underlined_below_its_underscores(view):
     assert [(text, pos) for text, pos in links if "under" not in pos] == []
     if view.url == "api/batchnorm/":
         assert any("_" in text for text, _ in links)
+
+
+def test_no_box_on_the_first_screen_is_skipped(view):
+    """The boxes that the browser may skip while off screen (site.css: content-visibility
+    from the article's 16th block on) all start below the first screen, at both widths:
+    the first screen is drawn in full at once and nothing on it moves when they are shown."""
+    for width, survey in view.survey.items():
+        assert survey["skippedOnFirstScreen"] == [], width
 
 
 def test_page_has_the_site_logo_and_favicon(view):

@@ -12,6 +12,8 @@ that conftest.py builds and serves at /, one claim each:
 * search from a language lists that language's pages only, with math as text, and ranks a
   code name's page first;
 * the language switcher carries the current section over;
+* long pages: a box far below is skipped while the page loads and shown when scrolled
+  to, and skipping boxes off screen changes no element's layout;
 * light and dark palettes, following the system setting, both legible, a toggle that is
   remembered, and a page load that does not restyle the page as a palette switch;
 * the date shown is the last commit of the page source, also outside git; edit links lead
@@ -637,6 +639,99 @@ def test_loading_a_page_does_not_mark_a_palette_switch(
         page.wait_for_function("window.__switching === 1")
     finally:
         tab.context.close()
+
+
+# Long pages: boxes off screen are skipped, and laid out as they would be without that ------
+
+#: Pages with every kind of box that the site's CSS lets the browser skip while off screen
+#: (content-visibility: auto in site.css, from the article's 16th block on): display
+#: formulas, paragraphs full of inline formulas and a table (bn-theory), code blocks
+#: (batch-normalizing-transform), API entries.
+SKIP_PAGES = ["bn-theory/", "batch-normalizing-transform/", "api/batchnorm/"]
+FRAMES = (
+    "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+)
+# Whether the last display formula's content is rendered now (checkVisibility is false for
+# what sits in a box whose content the browser skips).
+LAST_FORMULA_SHOWN_JS = """() => [...document.querySelectorAll("article div.arithmatex")]
+  .at(-1).firstElementChild.checkVisibility({contentVisibilityAuto: true})"""
+# Every element of the article: its box once every skipped box is shown (the article is
+# selected: what is selected is never skipped, as what is on screen), and its box with
+# content-visibility turned off.
+BOXES_JS = f"""async () => {{
+  const frames = () => {FRAMES};
+  const boxes = () => [...document.querySelectorAll("article *")].map(e => {{
+    const r = e.getBoundingClientRect();
+    return [e.tagName, Math.round(r.left), Math.round(r.top + scrollY),
+            Math.round(r.width), Math.round(r.height)];
+  }});
+  const article = document.querySelector("article");
+  getSelection().selectAllChildren(article);
+  await frames();
+  const shown = boxes();
+  getSelection().removeAllRanges();
+  const all = document.createElement("style");
+  all.textContent = "* {{ content-visibility: visible !important; }}";
+  document.head.append(all);
+  await frames();
+  const without = boxes();
+  all.remove();
+  const moved = shown.map((b, i) => [b, without[i]])
+    .filter(([a, b]) => JSON.stringify(a) !== JSON.stringify(b));
+  return {{elements: shown.length, moved: moved.slice(0, 5)}};
+}}"""
+
+
+@pytest.fixture(scope="module")
+def skipped_boxes(chromium, site_server):
+    """SKIP_PAGES in English, each loaded once at desktop width: whether the last display
+    formula is rendered at load and after scrolling to it, then BOXES_JS at desktop width
+    and, narrowed, at phone width: (url, what) -> result."""
+    _require_build(site_server)
+    tab = _context(chromium, site_server, "desktop")
+    results = {}
+    try:
+        for url in SKIP_PAGES:
+            tab.page.set_viewport_size(WIDTHS["desktop"])
+            page = tab.start(site_server.url("/") + url)
+            page.wait_for_load_state("load")
+            page.evaluate(FRAMES)
+            if url == "bn-theory/":
+                results[url, "at load"] = page.evaluate(LAST_FORMULA_SHOWN_JS)
+                page.locator(
+                    "article div.arithmatex"
+                ).last.scroll_into_view_if_needed()
+                page.evaluate(FRAMES)
+                results[url, "scrolled to"] = page.evaluate(
+                    LAST_FORMULA_SHOWN_JS
+                )
+            for width in ("desktop", "phone"):
+                resize(page, WIDTHS[width])
+                results[url, width] = page.evaluate(BOXES_JS)
+    finally:
+        tab.context.close()
+    return results
+
+
+def test_a_formula_far_below_is_rendered_only_when_scrolled_to(skipped_boxes):
+    """On the longest page the last display formula is not rendered while the page loads
+    (the browser skips it), and is once the reader scrolls to it."""
+    assert (
+        skipped_boxes["bn-theory/", "at load"],
+        skipped_boxes["bn-theory/", "scrolled to"],
+    ) == (False, True)
+
+
+@both_widths
+@pytest.mark.parametrize("url", SKIP_PAGES)
+def test_skipping_boxes_off_screen_does_not_change_the_layout(
+    skipped_boxes, url, width
+):
+    """Once shown, every element of the page has the box it has without content-visibility:
+    the boxes that are skipped off screen hold their content (no margin or overflow reaches
+    out of them)."""
+    result = skipped_boxes[url, width]
+    assert result["elements"] > 100 and result["moved"] == []
 
 
 # 7. Dates, repository and edit links --------------------------------------------------------

@@ -196,6 +196,14 @@ def test_print_page_leaves_out_the_sites_controls(print_page):
         assert control not in print_page, control
 
 
+def test_print_page_loads_every_figure_before_printing(print_page):
+    """The figures load with the print page (no loading="lazy", which the site's figures
+    have): the browser prints once the page's load event has fired."""
+    images = re.findall(r"<img\b[^>]*>", print_page)
+    assert any("/figures/" in tag for tag in images)
+    assert not [tag for tag in images if "loading=" in tag]
+
+
 def test_print_page_links_lead_to_ids_in_it(print_page):
     """Every link inside the print page (chapter to chapter, to a section, to a
     footnote) leads to an id that the page has, and no id is repeated."""

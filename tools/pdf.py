@@ -173,6 +173,9 @@ _DROP = [
     # "last update" and the edit link
     re.compile(r'<aside class="md-source-file">.*?</aside>', re.S),
     re.compile(r'<a [^>]*class="md-content__button[^"]*"[^>]*>.*?</a>', re.S),
+    # a figure loads when the reader scrolls near it on the site; the print page loads them
+    # all before it is printed (page.pdf waits for the load event, not for lazy images)
+    re.compile(r' loading="lazy"'),
 ]
 # A figure opens full screen on the site (glightbox); in the PDF the image stands alone.
 _LIGHTBOX = re.compile(r'<a class="glightbox"[^>]*>(.*?)</a>', re.S)
