@@ -216,7 +216,7 @@ SURVEY_JS = r"""() => {
   // same: tests/test_browser_screens.py), and measured.
   if (!window.__skippable) {
     window.__skippable = [...document.querySelectorAll(
-      "article :is(p, div.arithmatex, pre, .md-typeset__scrollwrap)")]
+      "article :is(p, div.arithmatex, pre, .md-typeset__scrollwrap, figcaption)")]
       .filter(e => getComputedStyle(e).contentVisibility === "auto");
   }
   if (!document.getElementById("bn-show-all")) {

@@ -646,8 +646,13 @@ def test_loading_a_page_does_not_mark_a_palette_switch(
 #: Pages with every kind of box that the site's CSS lets the browser skip while off screen
 #: (content-visibility: auto in site.css, from the article's 16th block on): display
 #: formulas, paragraphs full of inline formulas and a table (bn-theory), code blocks
-#: (batch-normalizing-transform), API entries.
-SKIP_PAGES = ["bn-theory/", "batch-normalizing-transform/", "api/batchnorm/"]
+#: (batch-normalizing-transform), API entries, figure captions (gradient-ics).
+SKIP_PAGES = [
+    "bn-theory/",
+    "batch-normalizing-transform/",
+    "api/batchnorm/",
+    "gradient-ics/",
+]
 FRAMES = (
     "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
 )
