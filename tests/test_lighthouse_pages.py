@@ -3,6 +3,7 @@ site written by the test."""
 
 from __future__ import annotations
 
+import pytest
 from helpers import load_module
 from sitebuild import ROOT
 
@@ -73,3 +74,34 @@ def test_pages_scores_the_heaviest_page_once_when_it_has_the_most_elements(
         for lang in ("en", "ko", "zh")
         for kind in ("home", "heaviest")
     ]
+
+
+def _report(score: float) -> dict:
+    return {"categories": {"performance": {"score": score}}}
+
+
+def test_median_run_is_the_run_with_the_middle_performance_score():
+    """Of several runs of a page, the one reported has the median performance score
+    (the lower middle one for an even count)."""
+    runs = [_report(s) for s in (0.97, 0.88, 0.94)]
+    assert lighthouse.median_run(runs) is runs[2]
+    assert (
+        lighthouse.performance(
+            lighthouse.median_run([_report(0.9), _report(0.99)])
+        )
+        == 90
+    )
+
+
+def test_median_run_of_no_runs_is_an_error():
+    """No reports: a ValueError that names the function, not an IndexError."""
+    with pytest.raises(ValueError, match="median_run: no reports"):
+        lighthouse.median_run([])
+
+
+def test_runs_below_one_are_refused(capsys):
+    """--runs 0 stops with a message naming the option, before anything is built."""
+    with pytest.raises(SystemExit) as exit_info:
+        lighthouse.main(["--runs", "0"])
+    assert exit_info.value.code == 2
+    assert "--runs must be at least 1, got 0" in capsys.readouterr().err
