@@ -30,8 +30,8 @@ PYTEST := $(TEST_THREADS) $(PY) -m pytest -n $(JOBS) --dist loadfile --no-loadsc
 setup: $(VENV)/.deps-installed node_modules/.npm-installed
 
 # The Debian packages (nodejs, npm, python3-venv; for the tests also chromium-headless-shell,
-# fonts-noto-cjk, poppler-utils, git; for make lighthouse chromium), installed when missing: apt-get as root, sudo without a password, or
-# one line naming the command to run. A few milliseconds when nothing is missing.
+# fonts-noto-cjk, poppler-utils, git; for make lighthouse chromium), installed when missing:
+# apt-get as root, sudo without a password, or one line naming the command to run. A few milliseconds when nothing is missing.
 system-serve:
 	@bash tools/system-deps.sh serve
 

@@ -208,6 +208,9 @@ PAGE_CASES = [
 #: ``view`` fixture's parameter) to one worker.
 PAGE_IDS = [f"page-{w}-{lang}-{u or 'home'}" for w, lang, u in PAGE_CASES]
 
+#: A stylesheet that shows every box the site's CSS lets the browser skip while off screen
+#: (content-visibility: auto), as when the reader scrolls to it.
+SHOW_ALL_CSS = "* { content-visibility: visible !important; }"
 # Everything the width-dependent checks measure on a loaded page, in one evaluation.
 SURVEY_JS = r"""() => {
   // The boxes that the site's CSS lets the browser skip while off screen
@@ -222,7 +225,7 @@ SURVEY_JS = r"""() => {
   if (!document.getElementById("bn-show-all")) {
     const all = document.createElement("style");
     all.id = "bn-show-all";
-    all.textContent = "* { content-visibility: visible !important; }";
+    all.textContent = SHOW_ALL_CSS;
     document.head.append(all);
   }
   const visible = e => e.getClientRects().length > 0;
@@ -299,7 +302,7 @@ SURVEY_JS = r"""() => {
     favicon: document.querySelector("link[rel=icon]")?.getAttribute("href"),
     logo: logo ? {src: logo.getAttribute("src"), width: logo.naturalWidth} : null,
   };
-}"""
+}""".replace("SHOW_ALL_CSS", repr(SHOW_ALL_CSS))
 # Resolves after two frames: the layout and the page's resize handlers have run.
 TWO_FRAMES_JS = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
 

@@ -34,7 +34,14 @@ from urllib.parse import urlsplit
 import pytest
 from helpers import load_module
 from sitebuild import DOCS, LANGS, ROOT
-from test_browser import RAW_TEX, SURVEY_JS, Tab, resize
+from test_browser import (
+    RAW_TEX,
+    SHOW_ALL_CSS,
+    SURVEY_JS,
+    TWO_FRAMES_JS,
+    Tab,
+    resize,
+)
 
 WIDTHS = {
     "phone": {"width": 390, "height": 844},
@@ -653,9 +660,6 @@ SKIP_PAGES = [
     "api/batchnorm/",
     "gradient-ics/",
 ]
-FRAMES = (
-    "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
-)
 # Whether the last display formula's content is rendered now (checkVisibility is false for
 # what sits in a box whose content the browser skips).
 LAST_FORMULA_SHOWN_JS = """() => [...document.querySelectorAll("article div.arithmatex")]
@@ -664,7 +668,7 @@ LAST_FORMULA_SHOWN_JS = """() => [...document.querySelectorAll("article div.arit
 # selected: what is selected is never skipped, as what is on screen), and its box with
 # content-visibility turned off.
 BOXES_JS = f"""async () => {{
-  const frames = () => {FRAMES};
+  const frames = {TWO_FRAMES_JS};
   const boxes = () => [...document.querySelectorAll("article *")].map(e => {{
     const r = e.getBoundingClientRect();
     return [e.tagName, Math.round(r.left), Math.round(r.top + scrollY),
@@ -676,7 +680,7 @@ BOXES_JS = f"""async () => {{
   const shown = boxes();
   getSelection().removeAllRanges();
   const all = document.createElement("style");
-  all.textContent = "* {{ content-visibility: visible !important; }}";
+  all.textContent = {SHOW_ALL_CSS!r};
   document.head.append(all);
   await frames();
   const without = boxes();
@@ -697,16 +701,17 @@ def skipped_boxes(chromium, site_server):
     results = {}
     try:
         for url in SKIP_PAGES:
+            tab.page.goto("about:blank")  # not laid out again at desktop width
             tab.page.set_viewport_size(WIDTHS["desktop"])
             page = tab.start(site_server.url("/") + url)
             page.wait_for_load_state("load")
-            page.evaluate(FRAMES)
+            page.evaluate(TWO_FRAMES_JS)
             if url == "bn-theory/":
                 results[url, "at load"] = page.evaluate(LAST_FORMULA_SHOWN_JS)
                 page.locator(
                     "article div.arithmatex"
                 ).last.scroll_into_view_if_needed()
-                page.evaluate(FRAMES)
+                page.evaluate(TWO_FRAMES_JS)
                 results[url, "scrolled to"] = page.evaluate(
                     LAST_FORMULA_SHOWN_JS
                 )

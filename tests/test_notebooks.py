@@ -443,9 +443,8 @@ def _run_forked(nbs: dict, tmp: Path) -> dict:
     jobs = []
     for page, nb in nbs.items():
         stem = tmp / page.replace("/", "-").removesuffix(".md")
-        nbformat.write(
-            nb, f"{stem}.ipynb"
-        )  # the runner clears the page's outputs
+        # as converted: the runner clears the page's outputs itself
+        nbformat.write(nb, f"{stem}.ipynb")
         jobs.append([f"{stem}.ipynb", f"{stem}.out.ipynb", f"{stem}.json"])
     (tmp / "jobs.json").write_text(json.dumps(jobs))
     # A session of its own: on a timeout the runner and the notebooks it forked end together.

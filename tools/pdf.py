@@ -12,10 +12,10 @@ page: a title page, a table of contents with page numbers, then one chapter per 
 into SITE_DIR. Debian's Chromium (its headless shell) prints it through Playwright
 (``page.pdf``): A4, a page number in every footer, KaTeX's HTML with its fonts, the
 language's own SVG figures as vectors and all text as text, so Korean and Chinese can be
-selected and searched. No
-request leaves the local server. The PDFs have no bookmarks: Chromium makes them only for
-a tagged PDF, which for these pages is three times the size (about 12 MB instead of 4)
-and slower to print; the table of contents links every chapter instead.
+selected and searched. No request leaves the local server. The PDFs have no bookmarks:
+Chromium makes them only for a tagged PDF, which for these pages is three times the size
+(about 12 MB instead of 4) and slower to print; the table of contents links every chapter
+instead.
 
 Links between chapters become links inside the PDF; links to pages that are not in it
 (the API reference, the glossary) go to the site's address (``site_url``), or are left as
